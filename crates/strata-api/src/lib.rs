@@ -1,0 +1,1 @@
+//! `strata-api`: REST API (axum): routes, error format, auth.

@@ -1,0 +1,1 @@
+//! `strata-nbd`: NBD protocol: a fixed-newstyle server over an export trait, and a small client.
