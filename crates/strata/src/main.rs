@@ -1,5 +1,26 @@
-//! The `strata` binary: command-line interface and daemon wiring.
+//! The `strata` binary: one command-line tool for the daemon (`strata serve`), the client
+//! commands that talk to its REST API, and the offline tools (`strata sim`, …).
+//!
+//! Exit codes follow INTERFACE.md: 0 on success, 2 on bad usage (clap's own code), 1 on
+//! failure with one line on stderr saying what was wrong.
+
+mod cmd;
+
+use clap::Parser;
 
 fn main() {
-    println!("strata");
+    let cli = cmd::Cli::parse();
+    if let Err(err) = cmd::run(cli) {
+        eprintln!("error: {}", one_line(&err));
+        std::process::exit(1);
+    }
+}
+
+/// Joins an error and its causes into the single line INTERFACE.md promises.
+fn one_line(err: &anyhow::Error) -> String {
+    err.chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+        .replace('\n', " ")
 }
