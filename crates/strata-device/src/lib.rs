@@ -4,12 +4,37 @@
 //! fixed capacity. Backends store bytes (a sparse file, memory); decorators wrap any
 //! device and implement the same trait, adding device-model emulation, fault injection or
 //! statistics. Nothing here knows about volumes or extents.
+//!
+//! Backends:
+//! - [`FileDevice`] ([`file`]): a sparse, pre-sized file (or a block device) with
+//!   positioned I/O, `fdatasync` flushes, hole-punching discards and optional `O_DIRECT`.
+//! - [`MemoryDevice`] ([`memory`]): sparse pages in memory, for tests and ephemeral tiers.
+//!
+//! Decorators (each wraps any `D: TierDevice` and is itself a `TierDevice`):
+//! - [`EmulatedDevice`] ([`emulate`]): paces requests with the tier's
+//!   [`strata_core::DeviceQueueModel`] so a file on one disk behaves like NVMe, SSD or HDD.
+//! - [`FaultyDevice`] ([`fault`]): scriptable fault injection (EIO, ENOSPC, latency
+//!   spikes, a vanishing device, failing flushes) driven at run time through a
+//!   [`FaultHandle`].
+//! - [`StatsDevice`] ([`stats`]): lock-free counters and latency histograms.
+//!
+//! [`conformance`] is the shared test suite every backend and decorator must pass.
 
+mod aligned;
+pub mod conformance;
+pub mod emulate;
 pub mod error;
+pub mod fault;
+pub mod file;
 pub mod memory;
+pub mod stats;
 
+pub use emulate::{EmulatedDevice, Pacer};
 pub use error::{DeviceError, DeviceErrorKind, DeviceOp};
+pub use fault::{FaultCounts, FaultHandle, FaultyDevice};
+pub use file::{FileDevice, FileOptions};
 pub use memory::MemoryDevice;
+pub use stats::{DeviceStatsSnapshot, LatencyHistogram, StatsDevice};
 
 /// Result of a device operation.
 pub type Result<T, E = DeviceError> = std::result::Result<T, E>;
@@ -28,6 +53,13 @@ pub trait TierDevice: Send + Sync + std::fmt::Debug {
 
     /// Makes every completed write durable.
     fn flush(&self) -> Result<()>;
+
+    /// Writes all of `buf` at `offset` and makes it durable before returning (NBD `FUA`).
+    /// The default writes, then flushes the whole device; backends may do better.
+    fn write_at_fua(&self, buf: &[u8], offset: u64) -> Result<()> {
+        self.write_at(buf, offset)?;
+        self.flush()
+    }
 
     /// Tells the device the range's contents are no longer needed. Later reads of the
     /// range return zeros or the old bytes; callers must not rely on either.
@@ -59,6 +91,9 @@ impl<D: TierDevice + ?Sized> TierDevice for std::sync::Arc<D> {
     fn flush(&self) -> Result<()> {
         (**self).flush()
     }
+    fn write_at_fua(&self, buf: &[u8], offset: u64) -> Result<()> {
+        (**self).write_at_fua(buf, offset)
+    }
     fn discard(&self, offset: u64, len: u64) -> Result<()> {
         (**self).discard(offset, len)
     }
@@ -76,6 +111,9 @@ impl<D: TierDevice + ?Sized> TierDevice for Box<D> {
     }
     fn flush(&self) -> Result<()> {
         (**self).flush()
+    }
+    fn write_at_fua(&self, buf: &[u8], offset: u64) -> Result<()> {
+        (**self).write_at_fua(buf, offset)
     }
     fn discard(&self, offset: u64, len: u64) -> Result<()> {
         (**self).discard(offset, len)
