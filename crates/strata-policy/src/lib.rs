@@ -1,1 +1,26 @@
-//! `strata-policy`: Placement policies and heat map: pure decision code shared by the server and the simulator.
+//! `strata-policy`: placement policies and the vocabulary they decide in — pure decision
+//! code shared by the server and the simulator.
+//!
+//! A policy ([`PlacementPolicy`]) sees the tiers through a [`TierView`] and foreground
+//! [`Access`]es, and answers with a tier for new extents and [`Move`]s. It performs no I/O
+//! and reads no clock. The executor contract (what a move may do, what happens to a move into
+//! a full tier) is documented on the trait and enforced by [`PlacementMap`], which the
+//! simulator executes on and the conformance test checks every policy against.
+
+mod error;
+mod placement;
+mod policies;
+mod policy;
+mod sequential;
+mod types;
+mod view;
+
+pub use error::{PolicyError, PolicyErrorKind};
+pub use placement::{AppliedMove, PlacementMap, Slot, SlotLayout, TierSpec};
+pub use policies::{
+    AllFast, AllSlow, LruPromote, PolicyConfig, StaticFill, policy_by_name, policy_names,
+};
+pub use policy::{PlacementPolicy, TierSizing};
+pub use sequential::{RunInfo, SequentialDetector};
+pub use types::{Access, ExtentId, IoKind, Move, MoveReason, MoveRejection, TierId};
+pub use view::TierView;

@@ -1,0 +1,290 @@
+//! [`PlacementMap`]: the reference bookkeeping of where extents live — extent → (tier, slot),
+//! per-tier occupancy and slot allocation — with the executor contract of
+//! [`crate::PlacementPolicy`] built in. The simulator executes decisions on it and the
+//! conformance test checks policies against it, so both enforce the same rules.
+
+use crate::{ExtentId, Move, MoveRejection, PolicyError, PolicyErrorKind, TierId, TierView};
+use std::collections::{BTreeSet, HashMap};
+use strata_core::{DeviceProfile, TierKind};
+
+/// How a tier numbers the slots it gives to extents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotLayout {
+    /// The lowest free slot first, so a tier fills densely from slot 0.
+    Packed,
+    /// Slot = the extent's address (`volume × 2^40 + index`): data lies in volume-address
+    /// order, as on a disk that holds whole volumes. Sequential volume access stays sequential.
+    ByAddress,
+}
+
+/// One tier as the executor configures it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierSpec {
+    pub kind: TierKind,
+    pub profile: DeviceProfile,
+    /// Extents that fit; `None` for a tier without a limit.
+    pub capacity_extents: Option<u64>,
+    pub layout: SlotLayout,
+}
+
+/// A physical place of an extent: a tier and a slot number on it (device offset =
+/// slot × extent size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Slot {
+    pub tier: TierId,
+    pub slot: u64,
+}
+
+/// The source and destination slots of an executed move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppliedMove {
+    pub from: Slot,
+    pub to: Slot,
+}
+
+#[derive(Debug, Clone)]
+struct TierState {
+    spec: TierSpec,
+    used_extents: u64,
+    free_slots: BTreeSet<u64>,
+    next_slot: u64,
+}
+
+impl TierState {
+    fn allocate(&mut self, extent: ExtentId) -> u64 {
+        match self.spec.layout {
+            SlotLayout::ByAddress => (extent.volume << 40).wrapping_add(extent.index),
+            SlotLayout::Packed => self.free_slots.pop_first().unwrap_or_else(|| {
+                let slot = self.next_slot;
+                self.next_slot += 1;
+                slot
+            }),
+        }
+    }
+
+    fn release(&mut self, slot: u64) {
+        if self.spec.layout == SlotLayout::Packed {
+            self.free_slots.insert(slot);
+        }
+    }
+
+    fn has_room(&self) -> bool {
+        self.spec
+            .capacity_extents
+            .is_none_or(|cap| self.used_extents < cap)
+    }
+}
+
+/// Where every placed extent lives, and how full every tier is.
+#[derive(Debug, Clone)]
+pub struct PlacementMap {
+    tiers: Vec<TierState>,
+    extent_bytes: u64,
+    map: HashMap<ExtentId, Slot>,
+}
+
+impl PlacementMap {
+    /// A map over `tiers` (fastest first, at most 256) for extents of `extent_bytes`.
+    pub fn new(tiers: Vec<TierSpec>, extent_bytes: u64) -> Result<Self, PolicyError> {
+        if tiers.is_empty() || tiers.len() > usize::from(u8::MAX) + 1 || extent_bytes == 0 {
+            return Err(PolicyError::new(
+                PolicyErrorKind::InvalidConfig,
+                "placement",
+                "between 1 and 256 tiers and a non-zero extent size",
+            ));
+        }
+        let tiers = tiers
+            .into_iter()
+            .map(|spec| TierState {
+                spec,
+                used_extents: 0,
+                free_slots: BTreeSet::new(),
+                next_slot: 0,
+            })
+            .collect();
+        Ok(Self {
+            tiers,
+            extent_bytes,
+            map: HashMap::new(),
+        })
+    }
+
+    pub fn specs(&self) -> impl Iterator<Item = &TierSpec> {
+        self.tiers.iter().map(|t| &t.spec)
+    }
+
+    pub fn slot_of(&self, extent: ExtentId) -> Option<Slot> {
+        self.map.get(&extent).copied()
+    }
+
+    /// Number of placed extents.
+    pub fn placed_extents(&self) -> usize {
+        self.map.len()
+    }
+
+    fn tier(&self, tier: TierId) -> Option<&TierState> {
+        self.tiers.get(tier.rank())
+    }
+
+    /// Places a never-placed extent on `tier`.
+    pub fn place(&mut self, extent: ExtentId, tier: TierId) -> Result<Slot, MoveRejection> {
+        if self.map.contains_key(&extent) {
+            return Err(MoveRejection::WrongSource);
+        }
+        let state = self
+            .tiers
+            .get_mut(tier.rank())
+            .ok_or(MoveRejection::InvalidTarget)?;
+        if !state.has_room() {
+            return Err(MoveRejection::TargetFull);
+        }
+        state.used_extents += 1;
+        let slot = Slot {
+            tier,
+            slot: state.allocate(extent),
+        };
+        self.map.insert(extent, slot);
+        Ok(slot)
+    }
+
+    /// Whether `mv` would be executed now, by the rules of the executor contract.
+    pub fn check(&self, mv: &Move) -> Result<Slot, MoveRejection> {
+        let current = self.slot_of(mv.extent).ok_or(MoveRejection::WrongSource)?;
+        if current.tier != mv.from {
+            return Err(MoveRejection::WrongSource);
+        }
+        let target = self.tier(mv.to).ok_or(MoveRejection::InvalidTarget)?;
+        if mv.to == mv.from {
+            return Err(MoveRejection::InvalidTarget);
+        }
+        if !target.has_room() {
+            return Err(MoveRejection::TargetFull);
+        }
+        Ok(current)
+    }
+
+    /// Executes `mv`: frees the source slot and takes a destination slot, or changes nothing.
+    pub fn apply(&mut self, mv: &Move) -> Result<AppliedMove, MoveRejection> {
+        let from = self.check(mv)?;
+        if let Some(source) = self.tiers.get_mut(from.tier.rank()) {
+            source.used_extents = source.used_extents.saturating_sub(1);
+            source.release(from.slot);
+        }
+        let target = self
+            .tiers
+            .get_mut(mv.to.rank())
+            .ok_or(MoveRejection::InvalidTarget)?;
+        target.used_extents += 1;
+        let to = Slot {
+            tier: mv.to,
+            slot: target.allocate(mv.extent),
+        };
+        self.map.insert(mv.extent, to);
+        Ok(AppliedMove { from, to })
+    }
+}
+
+/// The map alone is a view with idle devices (no queue delay).
+impl TierView for PlacementMap {
+    fn tier_count(&self) -> usize {
+        self.tiers.len()
+    }
+
+    fn kind(&self, tier: TierId) -> Option<&TierKind> {
+        self.tier(tier).map(|t| &t.spec.kind)
+    }
+
+    fn profile(&self, tier: TierId) -> Option<DeviceProfile> {
+        self.tier(tier).map(|t| t.spec.profile)
+    }
+
+    fn capacity_extents(&self, tier: TierId) -> Option<u64> {
+        self.tier(tier).map_or(Some(0), |t| t.spec.capacity_extents)
+    }
+
+    fn used_extents(&self, tier: TierId) -> u64 {
+        self.tier(tier).map_or(0, |t| t.used_extents)
+    }
+
+    fn queue_delay_ns(&self, _tier: TierId) -> u64 {
+        0
+    }
+
+    fn location(&self, extent: ExtentId) -> Option<TierId> {
+        self.slot_of(extent).map(|s| s.tier)
+    }
+
+    fn extent_bytes(&self) -> u64 {
+        self.extent_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MoveReason;
+
+    fn two_tiers(fast: u64) -> PlacementMap {
+        let tiers = vec![
+            TierSpec {
+                kind: TierKind::Nvme,
+                profile: DeviceProfile::NVME,
+                capacity_extents: Some(fast),
+                layout: SlotLayout::Packed,
+            },
+            TierSpec {
+                kind: TierKind::Hdd,
+                profile: DeviceProfile::HDD,
+                capacity_extents: None,
+                layout: SlotLayout::ByAddress,
+            },
+        ];
+        PlacementMap::new(tiers, 1 << 20).expect("valid")
+    }
+
+    fn mv(extent: ExtentId, from: u8, to: u8) -> Move {
+        Move {
+            extent,
+            from: TierId(from),
+            to: TierId(to),
+            reason: MoveReason::Promote,
+        }
+    }
+
+    #[test]
+    fn move_into_full_tier_is_rejected_until_a_demotion_frees_a_slot() {
+        let mut map = two_tiers(1);
+        let (a, b) = (ExtentId::new(0, 1), ExtentId::new(0, 2));
+        assert_eq!(
+            map.place(a, TierId(0)),
+            Ok(Slot {
+                tier: TierId(0),
+                slot: 0
+            })
+        );
+        assert_eq!(map.place(b, TierId(0)), Err(MoveRejection::TargetFull));
+        let b_slot = map.place(b, TierId(1)).expect("unbounded");
+        assert_eq!(b_slot.slot, 2, "by-address layout");
+        assert_eq!(map.apply(&mv(b, 1, 0)), Err(MoveRejection::TargetFull));
+        assert_eq!(map.apply(&mv(a, 1, 0)), Err(MoveRejection::WrongSource));
+        assert_eq!(map.apply(&mv(a, 0, 0)), Err(MoveRejection::InvalidTarget));
+        assert_eq!(map.apply(&mv(a, 0, 7)), Err(MoveRejection::InvalidTarget));
+        map.apply(&mv(a, 0, 1)).expect("demotion");
+        let applied = map.apply(&mv(b, 1, 0)).expect("promotion after demotion");
+        assert_eq!(
+            applied.to,
+            Slot {
+                tier: TierId(0),
+                slot: 0
+            },
+            "slot reused"
+        );
+        assert_eq!(map.used_extents(TierId(0)), 1);
+        assert_eq!(map.used_extents(TierId(1)), 1);
+    }
+
+    #[test]
+    fn empty_tier_list_is_refused() {
+        assert!(PlacementMap::new(Vec::new(), 1 << 20).is_err());
+    }
+}

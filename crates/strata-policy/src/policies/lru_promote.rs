@@ -1,0 +1,191 @@
+//! `lru-promote`: a bcache-like cache tier. Every access to an extent below the fastest tier
+//! promotes it; when the fastest tier is full, its least recently used extent is demoted
+//! first (to the fastest slower tier with room). Accesses that belong to a sequential run
+//! longer than the cutoff bypass promotion, so one large scan cannot flush the hot set.
+
+use crate::{Access, ExtentId, Move, MoveReason, PlacementPolicy, TierId, TierView};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Clone)]
+pub struct LruPromote {
+    sequential_cutoff_bytes: u64,
+    /// Recency stamp → extent, oldest first. May hold extents that have since left the
+    /// fastest tier; those are skipped (and dropped) when a victim is chosen.
+    by_recency: BTreeMap<u64, ExtentId>,
+    stamp_of: HashMap<ExtentId, u64>,
+    next_stamp: u64,
+}
+
+impl LruPromote {
+    pub fn new(sequential_cutoff_bytes: u64) -> Self {
+        Self {
+            sequential_cutoff_bytes,
+            by_recency: BTreeMap::new(),
+            stamp_of: HashMap::new(),
+            next_stamp: 0,
+        }
+    }
+
+    fn touch(&mut self, extent: ExtentId) {
+        if let Some(old) = self.stamp_of.insert(extent, self.next_stamp) {
+            self.by_recency.remove(&old);
+        }
+        self.by_recency.insert(self.next_stamp, extent);
+        self.next_stamp += 1;
+    }
+
+    fn forget(&mut self, extent: ExtentId) {
+        if let Some(stamp) = self.stamp_of.remove(&extent) {
+            self.by_recency.remove(&stamp);
+        }
+    }
+
+    /// The least recently used extent that really is on the fastest tier, other than `keep`.
+    fn victim(&mut self, keep: ExtentId, view: &dyn TierView) -> Option<ExtentId> {
+        let mut stale = Vec::new();
+        let found = self
+            .by_recency
+            .values()
+            .copied()
+            .filter(|&e| e != keep)
+            .find(|&e| {
+                let here = view.location(e) == Some(TierId::FASTEST);
+                if !here {
+                    stale.push(e);
+                }
+                here
+            });
+        for extent in stale {
+            self.forget(extent);
+        }
+        found
+    }
+}
+
+impl PlacementPolicy for LruPromote {
+    fn name(&self) -> &str {
+        "lru-promote"
+    }
+
+    fn place_new(&mut self, extent: ExtentId, view: &dyn TierView) -> TierId {
+        let tier = view
+            .fastest_with_room(TierId::FASTEST)
+            .unwrap_or_else(|| view.slowest());
+        if tier == TierId::FASTEST {
+            self.touch(extent);
+        }
+        tier
+    }
+
+    fn on_access(&mut self, access: &Access, view: &dyn TierView) -> Vec<Move> {
+        let extent = access.extent;
+        let Some(current) = view.location(extent) else {
+            return Vec::new();
+        };
+        if current == TierId::FASTEST {
+            self.touch(extent);
+            return Vec::new();
+        }
+        if access.run_bytes > self.sequential_cutoff_bytes {
+            return Vec::new();
+        }
+        let promote = Move {
+            extent,
+            from: current,
+            to: TierId::FASTEST,
+            reason: MoveReason::Promote,
+        };
+        if view.has_room(TierId::FASTEST) {
+            self.touch(extent);
+            return vec![promote];
+        }
+        let Some(victim) = self.victim(extent, view) else {
+            return Vec::new();
+        };
+        let Some(below) = view.fastest_with_room(TierId(1)) else {
+            return Vec::new();
+        };
+        self.forget(victim);
+        self.touch(extent);
+        vec![
+            Move {
+                extent: victim,
+                from: TierId::FASTEST,
+                to: below,
+                reason: MoveReason::Evict,
+            },
+            promote,
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{IoKind, PlacementMap, SlotLayout, TierSpec};
+    use strata_core::{DeviceProfile, TierKind};
+
+    fn map(fast: u64) -> PlacementMap {
+        let tier = |kind, profile, capacity_extents| TierSpec {
+            kind,
+            profile,
+            capacity_extents,
+            layout: SlotLayout::Packed,
+        };
+        PlacementMap::new(
+            vec![
+                tier(TierKind::Nvme, DeviceProfile::NVME, Some(fast)),
+                tier(TierKind::Hdd, DeviceProfile::HDD, None),
+            ],
+            1 << 20,
+        )
+        .expect("valid")
+    }
+
+    fn access(index: u64, run_bytes: u64) -> Access {
+        Access {
+            extent: ExtentId::new(0, index),
+            kind: IoKind::Read,
+            time_ns: 0,
+            len_bytes: 4096,
+            sequential: run_bytes > 4096,
+            run_bytes,
+        }
+    }
+
+    fn touch(policy: &mut LruPromote, map: &mut PlacementMap, index: u64, run_bytes: u64) {
+        let extent = ExtentId::new(0, index);
+        if map.location(extent).is_none() {
+            let tier = policy.place_new(extent, map);
+            map.place(extent, tier).expect("room");
+        }
+        for mv in policy.on_access(&access(index, run_bytes), map) {
+            map.apply(&mv).expect("contract");
+        }
+    }
+
+    #[test]
+    fn promotes_and_evicts_the_least_recently_used() {
+        let mut policy = LruPromote::new(4 << 20);
+        let mut map = map(2);
+        for index in [0, 1, 0, 2] {
+            touch(&mut policy, &mut map, index, 4096);
+        }
+        // 2 was placed on the hdd and promoted by evicting 1, the LRU fast extent.
+        assert_eq!(map.location(ExtentId::new(0, 0)), Some(TierId(0)));
+        assert_eq!(map.location(ExtentId::new(0, 2)), Some(TierId(0)));
+        assert_eq!(map.location(ExtentId::new(0, 1)), Some(TierId(1)));
+    }
+
+    #[test]
+    fn long_sequential_runs_bypass_promotion() {
+        let mut policy = LruPromote::new(4 << 20);
+        let mut map = map(1);
+        touch(&mut policy, &mut map, 0, 4096);
+        touch(&mut policy, &mut map, 5, 8 << 20);
+        assert_eq!(map.location(ExtentId::new(0, 5)), Some(TierId(1)));
+        assert_eq!(map.location(ExtentId::new(0, 0)), Some(TierId(0)));
+        touch(&mut policy, &mut map, 5, 4096);
+        assert_eq!(map.location(ExtentId::new(0, 5)), Some(TierId(0)));
+    }
+}

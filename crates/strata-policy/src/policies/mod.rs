@@ -1,0 +1,78 @@
+//! The registered placement policies, one file each, and the registry that builds them by
+//! name: [`policy_by_name`] and [`policy_names`].
+
+mod all_fast;
+mod all_slow;
+mod lru_promote;
+mod static_fill;
+
+pub use all_fast::AllFast;
+pub use all_slow::AllSlow;
+pub use lru_promote::LruPromote;
+pub use static_fill::StaticFill;
+
+use crate::{PlacementPolicy, PolicyError, PolicyErrorKind};
+
+/// Tunables shared by the registry. Each policy reads the fields it understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PolicyConfig {
+    /// Accesses in a sequential run longer than this bypass promotion (`lru-promote`).
+    pub sequential_cutoff_bytes: u64,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            sequential_cutoff_bytes: 4 << 20,
+        }
+    }
+}
+
+impl PolicyConfig {
+    pub fn with_sequential_cutoff_bytes(mut self, bytes: u64) -> Self {
+        self.sequential_cutoff_bytes = bytes;
+        self
+    }
+}
+
+const NAMES: [&str; 4] = ["static", "all-fast", "all-slow", "lru-promote"];
+
+/// Names of every registered policy, in a stable order.
+pub fn policy_names() -> &'static [&'static str] {
+    &NAMES
+}
+
+/// Builds the policy registered under `name`.
+pub fn policy_by_name(
+    name: &str,
+    config: &PolicyConfig,
+) -> Result<Box<dyn PlacementPolicy>, PolicyError> {
+    match name {
+        "static" => Ok(Box::new(StaticFill)),
+        "all-fast" => Ok(Box::new(AllFast)),
+        "all-slow" => Ok(Box::new(AllSlow)),
+        "lru-promote" => Ok(Box::new(LruPromote::new(config.sequential_cutoff_bytes))),
+        _ => Err(PolicyError::new(
+            PolicyErrorKind::UnknownPolicy,
+            name,
+            format!("unknown placement policy; known: {}", NAMES.join(", ")),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_builds_and_reports_itself() {
+        for name in policy_names() {
+            let policy = policy_by_name(name, &PolicyConfig::default()).expect(name);
+            assert_eq!(policy.name(), *name);
+        }
+        let err = policy_by_name("nope", &PolicyConfig::default()).expect_err("unknown");
+        assert_eq!(err.kind, PolicyErrorKind::UnknownPolicy);
+        assert!(err.to_string().contains("lru-promote"), "{err}");
+    }
+}

@@ -1,0 +1,63 @@
+//! The [`PlacementPolicy`] trait: the one interface every placement policy implements, and
+//! the contract between a policy and whoever executes its decisions.
+
+use crate::{Access, ExtentId, Move, TierId, TierView};
+
+/// How the executor should size the tiers for this policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TierSizing {
+    /// Use the configured capacities (every real policy).
+    AsConfigured,
+    /// Give the fastest tier unlimited capacity. Only simulator bounds (`all-fast`) ask for
+    /// this; the engine refuses such a policy.
+    UnboundedFastest,
+}
+
+/// A placement policy: observations in, placement decisions out.
+///
+/// Policies are pure: no I/O, no clocks, no threads. Time comes in through [`Access::time_ns`]
+/// and the `now_ns` of [`plan`](Self::plan). The engine and the simulator execute the same
+/// decisions.
+///
+/// # The executor contract
+///
+/// * [`place_new`](Self::place_new) must return a tier that [`TierView::has_room`] for.
+///   Otherwise the executor places the extent on the fastest slower tier with room and counts
+///   the decision as rejected.
+/// * Moves are applied one by one, in the order returned. A move is executed only if, at the
+///   moment it is applied, `from` is where the extent lives, `to` is a different, existing
+///   tier, and `to` has a free extent slot. **A move into a full tier is rejected, never
+///   forced**: a policy that wants to fill a full tier returns a demotion of a victim first,
+///   in the same batch; the demotion frees its slot at once.
+/// * The moves of one [`plan`](Self::plan) call copy at most `budget_bytes` in total (each move
+///   copies [`TierView::extent_bytes`]); the executor rejects the excess as over budget.
+///   Moves returned by [`on_access`](Self::on_access) are not budgeted: keep them few.
+/// * Rejected moves are dropped, not retried. A policy must not rely on its own moves having
+///   happened; it reads [`TierView::location`] when it needs the truth.
+///
+/// The shared conformance test (`tests/conformance.rs`) checks every registered policy
+/// against this contract.
+pub trait PlacementPolicy: std::fmt::Debug + Send {
+    /// The registered name (`static`, `lru-promote`, …).
+    fn name(&self) -> &str;
+
+    /// How the executor sizes the tiers; real policies keep the default.
+    fn tier_sizing(&self) -> TierSizing {
+        TierSizing::AsConfigured
+    }
+
+    /// Chooses the tier for an extent that is about to be written for the first time.
+    fn place_new(&mut self, extent: ExtentId, view: &dyn TierView) -> TierId;
+
+    /// Observes one foreground access after it was served (the extent is placed) and returns
+    /// moves to execute right away, queued behind the triggering request.
+    fn on_access(&mut self, access: &Access, view: &dyn TierView) -> Vec<Move>;
+
+    /// Background planning, called every planning interval with the interval's migration
+    /// budget. The default plans nothing.
+    fn plan(&mut self, now_ns: u64, view: &dyn TierView, budget_bytes: u64) -> Vec<Move> {
+        let _ = (now_ns, view, budget_bytes);
+        Vec::new()
+    }
+}

@@ -1,0 +1,192 @@
+//! The shared conformance test: every registered placement policy, driven through the same
+//! workloads over a `PlacementMap`, must keep the executor contract — new extents only on
+//! tiers with room, no move rejected (so none into a full tier, none from the wrong tier,
+//! none to a non-existent tier), planned moves within budget, capacities never exceeded.
+
+use strata_core::{DeviceProfile, TierKind};
+use strata_policy::{
+    Access, ExtentId, IoKind, PlacementMap, PlacementPolicy, PolicyConfig, SequentialDetector,
+    SlotLayout, TierId, TierSizing, TierSpec, TierView, policy_by_name, policy_names,
+};
+
+const EXTENT_BYTES: u64 = 1 << 20;
+
+fn spec(kind: TierKind, profile: DeviceProfile, capacity_extents: Option<u64>) -> TierSpec {
+    TierSpec {
+        kind,
+        profile,
+        capacity_extents,
+        layout: SlotLayout::Packed,
+    }
+}
+
+/// Tier layouts every policy is checked on: two tiers, three tiers, and all tiers bounded.
+fn layouts() -> Vec<Vec<TierSpec>> {
+    vec![
+        vec![
+            spec(TierKind::Nvme, DeviceProfile::NVME, Some(4)),
+            spec(TierKind::Hdd, DeviceProfile::HDD, None),
+        ],
+        vec![
+            spec(TierKind::Nvme, DeviceProfile::NVME, Some(3)),
+            spec(TierKind::Ssd, DeviceProfile::SSD, Some(6)),
+            spec(TierKind::Hdd, DeviceProfile::HDD, None),
+        ],
+        vec![
+            spec(TierKind::Nvme, DeviceProfile::NVME, Some(1)),
+            spec(TierKind::Ssd, DeviceProfile::SSD, Some(2)),
+            spec(TierKind::Hdd, DeviceProfile::HDD, Some(1_000)),
+        ],
+    ]
+}
+
+/// A request: (volume, offset_bytes, len_bytes, kind). A deterministic mix of a looping hot
+/// set, random single accesses, a long sequential scan and multi-extent requests.
+fn workload() -> Vec<(u64, u64, u64, IoKind)> {
+    let mut requests = Vec::new();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for round in 0..40u64 {
+        for hot in 0..5u64 {
+            requests.push((0, hot * EXTENT_BYTES + 4096 * round, 4096, IoKind::Read));
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let cold = 10 + x % 60;
+        let kind = if x.is_multiple_of(3) {
+            IoKind::Write
+        } else {
+            IoKind::Read
+        };
+        requests.push((x % 2, cold * EXTENT_BYTES + 512, 8192, kind));
+        if round == 20 {
+            for step in 0..24u64 {
+                requests.push((1, (100 + step) * EXTENT_BYTES, EXTENT_BYTES, IoKind::Read));
+            }
+        }
+        // A request that straddles an extent boundary.
+        requests.push((0, (200 + round) * EXTENT_BYTES - 4096, 8192, IoKind::Write));
+    }
+    requests
+}
+
+fn assert_within_capacity(map: &PlacementMap, context: &str) {
+    for rank in 0..map.tier_count() {
+        let tier = TierId(rank as u8);
+        if let Some(cap) = map.capacity_extents(tier) {
+            assert!(
+                map.used_extents(tier) <= cap,
+                "{context}: {tier} holds {} > {cap}",
+                map.used_extents(tier)
+            );
+        }
+    }
+}
+
+fn apply_all(map: &mut PlacementMap, moves: &[strata_policy::Move], tier_count: usize, ctx: &str) {
+    for mv in moves {
+        assert!(
+            mv.from.rank() < tier_count && mv.to.rank() < tier_count,
+            "{ctx}: {mv:?}"
+        );
+        assert_ne!(mv.from, mv.to, "{ctx}: move to itself {mv:?}");
+        map.apply(mv)
+            .unwrap_or_else(|rejection| panic!("{ctx}: {mv:?} rejected: {rejection:?}"));
+        assert_within_capacity(map, ctx);
+    }
+}
+
+fn drive(policy: &mut dyn PlacementPolicy, mut tiers: Vec<TierSpec>, ctx: &str) -> PlacementMap {
+    if policy.tier_sizing() == TierSizing::UnboundedFastest
+        && let Some(fastest) = tiers.first_mut()
+    {
+        fastest.capacity_extents = None;
+    }
+    let tier_count = tiers.len();
+    let mut map = PlacementMap::new(tiers, EXTENT_BYTES).expect("valid tiers");
+    let mut detector = SequentialDetector::default();
+    let budget_bytes = 2 * EXTENT_BYTES;
+    for (i, (volume, offset, len, kind)) in workload().into_iter().enumerate() {
+        let time_ns = i as u64 * 1_000_000;
+        let run = detector.observe(volume, offset, len);
+        let first = offset / EXTENT_BYTES;
+        let last = (offset + len - 1) / EXTENT_BYTES;
+        for index in first..=last {
+            let extent = ExtentId::new(volume, index);
+            if map.location(extent).is_none() {
+                let tier = policy.place_new(extent, &map);
+                assert!(map.has_room(tier), "{ctx}: placed {extent} on full {tier}");
+                map.place(extent, tier).expect("room was checked");
+                assert_within_capacity(&map, ctx);
+            }
+            let access = Access {
+                extent,
+                kind,
+                time_ns,
+                len_bytes: len.min(EXTENT_BYTES),
+                sequential: run.sequential,
+                run_bytes: run.run_bytes,
+            };
+            let moves = policy.on_access(&access, &map);
+            apply_all(&mut map, &moves, tier_count, ctx);
+        }
+        if i % 10 == 9 {
+            let moves = policy.plan(time_ns, &map, budget_bytes);
+            let planned_bytes = moves.len() as u64 * EXTENT_BYTES;
+            assert!(planned_bytes <= budget_bytes, "{ctx}: plan over budget");
+            apply_all(&mut map, &moves, tier_count, ctx);
+        }
+    }
+    map
+}
+
+#[test]
+fn every_policy_keeps_the_executor_contract() {
+    for name in policy_names() {
+        for (n, tiers) in layouts().into_iter().enumerate() {
+            let ctx = format!("{name} on layout {n}");
+            let mut policy = policy_by_name(name, &PolicyConfig::default()).expect(name);
+            let map = drive(policy.as_mut(), tiers, &ctx);
+            assert!(map.placed_extents() > 70, "{ctx}: {}", map.placed_extents());
+        }
+    }
+}
+
+#[test]
+fn every_policy_is_deterministic() {
+    for name in policy_names() {
+        let snapshot = |map: &PlacementMap| {
+            let mut extents: Vec<_> = (0..2u64)
+                .flat_map(|v| (0..260u64).map(move |i| ExtentId::new(v, i)))
+                .filter_map(|e| map.slot_of(e).map(|s| (e, s)))
+                .collect();
+            extents.sort();
+            extents
+        };
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let mut policy = policy_by_name(name, &PolicyConfig::default()).expect(name);
+                snapshot(&drive(policy.as_mut(), layouts().remove(1), name))
+            })
+            .collect();
+        assert_eq!(runs[0], runs[1], "{name}");
+    }
+}
+
+#[test]
+fn bounds_and_static_place_where_they_promise() {
+    let run = |name: &str| {
+        let mut policy = policy_by_name(name, &PolicyConfig::default()).expect(name);
+        drive(policy.as_mut(), layouts().remove(0), name)
+    };
+    let all_fast = run("all-fast");
+    assert_eq!(all_fast.used_extents(TierId(1)), 0);
+    let all_slow = run("all-slow");
+    assert_eq!(all_slow.used_extents(TierId(0)), 0);
+    let fill = run("static");
+    assert_eq!(
+        fill.used_extents(TierId(0)),
+        4,
+        "static fills the fast tier"
+    );
+}
