@@ -6,7 +6,8 @@
 //! (falling back to writing zeros where the filesystem cannot). With
 //! [`FileOptions::with_direct_io`] the file is opened `O_DIRECT`: offsets and lengths must
 //! then be multiples of 4096 bytes, and buffers that are not 4096-aligned in memory go
-//! through an aligned bounce buffer.
+//! through an aligned bounce buffer. FUA writes go through a second descriptor opened
+//! `O_DSYNC`, so they make only their own bytes durable instead of flushing the file.
 
 use crate::aligned::{AlignedBuf, DIRECT_IO_ALIGN, is_aligned};
 use crate::{DeviceError, DeviceErrorKind, DeviceOp, Result, TierDevice, check_range};
@@ -62,6 +63,8 @@ impl FileOptions {
 #[derive(Debug)]
 pub struct FileDevice {
     file: File,
+    /// The same file opened `O_DSYNC`: a write through it is durable when it returns.
+    dsync_file: File,
     path: PathBuf,
     /// The file name, used in errors.
     name: String,
@@ -115,8 +118,18 @@ impl FileDevice {
                 return Err(size_error(&name, path, metadata.len(), capacity_bytes));
             }
         }
+        // Opened after sizing, without `create`, so both descriptors name the same file.
+        let mut dsync_open = OpenOptions::new();
+        dsync_open
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_DSYNC | if options.direct_io { libc::O_DIRECT } else { 0 });
+        let dsync_file = dsync_open.open(path).map_err(|err| {
+            open_error(err).with_message(format!("opening {} with O_DSYNC", path.display()))
+        })?;
         Ok(FileDevice {
             file,
+            dsync_file,
             path: path.to_path_buf(),
             name,
             capacity: capacity_bytes,
@@ -152,6 +165,22 @@ impl FileDevice {
                 )));
         }
         Ok(())
+    }
+
+    /// Writes `buf` at `offset` through `file` (either descriptor), bouncing unaligned
+    /// memory for direct I/O.
+    fn write_through(&self, file: &File, buf: &[u8], offset: u64) -> Result<()> {
+        self.check(DeviceOp::Write, offset, buf.len() as u64)?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let map = |err| self.io_error(DeviceOp::Write, offset, err);
+        if self.direct_io && !is_aligned(buf.as_ptr()) {
+            let mut bounce = AlignedBuf::zeroed(buf.len());
+            bounce.as_mut_slice().copy_from_slice(buf);
+            return file.write_all_at(bounce.as_slice(), offset).map_err(map);
+        }
+        file.write_all_at(buf, offset).map_err(map)
     }
 
     /// Writes zeros over `[offset, offset + len_bytes)`: the discard fallback.
@@ -198,20 +227,16 @@ impl TierDevice for FileDevice {
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
-        self.check(DeviceOp::Write, offset, buf.len() as u64)?;
+        self.write_through(&self.file, buf, offset)
+    }
+
+    fn write_at_fua(&self, buf: &[u8], offset: u64) -> Result<()> {
         if buf.is_empty() {
-            return Ok(());
+            // Nothing of its own to make durable; honour the durability promise anyway.
+            self.check(DeviceOp::Write, offset, 0)?;
+            return self.flush();
         }
-        let map = |err| self.io_error(DeviceOp::Write, offset, err);
-        if self.direct_io && !is_aligned(buf.as_ptr()) {
-            let mut bounce = AlignedBuf::zeroed(buf.len());
-            bounce.as_mut_slice().copy_from_slice(buf);
-            return self
-                .file
-                .write_all_at(bounce.as_slice(), offset)
-                .map_err(map);
-        }
-        self.file.write_all_at(buf, offset).map_err(map)
+        self.write_through(&self.dsync_file, buf, offset)
     }
 
     fn flush(&self) -> Result<()> {

@@ -6,7 +6,7 @@
 //! statistics. Nothing here knows about volumes or extents.
 //!
 //! Backends:
-//! - [`FileDevice`] ([`file`]): a sparse, pre-sized file (or a block device) with
+//! - [`FileDevice`] ([`file`](mod@file)): a sparse, pre-sized file (or a block device) with
 //!   positioned I/O, `fdatasync` flushes, hole-punching discards and optional `O_DIRECT`.
 //! - [`MemoryDevice`] ([`memory`]): sparse pages in memory, for tests and ephemeral tiers.
 //!

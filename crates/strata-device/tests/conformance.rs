@@ -106,3 +106,54 @@ fn stacked_decorators_over_direct_file() {
         Box::new(StatsDevice::new(FaultyDevice::new(emulated).0))
     });
 }
+
+/// A broken device for checking that the suite can fail: it can lose writes or accept
+/// requests past its end.
+#[derive(Debug)]
+struct BrokenDevice {
+    inner: MemoryDevice,
+    loses_writes: bool,
+}
+
+impl TierDevice for BrokenDevice {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> strata_device::Result<()> {
+        if offset.saturating_add(buf.len() as u64) > self.inner.capacity() {
+            buf.fill(0);
+            return Ok(());
+        }
+        self.inner.read_at(buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> strata_device::Result<()> {
+        if self.loses_writes {
+            return Ok(());
+        }
+        self.inner.write_at(buf, offset)
+    }
+    fn flush(&self) -> strata_device::Result<()> {
+        Ok(())
+    }
+    fn discard(&self, offset: u64, len: u64) -> strata_device::Result<()> {
+        self.inner.discard(offset, len)
+    }
+    fn capacity(&self) -> u64 {
+        self.inner.capacity()
+    }
+}
+
+#[test]
+fn suite_catches_broken_devices() {
+    for loses_writes in [true, false] {
+        let outcome = std::panic::catch_unwind(|| {
+            run_all(&|capacity| {
+                Box::new(BrokenDevice {
+                    inner: MemoryDevice::new(capacity),
+                    loses_writes,
+                })
+            })
+        });
+        assert!(
+            outcome.is_err(),
+            "loses_writes = {loses_writes} went unnoticed"
+        );
+    }
+}

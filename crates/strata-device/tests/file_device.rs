@@ -185,3 +185,29 @@ fn concurrent_positioned_io_on_one_file() {
         assert!(buf.iter().all(|&b| b == t + 1), "thread {t}'s range");
     }
 }
+
+#[test]
+fn fua_writes_land_in_the_same_file() {
+    let dir = disk_tempdir();
+    for (name, options) in [
+        ("fua-buffered.img", FileOptions::default()),
+        (
+            "fua-direct.img",
+            FileOptions::default().with_direct_io(true),
+        ),
+    ] {
+        let path = dir.path().join(name);
+        let dev = FileDevice::open(&path, 1 << 20, options).expect("open");
+        let backing = vec![0x5A; 4096 + 1];
+        dev.write_at_fua(&backing[1..], 4096)
+            .expect("FUA write from unaligned memory");
+        dev.write_at_fua(&[], 0).expect("empty FUA write");
+        let mut buf = vec![0u8; 4096];
+        dev.read_at(&mut buf, 4096).expect("read");
+        assert!(buf.iter().all(|&b| b == 0x5A), "{name}");
+        let err = dev
+            .write_at_fua(&backing[..4096], 1 << 20)
+            .expect_err("past the end");
+        assert_eq!(err.kind, DeviceErrorKind::OutOfRange);
+    }
+}
