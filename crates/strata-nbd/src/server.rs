@@ -1,0 +1,238 @@
+//! The NBD server: accept loops for TCP and Unix sockets, per-connection tasks (handshake then
+//! transmission), graceful shutdown, configuration and counters.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, BufReader, BufWriter};
+use tokio::net::{TcpListener, UnixListener};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::error::NbdErrorKind;
+use crate::{ClientInfo, ExportProvider, handshake, transmission};
+
+/// Server limits. `Default` gives the documented values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Requests one connection may have in flight (read but not yet replied).
+    pub max_inflight_per_connection: usize,
+    /// Largest READ/WRITE length served; larger ones get `EINVAL`. Advertised as max block size.
+    pub max_request_bytes: u32,
+    /// Largest oversized WRITE payload read and discarded; beyond it the connection closes.
+    pub max_discard_bytes: u64,
+    /// Minimum block size advertised (1 = byte-granular, or 512).
+    pub min_block_bytes: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_inflight_per_connection: 128,
+            max_request_bytes: 32 * 1024 * 1024,
+            max_discard_bytes: 64 * 1024 * 1024,
+            min_block_bytes: 1,
+        }
+    }
+}
+
+/// Live counters of one server; cheap to read at any time.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    pub connections_open: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub requests_total: AtomicU64,
+    /// Replies carrying a non-zero NBD error.
+    pub error_replies_total: AtomicU64,
+    /// Connections closed because the peer broke the protocol.
+    pub protocol_errors_total: AtomicU64,
+    pub read_bytes_total: AtomicU64,
+    pub written_bytes_total: AtomicU64,
+}
+
+/// A plain copy of [`ServerStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsSnapshot {
+    pub connections_open: u64,
+    pub connections_total: u64,
+    pub requests_total: u64,
+    pub error_replies_total: u64,
+    pub protocol_errors_total: u64,
+    pub read_bytes_total: u64,
+    pub written_bytes_total: u64,
+}
+
+impl ServerStats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        StatsSnapshot {
+            connections_open: get(&self.connections_open),
+            connections_total: get(&self.connections_total),
+            requests_total: get(&self.requests_total),
+            error_replies_total: get(&self.error_replies_total),
+            protocol_errors_total: get(&self.protocol_errors_total),
+            read_bytes_total: get(&self.read_bytes_total),
+            written_bytes_total: get(&self.written_bytes_total),
+        }
+    }
+}
+
+/// An NBD server over an [`ExportProvider`]. Cloning shares the provider and counters.
+#[derive(Clone)]
+pub struct NbdServer {
+    provider: Arc<dyn ExportProvider>,
+    config: Arc<ServerConfig>,
+    stats: Arc<ServerStats>,
+}
+
+impl std::fmt::Debug for NbdServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NbdServer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
+const SOCKET_BUFFER_BYTES: usize = 128 * 1024;
+
+impl NbdServer {
+    pub fn new(provider: Arc<dyn ExportProvider>, config: ServerConfig) -> Self {
+        Self {
+            provider,
+            config: Arc::new(config),
+            stats: Arc::default(),
+        }
+    }
+
+    pub fn stats(&self) -> Arc<ServerStats> {
+        Arc::clone(&self.stats)
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Serves TCP clients until `shutdown`, then waits for every connection to finish its
+    /// in-flight requests and close.
+    pub async fn serve_tcp(
+        &self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> io::Result<()> {
+        let tracker = TaskTracker::new();
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    if let Err(error) = stream.set_nodelay(true) {
+                        tracing::debug!("TCP_NODELAY on {peer}: {error}");
+                    }
+                    let (reader, writer) = stream.into_split();
+                    let server = self.clone();
+                    let stop = shutdown.child_token();
+                    tracker.spawn(async move {
+                        server
+                            .serve_connection(reader, writer, ClientInfo::Tcp(peer), stop)
+                            .await;
+                    });
+                }
+                Err(error) => accept_failed(error).await,
+            }
+        }
+        tracker.close();
+        tracker.wait().await;
+        Ok(())
+    }
+
+    /// Serves Unix-socket clients; shutdown as for [`NbdServer::serve_tcp`].
+    pub async fn serve_unix(
+        &self,
+        listener: UnixListener,
+        shutdown: CancellationToken,
+    ) -> io::Result<()> {
+        let tracker = TaskTracker::new();
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, _)) => {
+                    let (reader, writer) = stream.into_split();
+                    let server = self.clone();
+                    let stop = shutdown.child_token();
+                    tracker.spawn(async move {
+                        server
+                            .serve_connection(reader, writer, ClientInfo::Unix, stop)
+                            .await;
+                    });
+                }
+                Err(error) => accept_failed(error).await,
+            }
+        }
+        tracker.close();
+        tracker.wait().await;
+        Ok(())
+    }
+
+    /// Serves one already-accepted connection to the end (any transport).
+    pub async fn serve_connection<R, W>(
+        &self,
+        reader: R,
+        writer: W,
+        client: ClientInfo,
+        stop: CancellationToken,
+    ) where
+        R: AsyncRead + Unpin + Send,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        self.stats.connections_total.fetch_add(1, Ordering::Relaxed);
+        self.stats.connections_open.fetch_add(1, Ordering::Relaxed);
+        let mut reader = BufReader::with_capacity(SOCKET_BUFFER_BYTES, reader);
+        let mut writer = BufWriter::new(writer);
+        let negotiated = tokio::select! {
+            () = stop.cancelled() => Ok(None),
+            negotiated = handshake::negotiate(
+                &mut reader, &mut writer, self.provider.as_ref(), &client, &self.config,
+            ) => negotiated,
+        };
+        let result = match negotiated {
+            Ok(Some(negotiated)) => {
+                transmission::serve(
+                    reader,
+                    writer.into_inner(),
+                    negotiated,
+                    &self.config,
+                    Arc::clone(&self.stats),
+                    stop,
+                )
+                .await
+            }
+            Ok(None) => Ok(()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = result {
+            if error.kind() == NbdErrorKind::Protocol {
+                self.stats
+                    .protocol_errors_total
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::debug!("nbd connection from {client} ended: {error}");
+        }
+        self.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn accept_failed(error: io::Error) {
+    tracing::warn!("nbd accept failed: {error}");
+    tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
+}
