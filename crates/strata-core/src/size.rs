@@ -50,7 +50,7 @@ pub fn parse_size(input: &str) -> Result<u64, ParseError> {
 pub fn format_size(bytes: u64) -> String {
     for (unit, shift) in UNITS.iter().rev() {
         let scale = 1u64 << shift;
-        if bytes >= scale && bytes % scale == 0 {
+        if bytes >= scale && bytes.is_multiple_of(scale) {
             return format!("{}{unit}", bytes / scale);
         }
     }
