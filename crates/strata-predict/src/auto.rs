@@ -1,0 +1,281 @@
+//! The auto predictor: runs readahead, stride, Leap and Markov side by side, measures each
+//! one's recent precision per stream (the share of its predicted blocks accessed within a
+//! horizon, [`Scoreboard`](crate::scoreboard)), and ranks candidate blocks by a blend of
+//! the members' opinions weighted by that precision. Members whose precision falls below
+//! a floor are not heard at all, so on unpredictable streams auto predicts (almost)
+//! nothing. Every member is still scored on what it *would* have predicted, so auto
+//! notices when a stream becomes predictable again.
+//!
+//! Precision starts from a per-workload-class preference table ([`class_preference`]):
+//! a classifier can tell auto a stream's class with `set_class`.
+
+use crate::access::{Access, AccessPredictor, Prediction};
+use crate::class::WorkloadClass;
+use crate::leap::Leap;
+use crate::markov::Markov;
+use crate::readahead::Readahead;
+use crate::scoreboard::Scoreboard;
+use crate::streams::StreamTable;
+use crate::stride::Stride;
+
+/// Members, in the order of [`class_preference`] rows.
+pub const AUTO_MEMBERS: [&str; 4] = ["readahead", "stride", "leap", "markov"];
+const MEMBERS: usize = AUTO_MEMBERS.len();
+
+/// Initial precision of each member (in [`AUTO_MEMBERS`] order) for a class: sequential
+/// classes trust readahead first, databases the delta-correlation table.
+pub fn class_preference(class: WorkloadClass) -> [f32; MEMBERS] {
+    match class {
+        WorkloadClass::Backup => [0.6, 0.3, 0.3, 0.2],
+        WorkloadClass::File => [0.5, 0.3, 0.3, 0.2],
+        WorkloadClass::Database => [0.2, 0.2, 0.2, 0.5],
+        WorkloadClass::Vdi => [0.3, 0.2, 0.3, 0.4],
+        WorkloadClass::Web | WorkloadClass::Dev | WorkloadClass::Unknown => [0.3; MEMBERS],
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AutoConfig {
+    /// A predicted block counts as used if accessed within this many accesses.
+    pub horizon_accesses: u64,
+    /// Outstanding predictions remembered per member.
+    pub scoreboard_entries: usize,
+    /// Members below this precision are ignored.
+    pub min_precision: f32,
+    /// Weight of one resolved prediction in the moving precision.
+    pub learning_rate: f32,
+    /// Class assumed for streams nobody classified.
+    pub class: WorkloadClass,
+    pub streams: usize,
+}
+
+impl Default for AutoConfig {
+    fn default() -> Self {
+        Self {
+            horizon_accesses: 256,
+            scoreboard_entries: 4096,
+            min_precision: 0.15,
+            learning_rate: 1.0 / 32.0,
+            class: WorkloadClass::Unknown,
+            streams: 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct StreamScores {
+    seeded: bool,
+    /// Predictions resolved so far: a class hint reseeds only a stream with little history.
+    resolved: u32,
+    precision: [f32; MEMBERS],
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    block: u64,
+    score: f32,
+    expected_in_accesses: u32,
+    expected_time_ns: Option<u64>,
+}
+
+/// Picks and blends the other predictors by their measured precision.
+#[derive(Debug)]
+pub struct Auto {
+    config: AutoConfig,
+    members: [Box<dyn AccessPredictor>; MEMBERS],
+    boards: [Scoreboard; MEMBERS],
+    scores: StreamTable<StreamScores>,
+    tick: u64,
+    current: Option<u64>,
+    scratch: Vec<Prediction>,
+    candidates: Vec<Candidate>,
+}
+
+impl Auto {
+    pub fn new(config: AutoConfig) -> Self {
+        let board = Scoreboard::new(config.horizon_accesses, config.scoreboard_entries);
+        Self {
+            members: [
+                Box::new(Readahead::default()),
+                Box::new(Stride::default()),
+                Box::new(Leap::default()),
+                Box::new(Markov::default()),
+            ],
+            boards: [board.clone(), board.clone(), board.clone(), board],
+            scores: StreamTable::new(config.streams),
+            tick: 0,
+            current: None,
+            scratch: Vec::with_capacity(256),
+            candidates: Vec::with_capacity(1024),
+            config,
+        }
+    }
+
+    /// Measured precision of each member on `stream`, in [`AUTO_MEMBERS`] order.
+    pub fn precision(&self, stream: u64) -> Option<[f32; MEMBERS]> {
+        self.scores
+            .get(stream)
+            .filter(|s| s.seeded)
+            .map(|s| s.precision)
+    }
+}
+
+impl Default for Auto {
+    fn default() -> Self {
+        Self::new(AutoConfig::default())
+    }
+}
+
+fn scores_of(
+    scores: &mut StreamTable<StreamScores>,
+    stream: u64,
+    class: WorkloadClass,
+) -> &mut StreamScores {
+    let entry = scores.get_or_insert(stream);
+    if !entry.seeded {
+        entry.seeded = true;
+        entry.precision = class_preference(class);
+    }
+    entry
+}
+
+impl AccessPredictor for Auto {
+    fn name(&self) -> &'static str {
+        "auto"
+    }
+
+    fn observe(&mut self, access: &Access) {
+        self.tick += 1;
+        self.current = Some(access.stream);
+        let rate = self.config.learning_rate;
+        scores_of(&mut self.scores, access.stream, self.config.class);
+        for (member, board) in self.boards.iter_mut().enumerate() {
+            let scores = &mut self.scores;
+            board.observe(
+                access.stream,
+                access.block,
+                self.tick,
+                &mut |stream, hit| {
+                    if let Some(entry) = scores.get_mut(stream) {
+                        let target = if hit { 1.0 } else { 0.0 };
+                        entry.precision[member] += rate * (target - entry.precision[member]);
+                        entry.resolved = entry.resolved.saturating_add(1);
+                    }
+                },
+            );
+        }
+        for member in &mut self.members {
+            member.observe(access);
+        }
+    }
+
+    fn predict(&mut self, max: usize, out: &mut Vec<Prediction>) {
+        let Some(stream) = self.current else { return };
+        let rate = self.config.learning_rate;
+        let precision = scores_of(&mut self.scores, stream, self.config.class).precision;
+        self.candidates.clear();
+        for (member, predictor) in self.members.iter_mut().enumerate() {
+            self.scratch.clear();
+            predictor.predict(max, &mut self.scratch);
+            let scores = &mut self.scores;
+            for prediction in &self.scratch {
+                // Every member is scored on what it would have prefetched, heard or not.
+                self.boards[member].record(
+                    prediction.stream,
+                    prediction.block,
+                    self.tick,
+                    &mut |s, hit| {
+                        if let Some(entry) = scores.get_mut(s) {
+                            let target = if hit { 1.0 } else { 0.0 };
+                            entry.precision[member] += rate * (target - entry.precision[member]);
+                            entry.resolved = entry.resolved.saturating_add(1);
+                        }
+                    },
+                );
+                if precision[member] >= self.config.min_precision {
+                    self.candidates.push(Candidate {
+                        block: prediction.block,
+                        score: precision[member] * prediction.confidence,
+                        expected_in_accesses: prediction.expected_in_accesses,
+                        expected_time_ns: prediction.expected_time_ns,
+                    });
+                }
+            }
+        }
+        // Blend: a block several members predict gets the noisy-OR of their scores.
+        self.candidates.sort_unstable_by_key(|c| c.block);
+        let mut merged = 0;
+        for index in 0..self.candidates.len() {
+            let candidate = self.candidates[index];
+            if merged > 0 && self.candidates[merged - 1].block == candidate.block {
+                let kept = &mut self.candidates[merged - 1];
+                kept.score = 1.0 - (1.0 - kept.score) * (1.0 - candidate.score);
+                kept.expected_in_accesses = kept
+                    .expected_in_accesses
+                    .min(candidate.expected_in_accesses);
+                kept.expected_time_ns = kept.expected_time_ns.or(candidate.expected_time_ns);
+            } else {
+                self.candidates[merged] = candidate;
+                merged += 1;
+            }
+        }
+        self.candidates.truncate(merged);
+        self.candidates.sort_unstable_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.expected_in_accesses.cmp(&b.expected_in_accesses))
+                .then(a.block.cmp(&b.block))
+        });
+        out.extend(self.candidates.iter().take(max).map(|c| Prediction {
+            stream,
+            block: c.block,
+            confidence: c.score.clamp(0.0, 1.0),
+            expected_in_accesses: c.expected_in_accesses,
+            expected_time_ns: c.expected_time_ns,
+        }));
+    }
+
+    fn set_class(&mut self, stream: u64, class: WorkloadClass) {
+        let entry = self.scores.get_or_insert(stream);
+        if !entry.seeded || entry.resolved < 64 {
+            entry.seeded = true;
+            entry.precision = class_preference(class);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learns_which_member_is_precise() {
+        let mut auto = Auto::default();
+        let mut out = Vec::new();
+        // A stride of 7: stride and Leap are right, readahead never starts, Markov learns.
+        for i in 0..2000u64 {
+            auto.observe(&Access::read(3, 100 + 7 * i));
+            out.clear();
+            auto.predict(8, &mut out);
+        }
+        let precision = auto.precision(3).unwrap();
+        assert!(precision[1] > 0.8, "stride {precision:?}");
+        assert!(precision[2] > 0.8, "leap {precision:?}");
+        assert!(out.iter().all(|p| (p.block - 100) % 7 == 0), "{out:?}");
+        assert!(!out.is_empty());
+    }
+
+    #[test]
+    fn class_seeds_the_preference() {
+        let mut auto = Auto::default();
+        auto.set_class(9, WorkloadClass::Backup);
+        assert_eq!(
+            auto.precision(9).unwrap(),
+            class_preference(WorkloadClass::Backup)
+        );
+        assert_eq!(
+            "database".parse::<WorkloadClass>().unwrap(),
+            WorkloadClass::Database
+        );
+    }
+}

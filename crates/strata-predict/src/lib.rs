@@ -1,0 +1,108 @@
+//! `strata-predict`: access predictors and prefetch self-tuning, pure decision code that
+//! the engine and the simulator run unchanged (no threads, files, sockets or clocks).
+//!
+//! The family is one trait, [`AccessPredictor`], and one file per member:
+//! [`Readahead`] (Linux-style, the baseline), [`Stride`], [`Leap`] (majority trend),
+//! [`Markov`] (delta correlation) and [`Auto`] (picks and blends the others by measured
+//! precision). `tests/conformance.rs` holds the test every member passes.
+//! [`PrefetchTuner`] turns measured precision and fast-tier pressure into a depth and a
+//! confidence threshold.
+
+mod access;
+pub mod auto;
+mod class;
+mod error;
+pub mod leap;
+pub mod markov;
+pub mod readahead;
+mod scoreboard;
+mod streams;
+pub mod stride;
+pub mod tuning;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use access::{Access, AccessPredictor, Prediction};
+pub use auto::{Auto, AutoConfig, class_preference};
+pub use class::WorkloadClass;
+pub use error::{PredictError, PredictErrorKind};
+pub use leap::{Leap, LeapConfig};
+pub use markov::{Markov, MarkovConfig};
+pub use readahead::{Readahead, ReadaheadConfig};
+pub use stride::{Stride, StrideConfig};
+pub use tuning::{EpochOutcome, PrefetchTuner, TunerConfig, TunerState};
+
+/// The predictors `--predictor` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum PredictorKind {
+    Readahead,
+    Stride,
+    Leap,
+    Markov,
+    Auto,
+}
+
+impl PredictorKind {
+    pub const ALL: [PredictorKind; 5] = [
+        PredictorKind::Readahead,
+        PredictorKind::Stride,
+        PredictorKind::Leap,
+        PredictorKind::Markov,
+        PredictorKind::Auto,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PredictorKind::Readahead => "readahead",
+            PredictorKind::Stride => "stride",
+            PredictorKind::Leap => "leap",
+            PredictorKind::Markov => "markov",
+            PredictorKind::Auto => "auto",
+        }
+    }
+
+    /// A predictor with its default configuration.
+    pub fn build(self) -> Box<dyn AccessPredictor> {
+        match self {
+            PredictorKind::Readahead => Box::new(Readahead::default()),
+            PredictorKind::Stride => Box::new(Stride::default()),
+            PredictorKind::Leap => Box::new(Leap::default()),
+            PredictorKind::Markov => Box::new(Markov::default()),
+            PredictorKind::Auto => Box::new(Auto::default()),
+        }
+    }
+}
+
+impl fmt::Display for PredictorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for PredictorKind {
+    type Err = PredictError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.name() == wanted)
+            .ok_or_else(|| {
+                PredictError::new(
+                    PredictErrorKind::UnknownPredictor,
+                    s,
+                    "unknown predictor (known: readahead, stride, leap, markov, auto)",
+                )
+            })
+    }
+}
+
+/// Parses a comma-separated `--predictor` list (`all` means every predictor).
+pub fn parse_predictor_list(list: &str) -> Result<Vec<PredictorKind>, PredictError> {
+    if list.trim().eq_ignore_ascii_case("all") {
+        return Ok(PredictorKind::ALL.to_vec());
+    }
+    list.split(',').map(str::parse).collect()
+}
