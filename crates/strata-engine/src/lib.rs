@@ -1,1 +1,57 @@
-//! `strata-engine`: Volumes: thin extent-mapped volumes over tier devices, slot allocation, durable extent maps.
+//! `strata-engine`: thin, extent-mapped volumes over tier devices.
+//!
+//! # Shape
+//!
+//! An [`Engine`] owns the tiers (fastest first), the metadata store and the volumes. Each
+//! tier device is cut into slots by a buddy allocator over 64 KiB granules, so volumes with
+//! different extent sizes share a tier. Each volume has an extent map (one `AtomicU64` per
+//! extent: tier index + slot, or unallocated) that the I/O path reads without locks;
+//! allocation happens under a per-volume mutex with a re-check, so two connections writing
+//! the same new extent end up with one slot. New extents go where the [`PlacementHook`]
+//! says (today: fastest tier with room; a pinned volume only ever uses its pinned tier, and
+//! a full pinned tier is `NoSpace`).
+//!
+//! # Durability
+//!
+//! Map changes are queued and committed in one [`strata_meta::MetaStore::commit`] by FLUSH,
+//! after the tier devices that saw writes have been flushed. FUA flushes the devices it
+//! wrote and, if its extent's map entry is not committed yet, runs a full flush. A slot
+//! freed by TRIM, WRITE_ZEROES or delete is reused only after the change that freed it is
+//! committed. A fresh extent is written whole (data plus zeros), so a recycled slot never
+//! shows another volume's bytes. Volume create and delete commit at once. Allocators are not
+//! stored: [`Engine::open`] rebuilds them from the maps. The store layout is documented in
+//! [`store_format`].
+//!
+//! # Observation
+//!
+//! Every request bumps per-volume counters (including which tier served each read) and
+//! records one event per extent touched in a bounded lock-free ring ([`access`]) for the
+//! heat map.
+
+pub mod access;
+pub mod alloc;
+pub mod config;
+mod engine;
+pub mod error;
+pub mod extent_map;
+mod handle;
+pub mod placement;
+pub mod store_format;
+pub mod testing;
+pub mod tier;
+mod volume;
+
+pub use access::{AccessBatch, AccessEvent, AccessKind, VolumeStats};
+pub use config::{EngineConfig, GRANULE_BYTES, TierConfig};
+pub use engine::{Engine, META_FILE_NAME};
+pub use error::{EngineError, EngineErrorKind};
+pub use handle::VolumeHandle;
+pub use placement::{FastestFirst, PlacementHook, PlacementRequest};
+pub use tier::{TierIoStats, TierStatus, open_tier};
+pub use volume::{
+    MAX_VOLUME_NAME_LEN, MAX_VOLUME_SIZE_BYTES, VolumeInfo, VolumeSpec, validate_volume_geometry,
+    validate_volume_name,
+};
+
+/// Result of an engine operation.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

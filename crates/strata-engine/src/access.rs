@@ -1,0 +1,246 @@
+//! Per-volume I/O observation: counters and a bounded, lock-free ring of access events.
+//!
+//! The I/O path records every request here without taking a lock or allocating: counters
+//! are relaxed atomics, and the ring is a fixed array of `AtomicU64` written at
+//! `head % capacity` after a `fetch_add` on `head`, so old events are overwritten when no
+//! one reads. A consumer (the heat map) keeps a cursor and learns from `head` how many
+//! events it missed. A reader racing a writer on one slot may see the newer event; the
+//! heat map is statistical, so that is accepted rather than paid for with a lock.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Events kept per volume before the oldest are overwritten.
+pub const ACCESS_RING_EVENTS: usize = 4096;
+
+/// What an access did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AccessKind {
+    Read,
+    Write,
+    Trim,
+    WriteZeroes,
+}
+
+/// One recorded access to one extent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AccessEvent {
+    pub kind: AccessKind,
+    pub extent: u64,
+    /// Tier that served it; `None` for unallocated extents (reads of zeros).
+    pub tier: Option<usize>,
+    /// Length within the extent, in 4 KiB blocks rounded up (saturating at 32767).
+    pub blocks: u32,
+}
+
+// Packing: bit 63 = present, bits 61..=62 kind, bits 54..=60 tier + 1 (0 = none),
+// bits 39..=53 blocks, bits 0..=38 extent (2^39 extents cover 64 TiB at 64 KiB extents).
+const PRESENT: u64 = 1 << 63;
+const EXTENT_MASK: u64 = (1 << 39) - 1;
+
+impl AccessEvent {
+    fn pack(self) -> u64 {
+        let kind = match self.kind {
+            AccessKind::Read => 0,
+            AccessKind::Write => 1,
+            AccessKind::Trim => 2,
+            AccessKind::WriteZeroes => 3,
+        };
+        let tier = self.tier.map_or(0, |t| (t as u64 + 1).min(0x7f));
+        PRESENT
+            | (kind << 61)
+            | (tier << 54)
+            | (u64::from(self.blocks.min(0x7fff)) << 39)
+            | (self.extent & EXTENT_MASK)
+    }
+
+    fn unpack(raw: u64) -> Option<Self> {
+        if raw & PRESENT == 0 {
+            return None;
+        }
+        let kind = match (raw >> 61) & 3 {
+            0 => AccessKind::Read,
+            1 => AccessKind::Write,
+            2 => AccessKind::Trim,
+            _ => AccessKind::WriteZeroes,
+        };
+        let tier = ((raw >> 54) & 0x7f) as usize;
+        Some(Self {
+            kind,
+            extent: raw & EXTENT_MASK,
+            tier: tier.checked_sub(1),
+            blocks: ((raw >> 39) & 0x7fff) as u32,
+        })
+    }
+}
+
+/// The bounded event ring.
+#[derive(Debug)]
+pub struct AccessLog {
+    head: AtomicU64,
+    slots: Box<[AtomicU64]>,
+}
+
+/// Events read from an [`AccessLog`] since a cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessBatch {
+    pub events: Vec<AccessEvent>,
+    /// Pass this as the next cursor.
+    pub next_cursor: u64,
+    /// Events overwritten before they could be read.
+    pub lost: u64,
+}
+
+impl AccessLog {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            head: AtomicU64::new(0),
+            slots: (0..capacity.max(1)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    pub fn record(&self, event: AccessEvent) {
+        let seq = self.head.fetch_add(1, Ordering::Relaxed);
+        let index = (seq % self.slots.len() as u64) as usize;
+        self.slots[index].store(event.pack(), Ordering::Release);
+    }
+
+    /// Total events ever recorded.
+    pub fn head(&self) -> u64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    /// The events recorded since `cursor` that are still in the ring.
+    pub fn read_since(&self, cursor: u64) -> AccessBatch {
+        let head = self.head();
+        let capacity = self.slots.len() as u64;
+        let start = cursor.max(head.saturating_sub(capacity)).min(head);
+        let events = (start..head)
+            .filter_map(|seq| {
+                AccessEvent::unpack(self.slots[(seq % capacity) as usize].load(Ordering::Acquire))
+            })
+            .collect();
+        AccessBatch {
+            events,
+            next_cursor: head,
+            lost: start.saturating_sub(cursor),
+        }
+    }
+}
+
+/// Per-volume request counters.
+#[derive(Debug)]
+pub struct VolumeCounters {
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
+    pub read_bytes: AtomicU64,
+    pub write_bytes: AtomicU64,
+    pub flushes: AtomicU64,
+    pub trims: AtomicU64,
+    pub write_zeroes: AtomicU64,
+    /// Read pieces (one per extent touched) served by each tier.
+    pub read_hits_by_tier: Box<[AtomicU64]>,
+    /// Read pieces of unallocated extents (served as zeros, no device).
+    pub unallocated_reads: AtomicU64,
+}
+
+impl VolumeCounters {
+    pub fn new(tier_count: usize) -> Self {
+        Self {
+            reads: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            read_bytes: AtomicU64::new(0),
+            write_bytes: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+            trims: AtomicU64::new(0),
+            write_zeroes: AtomicU64::new(0),
+            read_hits_by_tier: (0..tier_count).map(|_| AtomicU64::new(0)).collect(),
+            unallocated_reads: AtomicU64::new(0),
+        }
+    }
+
+    pub fn snapshot(&self, tier_names: &[String]) -> VolumeStats {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        VolumeStats {
+            reads: load(&self.reads),
+            writes: load(&self.writes),
+            read_bytes: load(&self.read_bytes),
+            write_bytes: load(&self.write_bytes),
+            flushes: load(&self.flushes),
+            trims: load(&self.trims),
+            write_zeroes: load(&self.write_zeroes),
+            read_hits_by_tier: tier_names
+                .iter()
+                .zip(self.read_hits_by_tier.iter())
+                .map(|(name, c)| (name.clone(), load(c)))
+                .collect(),
+            unallocated_reads: load(&self.unallocated_reads),
+        }
+    }
+}
+
+/// A point-in-time copy of a volume's counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VolumeStats {
+    pub reads: u64,
+    pub writes: u64,
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+    pub flushes: u64,
+    pub trims: u64,
+    pub write_zeroes: u64,
+    /// Tier name → read pieces served by it; divide by the sum (plus `unallocated_reads`)
+    /// for per-tier hit ratios.
+    pub read_hits_by_tier: BTreeMap<String, u64>,
+    pub unallocated_reads: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(extent: u64) -> AccessEvent {
+        AccessEvent {
+            kind: AccessKind::Write,
+            extent,
+            tier: Some(2),
+            blocks: 1,
+        }
+    }
+
+    #[test]
+    fn events_round_trip_through_packing() {
+        for e in [
+            event(0),
+            AccessEvent {
+                kind: AccessKind::WriteZeroes,
+                extent: EXTENT_MASK,
+                tier: None,
+                blocks: 0x7fff,
+            },
+        ] {
+            assert_eq!(AccessEvent::unpack(e.pack()), Some(e));
+        }
+        assert_eq!(AccessEvent::unpack(0), None);
+    }
+
+    #[test]
+    fn ring_overwrites_oldest_and_reports_losses() {
+        let log = AccessLog::new(4);
+        for extent in 0..3 {
+            log.record(event(extent));
+        }
+        let batch = log.read_since(0);
+        assert_eq!(batch.events.len(), 3);
+        assert_eq!((batch.next_cursor, batch.lost), (3, 0));
+        for extent in 3..10 {
+            log.record(event(extent));
+        }
+        let batch = log.read_since(3);
+        let extents: Vec<u64> = batch.events.iter().map(|e| e.extent).collect();
+        assert_eq!(extents, [6, 7, 8, 9]);
+        assert_eq!(batch.lost, 3);
+        assert!(log.read_since(10).events.is_empty());
+    }
+}

@@ -1,0 +1,81 @@
+//! A test rig other crates' tests can use too: an engine over memory devices and a store
+//! kept across re-opens (a "restart" in which the devices kept what was written).
+
+use crate::{Engine, EngineConfig, TierConfig};
+use std::sync::Arc;
+use strata_core::TierKind;
+use strata_device::{MemoryDevice, TierDevice};
+use strata_meta::{MemoryStore, MetaStore};
+
+pub const KIB: u64 = 1 << 10;
+pub const MIB: u64 = 1 << 20;
+
+/// Tiers nvme, ssd, hdd (as many as capacities given) without emulation.
+pub fn config(capacities: &[u64]) -> EngineConfig {
+    let kinds = [TierKind::Nvme, TierKind::Ssd, TierKind::Hdd];
+    EngineConfig {
+        data_dir: "unused".into(),
+        tiers: capacities
+            .iter()
+            .zip(kinds)
+            .map(|(&cap, kind)| TierConfig::builtin(kind, cap, 0.1))
+            .collect(),
+        emulation: false,
+    }
+}
+
+/// An engine with its devices and store.
+#[derive(Debug)]
+pub struct Rig {
+    pub engine: Arc<Engine>,
+    pub devices: Vec<Arc<MemoryDevice>>,
+    pub store: Arc<dyn MetaStore>,
+    pub config: EngineConfig,
+}
+
+impl Rig {
+    /// Panics if the engine does not open: this is test scaffolding.
+    pub fn new(capacities: &[u64]) -> Self {
+        Self::with_store(capacities, Arc::new(MemoryStore::new()))
+    }
+
+    pub fn with_store(capacities: &[u64], store: Arc<dyn MetaStore>) -> Self {
+        let devices: Vec<Arc<MemoryDevice>> = capacities
+            .iter()
+            .map(|&cap| Arc::new(MemoryDevice::new(cap)))
+            .collect();
+        let config = config(capacities);
+        let engine = open(&config, &devices, &store).expect("engine opens over memory devices");
+        Self {
+            engine,
+            devices,
+            store,
+            config,
+        }
+    }
+
+    /// A new engine over the same devices and store, as after a restart in which the
+    /// devices kept what was written to them.
+    pub fn reopen(&mut self) {
+        self.engine = open(&self.config, &self.devices, &self.store).expect("engine re-opens");
+    }
+}
+
+fn open(
+    config: &EngineConfig,
+    devices: &[Arc<MemoryDevice>],
+    store: &Arc<dyn MetaStore>,
+) -> crate::Result<Arc<Engine>> {
+    let devices = devices
+        .iter()
+        .map(|d| d.clone() as Arc<dyn TierDevice>)
+        .collect();
+    Engine::open_with_devices(config.clone(), devices, store.clone())
+}
+
+/// A deterministic, position-dependent pattern so misplaced bytes are caught.
+pub fn pattern(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| seed.wrapping_mul(31).wrapping_add((i % 251) as u8) | 1)
+        .collect()
+}
