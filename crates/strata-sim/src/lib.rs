@@ -1,1 +1,7 @@
 //! `strata-sim`: Trace readers, the canonical block stream, and the cache / tier simulator.
+
+pub mod stream;
+pub mod trace;
+
+pub use stream::{BlockAccess, BlockStream, blocks};
+pub use trace::{Format, IoRecord, TraceError, TraceOptions, TraceReader, TraceStats, open_trace};
