@@ -1,5 +1,6 @@
 //! fio iolog, version 2 (`fio version 2 iolog`, lines `filename action [offset length]`)
-//! and version 3 (`fio version 3 iolog`, lines prefixed by a timestamp in milliseconds).
+//! and version 3 (`fio version 3 iolog`, lines prefixed by a timestamp in microseconds since
+//! the start of the run: fio 3.33 with `--thinktime=100ms` writes stamps 100,000 apart).
 //!
 //! `add`/`open`/`close` manage files and carry no I/O; each distinct file name becomes a
 //! disk, numbered 0, 1, 2, … in order of first appearance. `read`/`write` are records;
@@ -14,7 +15,7 @@ use super::IoRecord;
 use super::fields::{Reason, next_field, parse_decimal_ns, parse_u64, space_fields};
 use super::line::{LineParser, Parsed};
 
-const NS_PER_MS: u64 = 1_000_000;
+const NS_PER_US: u64 = 1_000;
 
 #[derive(Debug, Default)]
 pub(crate) struct FioParser {
@@ -52,7 +53,7 @@ impl LineParser for FioParser {
         let mut fields = space_fields(line);
         let time_ns = if version == 3 {
             let field = next_field(&mut fields, "missing timestamp")?;
-            Some(parse_decimal_ns(field, NS_PER_MS).ok_or("timestamp is not a number")?)
+            Some(parse_decimal_ns(field, NS_PER_US).ok_or("timestamp is not a number")?)
         } else {
             None
         };
