@@ -1,6 +1,7 @@
 //! `strata-sim`: Trace readers, the canonical block stream, and the cache / tier simulator.
 
 pub mod stream;
+pub mod tier;
 pub mod trace;
 
 pub use stream::{BlockAccess, BlockStream, blocks};

@@ -1,0 +1,112 @@
+//! Configuration of a tier replay: extent unit, tier sizes, device profiles, planning
+//! cadence and migration budget, arrival rate for traces without timestamps.
+
+use super::TierError;
+use strata_core::{DeviceProfile, SizeOrFraction};
+use strata_policy::PolicyConfig;
+
+/// Knobs shared by every (policy, size) combination of a run.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TierSimConfig {
+    /// Extent size in bytes: the unit of placement and of every migration copy.
+    pub unit_bytes: u64,
+    /// Virtual time between two `plan` calls, and the width of one time-series point.
+    pub planning_interval_ns: u64,
+    /// Migration bandwidth a `plan` call may spend, in bytes per second of virtual time.
+    pub migration_bytes_per_s: u64,
+    /// Arrival rate given to traces without timestamps (ARC), in requests per second.
+    pub arrival_rate_per_s: u64,
+    /// Device profiles of the fast (nvme), middle (ssd) and slow (hdd) tiers.
+    pub fast_profile: DeviceProfile,
+    pub middle_profile: DeviceProfile,
+    pub slow_profile: DeviceProfile,
+    pub policy: PolicyConfig,
+}
+
+impl Default for TierSimConfig {
+    fn default() -> Self {
+        Self {
+            unit_bytes: strata_core::BLOCK_SIZE,
+            planning_interval_ns: 1_000_000_000,
+            migration_bytes_per_s: 200_000_000,
+            arrival_rate_per_s: 1_000,
+            fast_profile: DeviceProfile::NVME,
+            middle_profile: DeviceProfile::SSD,
+            slow_profile: DeviceProfile::HDD,
+            policy: PolicyConfig::default(),
+        }
+    }
+}
+
+impl TierSimConfig {
+    pub fn with_unit_bytes(mut self, unit_bytes: u64) -> Self {
+        self.unit_bytes = unit_bytes;
+        self
+    }
+
+    pub fn with_planning_interval_ns(mut self, interval_ns: u64) -> Self {
+        self.planning_interval_ns = interval_ns;
+        self
+    }
+
+    pub fn with_migration_bytes_per_s(mut self, bytes_per_s: u64) -> Self {
+        self.migration_bytes_per_s = bytes_per_s;
+        self
+    }
+
+    pub fn with_arrival_rate_per_s(mut self, rate: u64) -> Self {
+        self.arrival_rate_per_s = rate;
+        self
+    }
+
+    pub fn with_policy_config(mut self, policy: PolicyConfig) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Bytes one `plan` call may migrate.
+    pub fn plan_budget_bytes(&self) -> u64 {
+        let bytes = u128::from(self.migration_bytes_per_s) * u128::from(self.planning_interval_ns)
+            / 1_000_000_000;
+        u64::try_from(bytes).unwrap_or(u64::MAX)
+    }
+
+    pub fn validate(&self) -> Result<(), TierError> {
+        if self.unit_bytes == 0 {
+            return Err(TierError::invalid("--unit must be at least 1 byte"));
+        }
+        if self.planning_interval_ns == 0 {
+            return Err(TierError::invalid("the planning interval must be positive"));
+        }
+        if self.arrival_rate_per_s == 0 {
+            return Err(TierError::invalid("the arrival rate must be positive"));
+        }
+        for profile in [self.fast_profile, self.middle_profile, self.slow_profile] {
+            profile
+                .validate()
+                .map_err(|e| TierError::invalid(format!("device profile: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// How big the fast tier and the optional middle tier are (`--fast`, `--middle`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TierSizes {
+    pub fast: SizeOrFraction,
+    pub middle: Option<SizeOrFraction>,
+}
+
+impl TierSizes {
+    /// Capacity in extents of a tier sized `size` over a footprint of `footprint_extents`:
+    /// a fraction takes max(1, floor(f × footprint)) (as `--cache` does), a byte size
+    /// max(1, floor(bytes / unit)).
+    pub fn extents(size: SizeOrFraction, footprint_extents: u64, unit_bytes: u64) -> u64 {
+        let extents = match size {
+            SizeOrFraction::Fraction(_) => size.resolve(footprint_extents),
+            SizeOrFraction::Bytes(bytes) => bytes / unit_bytes.max(1),
+        };
+        extents.max(1)
+    }
+}

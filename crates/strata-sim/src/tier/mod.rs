@@ -1,0 +1,28 @@
+//! The tier simulator (`strata sim --mode tier`): replays a trace in virtual time over
+//! per-tier device queue models (`strata_core::DeviceQueueModel`) while a
+//! `strata_policy::PlacementPolicy` decides placement — the same policy code the engine runs.
+//!
+//! * Extents are `--unit` bytes; a request is cut into extent pieces by the canonical
+//!   block-stream rule and completes when its last piece completes.
+//! * An extent is placed by the policy when first touched (read or write: the replay knows
+//!   nothing of data written before the trace began).
+//! * `on_access` moves execute right after the triggering request; `plan` runs at every
+//!   planning boundary with that interval's migration budget. A move switches the map at
+//!   once and queues its copy (read at the source, then write at the destination) on the
+//!   same device queues as foreground I/O; a foreground access to an extent whose copy is
+//!   still in flight waits for it.
+//! * Deterministic: no randomness, and no hash-map iteration decides anything.
+
+mod config;
+mod error;
+mod executor;
+mod input;
+mod replay;
+mod stats;
+
+pub use config::{TierSimConfig, TierSizes};
+pub use error::{TierError, TierErrorKind};
+pub use executor::{ExecutorCounters, Served, SimView, TierExecutor};
+pub use input::{Piece, TierInput, TierRequest, pieces};
+pub use replay::{simulate_policy, simulate_tier};
+pub use stats::{CdfPoint, IntervalPoint, TierResult, TierRun};

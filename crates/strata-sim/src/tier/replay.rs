@@ -1,0 +1,177 @@
+//! The replay loop: requests in arrival order, placement of first-touched extents, service
+//! of every extent piece, `on_access` moves right behind the request, `plan` at every
+//! planning boundary of virtual time.
+
+use super::stats::Recorder;
+use super::{Piece, TierError, TierExecutor, TierInput, TierRun, TierSimConfig, TierSizes, pieces};
+use strata_core::TierKind;
+use strata_policy::{
+    Access, PlacementPolicy, SequentialDetector, SlotLayout, TierSizing, TierSpec, policy_by_name,
+};
+
+/// Replays `input` under the policy registered as `policy_name`.
+pub fn simulate_tier(
+    input: &TierInput,
+    policy_name: &str,
+    sizes: &TierSizes,
+    config: &TierSimConfig,
+) -> Result<TierRun, TierError> {
+    let mut policy = policy_by_name(policy_name, &config.policy)?;
+    simulate_policy(input, policy.as_mut(), sizes, config)
+}
+
+/// The tiers of one replay, fastest first: the fast tier, the optional middle tier, and an
+/// unbounded slow tier that lays extents out by address (like a disk holding the volumes).
+fn tier_specs(
+    config: &TierSimConfig,
+    fast_extents: u64,
+    middle_extents: Option<u64>,
+    sizing: TierSizing,
+) -> Vec<TierSpec> {
+    let unbounded_fast = sizing == TierSizing::UnboundedFastest;
+    let mut specs = vec![TierSpec {
+        kind: TierKind::Nvme,
+        profile: config.fast_profile,
+        capacity_extents: (!unbounded_fast).then_some(fast_extents),
+        layout: if unbounded_fast {
+            SlotLayout::ByAddress
+        } else {
+            SlotLayout::Packed
+        },
+    }];
+    if let Some(extents) = middle_extents {
+        specs.push(TierSpec {
+            kind: TierKind::Ssd,
+            profile: config.middle_profile,
+            capacity_extents: Some(extents),
+            layout: SlotLayout::Packed,
+        });
+    }
+    specs.push(TierSpec {
+        kind: TierKind::Hdd,
+        profile: config.slow_profile,
+        capacity_extents: None,
+        layout: SlotLayout::ByAddress,
+    });
+    specs
+}
+
+/// Replays `input` under `policy` (any implementation, registered or not).
+pub fn simulate_policy(
+    input: &TierInput,
+    policy: &mut dyn PlacementPolicy,
+    sizes: &TierSizes,
+    config: &TierSimConfig,
+) -> Result<TierRun, TierError> {
+    config.validate()?;
+    let unit_bytes = input.unit_bytes();
+    if unit_bytes != config.unit_bytes {
+        return Err(TierError::invalid(format!(
+            "trace prepared with unit {} but the simulation uses {}",
+            unit_bytes, config.unit_bytes
+        )));
+    }
+    let footprint = input.footprint_extents();
+    let fast_extents = TierSizes::extents(sizes.fast, footprint, unit_bytes);
+    let middle_extents = sizes
+        .middle
+        .map(|size| TierSizes::extents(size, footprint, unit_bytes));
+    let specs = tier_specs(config, fast_extents, middle_extents, policy.tier_sizing());
+    let capacity_extents = specs.iter().map(|s| s.capacity_extents).collect();
+    let tiers = specs.len();
+    let mut executor = TierExecutor::new(specs, unit_bytes)?;
+    let mut recorder = Recorder::new(config.planning_interval_ns, tiers, input.requests().len());
+    let mut detector = SequentialDetector::default();
+    let budget_bytes = config.plan_budget_bytes();
+    let mut next_plan_ns = config.planning_interval_ns;
+    let mut request_pieces: Vec<Piece> = Vec::new();
+
+    for request in input.requests() {
+        let arrival_ns = request.time_ns;
+        while next_plan_ns <= arrival_ns {
+            plan_tick(
+                policy,
+                &mut executor,
+                &mut recorder,
+                next_plan_ns,
+                budget_bytes,
+                unit_bytes,
+            );
+            next_plan_ns = next_plan_ns.saturating_add(config.planning_interval_ns);
+        }
+        let record = &request.record;
+        let run = detector.observe(
+            u64::from(record.disk),
+            record.offset_bytes,
+            record.len_bytes,
+        );
+        request_pieces.clear();
+        request_pieces.extend(pieces(record, unit_bytes));
+
+        for piece in &request_pieces {
+            if executor.map().slot_of(piece.extent).is_none() {
+                let tier = policy.place_new(piece.extent, &executor.view(arrival_ns));
+                executor.place(piece.extent, tier);
+            }
+        }
+        let mut completion_ns = arrival_ns;
+        for piece in &request_pieces {
+            let served = executor.serve(arrival_ns, record.kind, piece);
+            recorder.piece(arrival_ns, served.tier);
+            completion_ns = completion_ns.max(served.completion_ns);
+        }
+        recorder.request(arrival_ns, completion_ns - arrival_ns);
+
+        for piece in &request_pieces {
+            let access = Access {
+                extent: piece.extent,
+                kind: record.kind,
+                time_ns: arrival_ns,
+                len_bytes: piece.len_bytes,
+                sequential: run.sequential,
+                run_bytes: run.run_bytes,
+            };
+            let moves = policy.on_access(&access, &executor.view(arrival_ns));
+            for mv in &moves {
+                if executor.execute(arrival_ns, mv).is_ok() {
+                    recorder.migrated(arrival_ns, unit_bytes);
+                }
+            }
+        }
+    }
+
+    let counters = executor.counters();
+    let (result, series, latency_cdf) =
+        recorder.finish(policy.name(), fast_extents, middle_extents, counters);
+    Ok(TierRun {
+        result,
+        series,
+        latency_cdf,
+        capacity_extents,
+        max_used_extents: executor.max_used_extents().to_vec(),
+        counters,
+    })
+}
+
+/// One planning call at `now_ns`; moves beyond the budget are refused.
+fn plan_tick(
+    policy: &mut dyn PlacementPolicy,
+    executor: &mut TierExecutor,
+    recorder: &mut Recorder,
+    now_ns: u64,
+    budget_bytes: u64,
+    unit_bytes: u64,
+) {
+    let moves = policy.plan(now_ns, &executor.view(now_ns), budget_bytes);
+    let mut spent_bytes = 0u64;
+    for mv in &moves {
+        if spent_bytes.saturating_add(unit_bytes) > budget_bytes {
+            executor.reject();
+            continue;
+        }
+        if executor.execute(now_ns, mv).is_ok() {
+            spent_bytes += unit_bytes;
+            recorder.migrated(now_ns, unit_bytes);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The tier executor in virtual time: migrations share device queues with foreground I/O,
+//! and a request completes with its last extent piece.
+
+use strata_core::{DeviceProfile, IoKind, SizeOrFraction, TierKind};
+use strata_policy::{ExtentId, Move, MoveReason, MoveRejection, SlotLayout, TierId, TierSpec};
+use strata_sim::IoRecord;
+use strata_sim::tier::{Piece, TierExecutor, TierInput, TierSimConfig, TierSizes, simulate_tier};
+
+const MIB: u64 = 1 << 20;
+
+fn two_tiers(fast_extents: u64) -> TierExecutor {
+    let specs = vec![
+        TierSpec {
+            kind: TierKind::Nvme,
+            profile: DeviceProfile::NVME,
+            capacity_extents: Some(fast_extents),
+            layout: SlotLayout::Packed,
+        },
+        TierSpec {
+            kind: TierKind::Hdd,
+            profile: DeviceProfile::HDD,
+            capacity_extents: None,
+            layout: SlotLayout::ByAddress,
+        },
+    ];
+    TierExecutor::new(specs, MIB).expect("tiers")
+}
+
+fn piece(index: u64) -> Piece {
+    Piece {
+        extent: ExtentId::new(0, index),
+        offset_in_extent_bytes: 0,
+        len_bytes: 4096,
+    }
+}
+
+#[test]
+fn a_migration_delays_a_concurrent_foreground_request_on_the_same_tier() {
+    let t0 = 1_000_000;
+    let serve_b =
+        |executor: &mut TierExecutor| executor.serve(t0, IoKind::Read, &piece(7)).completion_ns;
+
+    let mut quiet = two_tiers(4);
+    quiet.place(ExtentId::new(0, 3), TierId(1));
+    quiet.place(ExtentId::new(0, 7), TierId(1));
+    let alone_ns = serve_b(&mut quiet) - t0;
+
+    let mut busy = two_tiers(4);
+    busy.place(ExtentId::new(0, 3), TierId(1));
+    busy.place(ExtentId::new(0, 7), TierId(1));
+    let promote = Move {
+        extent: ExtentId::new(0, 3),
+        from: TierId(1),
+        to: TierId(0),
+        reason: MoveReason::Promote,
+    };
+    let copy_done = busy.execute(t0, &promote).expect("room on the fast tier");
+    let behind_ns = serve_b(&mut busy) - t0;
+
+    // The 1 MiB read of the copy holds the single HDD channel: seek + 1 MiB at 180 MB/s.
+    let copy_read_ns = DeviceProfile::HDD.service_ns(IoKind::Read, MIB, false);
+    assert!(
+        behind_ns >= alone_ns + copy_read_ns,
+        "{behind_ns} vs {alone_ns}"
+    );
+    assert!(copy_done > t0 + copy_read_ns, "the write follows the read");
+    assert_eq!(busy.counters().migrated_bytes, MIB);
+}
+
+#[test]
+fn a_foreground_access_waits_for_the_copy_of_its_extent() {
+    let mut executor = two_tiers(4);
+    executor.place(ExtentId::new(0, 3), TierId(1));
+    let promote = Move {
+        extent: ExtentId::new(0, 3),
+        from: TierId(1),
+        to: TierId(0),
+        reason: MoveReason::Promote,
+    };
+    let copy_done = executor.execute(0, &promote).expect("move");
+    let served = executor.serve(10, IoKind::Read, &piece(3));
+    assert_eq!(served.tier, TierId(0));
+    assert!(served.completion_ns > copy_done);
+}
+
+#[test]
+fn a_move_into_a_full_tier_is_rejected_and_changes_nothing() {
+    let mut executor = two_tiers(1);
+    executor.place(ExtentId::new(0, 1), TierId(0));
+    executor.place(ExtentId::new(0, 2), TierId(1));
+    let promote = Move {
+        extent: ExtentId::new(0, 2),
+        from: TierId(1),
+        to: TierId(0),
+        reason: MoveReason::Promote,
+    };
+    assert_eq!(
+        executor.execute(0, &promote),
+        Err(MoveRejection::TargetFull)
+    );
+    assert_eq!(executor.counters().rejected_moves, 1);
+    assert_eq!(executor.counters().migrated_bytes, 0);
+    assert_eq!(executor.max_used_extents(), [1, 1]);
+}
+
+#[test]
+fn a_request_spanning_two_extents_completes_at_the_later_piece() {
+    let record = |time_ns, offset_bytes, len_bytes| IoRecord {
+        time_ns: Some(time_ns),
+        disk: 0,
+        offset_bytes,
+        len_bytes,
+        kind: IoKind::Read,
+    };
+    // Extent 0 lands on the one-extent fast tier; extent 1 spills to the hdd.
+    let records = [
+        record(0, 0, 4096),
+        record(1_000_000_000, 2 * MIB, 4096),
+        record(2_000_000_000, MIB - 4096, 8192),
+    ];
+    let input = TierInput::from_records(records, MIB, 1000).expect("input");
+    let sizes = TierSizes {
+        fast: SizeOrFraction::Bytes(MIB),
+        middle: None,
+    };
+    let config = TierSimConfig::default().with_unit_bytes(MIB);
+    let run = simulate_tier(&input, "static", &sizes, &config).expect("run");
+    let hdd_piece_us = DeviceProfile::HDD.service_ns(IoKind::Read, 4096, false) as f64 / 1000.0;
+    let nvme_piece_us = DeviceProfile::NVME.service_ns(IoKind::Read, 4096, false) as f64 / 1000.0;
+    let slowest = run.latency_cdf.last().map(|p| p.latency_us).unwrap_or(0.0);
+    assert!(
+        (slowest - hdd_piece_us).abs() < 1e-6,
+        "{slowest} vs {hdd_piece_us}"
+    );
+    assert!(slowest > nvme_piece_us);
+    assert_eq!((run.result.hits, run.result.misses), (2, 2));
+}
