@@ -4,7 +4,10 @@
 //! Exit codes follow INTERFACE.md: 0 on success, 2 on bad usage (clap's own code), 1 on
 //! failure with one line on stderr saying what was wrong.
 
+mod api_client;
 mod cmd;
+mod config;
+mod exports;
 
 use clap::Parser;
 

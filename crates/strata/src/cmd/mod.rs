@@ -1,6 +1,10 @@
 //! Subcommands: one file each, each with its clap `Args` and a `run` function.
 
+mod bench;
+mod serve;
 mod sim;
+mod torture;
+mod volume;
 
 use clap::{Parser, Subcommand};
 
@@ -8,18 +12,33 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "strata", version, about, propagate_version = true)]
 pub struct Cli {
+    /// URL of the server's REST API, for client commands.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:7800")]
+    api: String,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the daemon: NBD, REST API and /metrics on an embedded store by default.
+    Serve(serve::ServeArgs),
+    /// Manage volumes.
+    Volume(volume::VolumeArgs),
+    /// Crash-consistency run: SIGKILL a child server at random moments and verify.
+    Torture(torture::TortureArgs),
+    /// Benchmarks against peers on this machine.
+    Bench(bench::BenchArgs),
     /// Replay block traces through cache or tiering simulators.
     Sim(sim::SimArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Volume(args) => volume::run(args, &cli.api),
         Command::Sim(args) => sim::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Torture(args) => torture::run(args),
     }
 }

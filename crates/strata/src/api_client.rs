@@ -1,0 +1,85 @@
+//! The HTTP client the CLI commands use to talk to a server's REST API.
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A connection to one server's API, with the bearer token from `STRATA_API_TOKEN`.
+#[derive(Debug)]
+pub struct ApiClient {
+    base: String,
+    agent: ureq::Agent,
+    token: Option<String>,
+}
+
+impl ApiClient {
+    pub fn new(base: &str) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .build();
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            agent: config.into(),
+            token: std::env::var("STRATA_API_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+        }
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let req = self.agent.get(self.url(path));
+        let resp = self.authorize(req).call();
+        self.finish(path, resp)
+    }
+
+    pub fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        let req = self.agent.post(self.url(path));
+        let resp = self.authorize(req).send_json(body);
+        self.finish(path, resp)
+    }
+
+    pub fn delete(&self, path: &str) -> anyhow::Result<()> {
+        let req = self.agent.delete(self.url(path));
+        let resp = self.authorize(req).call();
+        self.finish::<serde_json::Value>(path, resp).map(drop)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn authorize<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.token {
+            Some(token) => req.header("Authorization", format!("Bearer {token}")),
+            None => req,
+        }
+    }
+
+    fn finish<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> anyhow::Result<T> {
+        let mut resp =
+            resp.with_context(|| format!("cannot reach the Strata API at {}", self.base))?;
+        let status = resp.status();
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .with_context(|| format!("reading the reply to {path}"))?;
+        if !status.is_success() {
+            let message = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                .unwrap_or(text);
+            bail!("{} ({})", message, status.as_u16());
+        }
+        let text = if text.is_empty() { "null" } else { &text };
+        serde_json::from_str(text).with_context(|| format!("unexpected reply to {path}"))
+    }
+}

@@ -1,0 +1,192 @@
+//! `strata serve`: the daemon. Opens the engine, serves NBD (TCP and optionally a Unix
+//! socket) and the REST API, prints `ready`, and on SIGTERM/SIGINT stops accepting,
+//! finishes in-flight requests, makes everything durable and exits 0.
+
+use crate::config::{FileConfig, Overrides, ServeConfig};
+use crate::exports::EngineExports;
+use anyhow::Context;
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML config file; unknown keys are errors.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Directory for tier files and the metadata store [default: ./strata-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// NBD TCP listen address [default: 127.0.0.1:10809].
+    #[arg(long)]
+    nbd_listen: Option<String>,
+    /// Also serve NBD on this Unix socket.
+    #[arg(long)]
+    nbd_socket: Option<PathBuf>,
+    /// REST API and /metrics listen address [default: 127.0.0.1:7800].
+    #[arg(long)]
+    api_listen: Option<String>,
+    /// etcd endpoints for a multi-server cluster (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    etcd: Option<Vec<String>>,
+    /// This server's id in a cluster [default: strata-1].
+    #[arg(long)]
+    server_id: Option<String>,
+    /// Device-model emulation of the tiers' speeds [default: on].
+    #[arg(long, value_parser = ["on", "off"])]
+    emulation: Option<String>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<ServeConfig> {
+        let file = match &self.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        file.resolve(Overrides {
+            data_dir: self.data_dir,
+            nbd_listen: self.nbd_listen,
+            nbd_socket: self.nbd_socket,
+            api_listen: self.api_listen,
+            emulation: self.emulation.map(|e| e == "on"),
+            server_id: self.server_id,
+            etcd: self.etcd,
+        })
+    }
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.into_config()?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("strata")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let engine_config = strata_engine::EngineConfig {
+        data_dir: config.data_dir.clone(),
+        tiers: config.tiers.clone(),
+        emulation: config.emulation,
+    };
+    let engine = tokio::task::spawn_blocking(move || strata_engine::Engine::open(engine_config))
+        .await
+        .context("engine start-up panicked")?
+        .context("cannot open the engine")?;
+
+    let nbd_listener = tokio::net::TcpListener::bind(config.nbd_listen)
+        .await
+        .with_context(|| format!("cannot listen for NBD on {}", config.nbd_listen))?;
+    let api_listener = tokio::net::TcpListener::bind(config.api_listen)
+        .await
+        .with_context(|| format!("cannot listen for the API on {}", config.api_listen))?;
+    let unix_listener = match &config.nbd_socket {
+        Some(path) => {
+            // A stale socket from a killed server would make bind fail.
+            if std::fs::symlink_metadata(path)
+                .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+            {
+                std::fs::remove_file(path).ok();
+            }
+            Some(
+                tokio::net::UnixListener::bind(path)
+                    .with_context(|| format!("cannot listen on {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let nbd_addr = nbd_listener.local_addr()?;
+    let api_addr = api_listener.local_addr()?;
+
+    let shutdown = CancellationToken::new();
+    let nbd_server = Arc::new(strata_nbd::NbdServer::new(
+        Arc::new(EngineExports {
+            engine: engine.clone(),
+        }),
+        strata_nbd::ServerConfig {
+            max_request_bytes: config.nbd_max_request_bytes,
+            ..strata_nbd::ServerConfig::default()
+        },
+    ));
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let server = nbd_server.clone();
+        let token = shutdown.clone();
+        tasks.spawn(async move { server.serve_tcp(nbd_listener, token).await });
+    }
+    if let Some(listener) = unix_listener {
+        let server = nbd_server.clone();
+        let token = shutdown.clone();
+        tasks.spawn(async move { server.serve_unix(listener, token).await });
+    }
+    {
+        let state = strata_api::ApiState {
+            engine: engine.clone(),
+            token: config.api_token.as_deref().map(Arc::from),
+            server_id: Arc::from(config.server_id.as_str()),
+        };
+        let token = shutdown.clone();
+        tasks.spawn(async move {
+            strata_api::serve(api_listener, state, async move { token.cancelled().await }).await
+        });
+    }
+
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "strata ready: nbd={nbd_addr} api={api_addr} data_dir={} emulation={}",
+            config.data_dir.display(),
+            if config.emulation { "on" } else { "off" }
+        )?;
+        out.flush()?;
+    }
+
+    let mut failure = None;
+    tokio::select! {
+        signal = wait_for_signal() => {
+            tracing::info!("received {}, shutting down", signal?);
+        }
+        Some(done) = tasks.join_next() => {
+            failure = Some(anyhow::anyhow!("a listener stopped unexpectedly: {done:?}"));
+        }
+    }
+    shutdown.cancel();
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(Err(err)) = done {
+            tracing::warn!("listener ended with {err}");
+        }
+    }
+    if let Some(path) = &config.nbd_socket {
+        std::fs::remove_file(path).ok();
+    }
+    tokio::task::spawn_blocking(move || engine.shutdown())
+        .await
+        .context("engine shutdown panicked")?
+        .context("engine shutdown failed")?;
+    tracing::info!("stopped cleanly");
+    failure.map_or(Ok(()), Err)
+}
+
+async fn wait_for_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}

@@ -1,0 +1,131 @@
+//! `strata volume create|list|show|delete|attach`: volume management through the API.
+
+use crate::api_client::ApiClient;
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use strata_core::format_size;
+
+#[derive(Debug, Args)]
+pub struct VolumeArgs {
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: VolumeCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum VolumeCommand {
+    /// Create a thin volume.
+    Create {
+        name: String,
+        /// Size, e.g. 20G.
+        #[arg(long)]
+        size: String,
+        /// Workload class: database, web, file, dev, vdi, backup, unknown.
+        #[arg(long)]
+        profile: Option<String>,
+        /// Extent size: a power of two from 64K to 64M [default: 1M].
+        #[arg(long)]
+        extent_size: Option<String>,
+        /// Keep every extent on this tier.
+        #[arg(long)]
+        pin: Option<String>,
+    },
+    /// List volumes.
+    List,
+    /// Show one volume.
+    Show { name: String },
+    /// Delete a volume and free its space.
+    Delete { name: String },
+}
+
+pub fn run(args: VolumeArgs, api: &str) -> anyhow::Result<()> {
+    let client = ApiClient::new(api);
+    match args.command {
+        VolumeCommand::Create {
+            name,
+            size,
+            profile,
+            extent_size,
+            pin,
+        } => {
+            strata_core::parse_size(&size)?;
+            let mut body = json!({"name": name, "size": size});
+            if let Some(profile) = profile {
+                body["profile"] = json!(profile);
+            }
+            if let Some(extent) = extent_size {
+                body["extent_size"] = json!(extent);
+            }
+            if let Some(pin) = pin {
+                body["pin"] = json!(pin);
+            }
+            let info: Value = client.post("/v1/volumes", &body)?;
+            if args.json {
+                println!("{info}");
+            } else {
+                println!(
+                    "created volume {} ({})",
+                    info["name"].as_str().unwrap_or("?"),
+                    format_size(info["size_bytes"].as_u64().unwrap_or(0))
+                );
+            }
+        }
+        VolumeCommand::List => {
+            let volumes: Vec<Value> = client.get("/v1/volumes")?;
+            if args.json {
+                println!("{}", Value::Array(volumes));
+            } else {
+                print_table(&volumes);
+            }
+        }
+        VolumeCommand::Show { name } => {
+            let info: Value = client.get(&format!("/v1/volumes/{}", path_segment(&name)))?;
+            if args.json {
+                println!("{info}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            }
+        }
+        VolumeCommand::Delete { name } => {
+            client.delete(&format!("/v1/volumes/{}", path_segment(&name)))?;
+            if args.json {
+                println!("{}", json!({"deleted": name}));
+            } else {
+                println!("deleted volume {name}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_table(volumes: &[Value]) {
+    println!(
+        "{:<24} {:>10} {:>10} {:>8} {:<10} {:<6}",
+        "NAME", "SIZE", "ALLOCATED", "EXTENT", "PROFILE", "PIN"
+    );
+    for v in volumes {
+        let size = |key: &str| format_size(v[key].as_u64().unwrap_or(0));
+        println!(
+            "{:<24} {:>10} {:>10} {:>8} {:<10} {:<6}",
+            v["name"].as_str().unwrap_or("?"),
+            size("size_bytes"),
+            size("allocated_bytes"),
+            size("extent_size_bytes"),
+            v["profile"].as_str().unwrap_or("-"),
+            v["pin"].as_str().unwrap_or("-"),
+        );
+    }
+}
+
+/// Volume names are restricted to `[A-Za-z0-9._-]`, which needs no escaping; anything
+/// else is percent-encoded so it reaches the server as the literal name (and is refused).
+fn path_segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,297 @@
+//! `strata serve` configuration in two layers: the TOML file as written (every key
+//! optional, unknown keys rejected by name) and the validated runtime [`ServeConfig`] that
+//! the daemon runs on. Command-line flags override file values.
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use strata_core::{DeviceProfile, TierKind, parse_size};
+
+/// The TOML file, exactly as an operator writes it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub nbd_listen: Option<String>,
+    pub nbd_socket: Option<PathBuf>,
+    pub api_listen: Option<String>,
+    pub emulation: Option<bool>,
+    pub server_id: Option<String>,
+    pub etcd: Option<Vec<String>>,
+    pub api_token_file: Option<PathBuf>,
+    /// Largest NBD READ/WRITE accepted, e.g. "32M".
+    pub nbd_max_request: Option<String>,
+    #[serde(default, rename = "tier")]
+    pub tiers: Vec<FileTier>,
+}
+
+/// One `[[tier]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTier {
+    pub kind: String,
+    /// Backing file; relative paths are inside the data dir.
+    pub path: Option<PathBuf>,
+    pub capacity: String,
+    pub cost_per_gib_month: Option<f64>,
+    pub direct_io: Option<bool>,
+    /// Overrides the built-in device profile (required for custom tier kinds).
+    pub profile: Option<DeviceProfile>,
+}
+
+/// Command-line overrides of `strata serve` (None = not given).
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub nbd_listen: Option<String>,
+    pub nbd_socket: Option<PathBuf>,
+    pub api_listen: Option<String>,
+    pub emulation: Option<bool>,
+    pub server_id: Option<String>,
+    pub etcd: Option<Vec<String>>,
+}
+
+/// Validated settings the daemon runs on.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub nbd_listen: SocketAddr,
+    pub nbd_socket: Option<PathBuf>,
+    pub api_listen: SocketAddr,
+    pub emulation: bool,
+    pub server_id: String,
+    pub api_token: Option<String>,
+    pub nbd_max_request_bytes: u32,
+    pub tiers: Vec<strata_engine::TierConfig>,
+}
+
+/// The embedded default of INTERFACE.md: three sparse file tiers.
+const DEFAULT_TIERS: [(TierKind, u64, f64); 3] = [
+    (TierKind::Nvme, 2 << 30, 0.25),
+    (TierKind::Ssd, 8 << 30, 0.10),
+    (TierKind::Hdd, 32 << 30, 0.03),
+];
+
+impl FileConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("config file {}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        toml::from_str(text).map_err(|err| anyhow::anyhow!("{}", err.message()))
+    }
+
+    /// Applies overrides and validates everything into a runtime config.
+    pub fn resolve(self, over: Overrides) -> anyhow::Result<ServeConfig> {
+        let data_dir = over
+            .data_dir
+            .or(self.data_dir)
+            .unwrap_or_else(|| PathBuf::from("strata-data"));
+        if over.etcd.or(self.etcd).is_some_and(|urls| !urls.is_empty()) {
+            bail!(
+                "the etcd metadata backend is not available in this build yet (issue 7); run without --etcd for the embedded store"
+            );
+        }
+        let nbd_listen = parse_addr(
+            "nbd_listen",
+            &over
+                .nbd_listen
+                .or(self.nbd_listen)
+                .unwrap_or_else(|| "127.0.0.1:10809".into()),
+        )?;
+        let api_listen = parse_addr(
+            "api_listen",
+            &over
+                .api_listen
+                .or(self.api_listen)
+                .unwrap_or_else(|| "127.0.0.1:7800".into()),
+        )?;
+        let api_token = match std::env::var("STRATA_API_TOKEN") {
+            Ok(token) if !token.is_empty() => Some(token),
+            _ => match &self.api_token_file {
+                Some(path) => Some(read_token(path)?),
+                None => None,
+            },
+        };
+        let nbd_max_request_bytes = match &self.nbd_max_request {
+            Some(text) => {
+                let bytes = parse_size(text).context("nbd_max_request")?;
+                if !(4096..=(32 << 20)).contains(&bytes) {
+                    bail!("nbd_max_request must be between 4K and 32M");
+                }
+                u32::try_from(bytes).context("nbd_max_request")?
+            }
+            None => 32 << 20,
+        };
+        let tiers = if self.tiers.is_empty() {
+            DEFAULT_TIERS
+                .iter()
+                .map(|(kind, capacity, cost)| strata_engine::TierConfig {
+                    kind: kind.clone(),
+                    path: None,
+                    capacity_bytes: *capacity,
+                    profile: kind.default_profile().unwrap_or(DeviceProfile::HDD),
+                    cost_per_gib_month: *cost,
+                    direct_io: false,
+                })
+                .collect()
+        } else {
+            self.tiers
+                .into_iter()
+                .map(|tier| tier.resolve(&data_dir))
+                .collect::<anyhow::Result<Vec<_>>>()?
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for tier in &tiers {
+            if !seen.insert(tier.kind.clone()) {
+                bail!("tier {} is configured twice", tier.kind);
+            }
+        }
+        Ok(ServeConfig {
+            data_dir,
+            nbd_listen,
+            nbd_socket: over.nbd_socket.or(self.nbd_socket),
+            api_listen,
+            emulation: over.emulation.or(self.emulation).unwrap_or(true),
+            server_id: over
+                .server_id
+                .or(self.server_id)
+                .unwrap_or_else(|| "strata-1".into()),
+            api_token,
+            nbd_max_request_bytes,
+            tiers,
+        })
+    }
+}
+
+impl FileTier {
+    fn resolve(self, data_dir: &Path) -> anyhow::Result<strata_engine::TierConfig> {
+        let kind: TierKind = self.kind.parse().context("tier kind")?;
+        let capacity_bytes =
+            parse_size(&self.capacity).with_context(|| format!("capacity of tier {kind}"))?;
+        if capacity_bytes == 0 || capacity_bytes % strata_core::MIN_EXTENT_SIZE != 0 {
+            bail!("capacity of tier {kind} must be a positive multiple of 64K");
+        }
+        let profile = match (self.profile, kind.default_profile()) {
+            (Some(profile), _) | (None, Some(profile)) => profile,
+            (None, None) => bail!("custom tier {kind} needs a [tier.profile] table"),
+        };
+        profile
+            .validate()
+            .with_context(|| format!("profile of tier {kind}"))?;
+        let cost = self.cost_per_gib_month.unwrap_or(0.0);
+        if !cost.is_finite() || cost < 0.0 {
+            bail!("cost_per_gib_month of tier {kind} must be a non-negative number");
+        }
+        Ok(strata_engine::TierConfig {
+            path: self
+                .path
+                .map(|p| if p.is_relative() { data_dir.join(p) } else { p }),
+            capacity_bytes,
+            profile,
+            cost_per_gib_month: cost,
+            direct_io: self.direct_io.unwrap_or(false),
+            kind,
+        })
+    }
+}
+
+fn parse_addr(key: &str, text: &str) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    text.to_socket_addrs()
+        .with_context(|| format!("{key}: {text:?} is not a host:port address"))?
+        .next()
+        .with_context(|| format!("{key}: {text:?} resolves to no address"))
+}
+
+fn read_token(path: &Path) -> anyhow::Result<String> {
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read api_token_file {}", path.display()))?;
+    let token = token.trim().to_owned();
+    if token.is_empty() {
+        bail!("api_token_file {} is empty", path.display());
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_the_embedded_default() {
+        let cfg = FileConfig::parse("").and_then(|f| f.resolve(Overrides::default()));
+        let cfg = cfg.expect("default config");
+        assert_eq!(cfg.nbd_listen.to_string(), "127.0.0.1:10809");
+        assert_eq!(cfg.api_listen.to_string(), "127.0.0.1:7800");
+        assert_eq!(cfg.data_dir, PathBuf::from("strata-data"));
+        assert!(cfg.emulation);
+        let tiers: Vec<_> = cfg
+            .tiers
+            .iter()
+            .map(|t| (t.kind.to_string(), t.capacity_bytes))
+            .collect();
+        assert_eq!(
+            tiers,
+            [
+                ("nvme".into(), 2 << 30),
+                ("ssd".into(), 8 << 30),
+                ("hdd".into(), 32 << 30)
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = FileConfig::parse("data_dri = \"x\"").expect_err("typo must fail");
+        assert!(err.to_string().contains("data_dri"), "{err}");
+        let err = FileConfig::parse("[[tier]]\nkind = \"nvme\"\ncapacity = \"1G\"\nspeed = 3\n")
+            .expect_err("unknown tier key must fail");
+        assert!(err.to_string().contains("speed"), "{err}");
+    }
+
+    #[test]
+    fn tiers_and_overrides_resolve() {
+        let text = "emulation = true\n[[tier]]\nkind = \"nvme\"\ncapacity = \"64M\"\npath = \"n.img\"\n\
+                    [[tier]]\nkind = \"cold\"\ncapacity = \"1G\"\n[tier.profile]\nread_latency_us = 9000.0\n\
+                    write_latency_us = 9000.0\nread_mbps = 100.0\nwrite_mbps = 100.0\nparallelism = 1\nseek_penalty = true\n";
+        let over = Overrides {
+            data_dir: Some("d".into()),
+            emulation: Some(false),
+            ..Overrides::default()
+        };
+        let cfg = FileConfig::parse(text)
+            .and_then(|f| f.resolve(over))
+            .expect("valid config");
+        assert!(!cfg.emulation);
+        assert_eq!(cfg.tiers[0].path, Some(PathBuf::from("d/n.img")));
+        assert_eq!(cfg.tiers[1].kind.to_string(), "cold");
+    }
+
+    #[test]
+    fn bad_values_fail_clearly() {
+        for (text, needle) in [
+            (
+                "[[tier]]\nkind = \"nvme\"\ncapacity = \"lots\"\n",
+                "capacity",
+            ),
+            ("[[tier]]\nkind = \"weird\"\ncapacity = \"1G\"\n", "profile"),
+            ("nbd_listen = \"nowhere\"\n", "nbd_listen"),
+            (
+                "[[tier]]\nkind = \"ssd\"\ncapacity = \"1G\"\n[[tier]]\nkind = \"ssd\"\ncapacity = \"1G\"\n",
+                "twice",
+            ),
+        ] {
+            let err = FileConfig::parse(text)
+                .and_then(|f| f.resolve(Overrides::default()))
+                .expect_err(text);
+            assert!(
+                format!("{err:#}").contains(needle),
+                "{err:#} lacks {needle}"
+            );
+        }
+    }
+}
