@@ -1,5 +1,13 @@
-//! Tiers at run time: the device stack built from config, the slot allocator, and the
-//! "saw writes since the last flush" flag that lets FLUSH skip idle devices.
+//! Tiers at run time: the device stack built from config, the slot allocator, the
+//! "saw writes since the last flush" flag that lets FLUSH skip idle devices, and the
+//! alignment shim for direct-I/O tiers.
+//!
+//! A direct-I/O file only takes 4 KiB-aligned offsets and lengths, while NBD clients may
+//! send 512-byte requests. Unaligned reads go through an aligned bounce buffer; unaligned
+//! writes read-modify-write the covering blocks under a striped lock, so two unaligned
+//! writes to different bytes of one block cannot undo each other. (An aligned write to the
+//! same block overlaps the unaligned one, and overlapping concurrent writes have no defined
+//! order in NBD.)
 
 use crate::alloc::{BuddyAllocator, Slot};
 use crate::config::{GRANULE_BYTES, TierConfig};
@@ -13,6 +21,11 @@ use strata_core::{Clock, DeviceProfile, TierKind};
 use strata_device::{
     DeviceStatsSnapshot, EmulatedDevice, FileDevice, FileOptions, StatsDevice, TierDevice,
 };
+
+/// Alignment of direct-I/O requests, in bytes.
+const DIRECT_IO_ALIGN_BYTES: u64 = 4096;
+/// Stripes of the read-modify-write lock.
+const RMW_STRIPES: usize = 64;
 
 /// Opens the device stack of one tier from config: the backing file (created sparse if
 /// missing), wrapped in the device-model emulation of its profile when `emulation` is on.
@@ -53,17 +66,65 @@ pub(crate) struct Tier {
     pub alloc: Mutex<BuddyAllocator>,
     /// Set after a write completes, cleared by the flush that makes it durable.
     pub dirty: AtomicBool,
+    /// 1, or 4096 for direct-I/O tiers.
+    align_bytes: u64,
+    rmw_locks: Box<[Mutex<()>]>,
 }
 
 impl Tier {
     pub fn new(config: TierConfig, device: Arc<dyn TierDevice>) -> Self {
         let granules = config.capacity_bytes.min(device.capacity()) / GRANULE_BYTES;
         Self {
-            config,
             device: StatsDevice::new(device),
             alloc: Mutex::new(BuddyAllocator::new(granules)),
             dirty: AtomicBool::new(false),
+            align_bytes: if config.direct_io {
+                DIRECT_IO_ALIGN_BYTES
+            } else {
+                1
+            },
+            rmw_locks: (0..RMW_STRIPES).map(|_| Mutex::new(())).collect(),
+            config,
         }
+    }
+
+    /// The covering aligned range of `[offset, offset + len)`, or `None` when aligned.
+    fn widen(&self, offset: u64, len: usize) -> Option<(u64, usize)> {
+        let a = self.align_bytes;
+        let end = offset + len as u64;
+        if offset.is_multiple_of(a) && end.is_multiple_of(a) {
+            return None;
+        }
+        let start = offset / a * a;
+        Some((start, (end.div_ceil(a) * a - start) as usize))
+    }
+
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> strata_device::Result<()> {
+        let Some((start, len)) = self.widen(offset, buf.len()) else {
+            return self.device.read_at(buf, offset);
+        };
+        let mut bounce = vec![0u8; len];
+        self.device.read_at(&mut bounce, start)?;
+        let skip = (offset - start) as usize;
+        buf.copy_from_slice(&bounce[skip..skip + buf.len()]);
+        Ok(())
+    }
+
+    pub fn write_at(&self, data: &[u8], offset: u64) -> strata_device::Result<()> {
+        let Some((start, len)) = self.widen(offset, data.len()) else {
+            return self.device.write_at(data, offset);
+        };
+        let a = self.align_bytes;
+        let stripe = |block: u64| (block / a) as usize % RMW_STRIPES;
+        let (first, last) = (stripe(start), stripe(start + len as u64 - a));
+        let (low, high) = (first.min(last), first.max(last));
+        let _low = self.rmw_locks[low].lock();
+        let _high = (high != low).then(|| self.rmw_locks[high].lock());
+        let mut bounce = vec![0u8; len];
+        self.device.read_at(&mut bounce, start)?;
+        let skip = (offset - start) as usize;
+        bounce[skip..skip + data.len()].copy_from_slice(data);
+        self.device.write_at(&bounce, start)
     }
 
     pub fn name(&self) -> &str {

@@ -22,7 +22,6 @@ use crate::placement::{PlacementRequest, candidate_tiers};
 use crate::store_format::{self, MapValue};
 use crate::{EngineError, EngineErrorKind, Result};
 use std::sync::atomic::Ordering;
-use strata_device::TierDevice;
 
 /// Source of zeros for WRITE_ZEROES on partial extents.
 static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
@@ -85,7 +84,6 @@ impl EngineInner {
             match placement {
                 Some(p) => {
                     self.tiers[p.tier]
-                        .device
                         .read_at(out, self.slot_offset(p, &piece))
                         .map_err(|e| self.device_error(volume, "read", &piece, p.tier, e))?;
                     volume.counters.read_hits_by_tier[p.tier].fetch_add(1, Ordering::Relaxed);
@@ -160,7 +158,7 @@ impl EngineInner {
         }
         let placement = self.allocate_slot(volume, piece.extent)?;
         let slot_start = placement.granule * GRANULE_BYTES;
-        let device = &self.tiers[placement.tier].device;
+        let device = &self.tiers[placement.tier];
         let written = if piece.covers_extent(volume.extent_size()) {
             device.write_at(src, slot_start)
         } else {
@@ -199,7 +197,6 @@ impl EngineInner {
         src: &[u8],
     ) -> Result<()> {
         self.tiers[p.tier]
-            .device
             .write_at(src, self.slot_offset(p, piece))
             .map_err(|e| self.device_error(volume, "write", piece, p.tier, e))?;
         self.mark_dirty(p.tier);
@@ -302,7 +299,7 @@ impl EngineInner {
     }
 
     fn zero_piece(&self, volume: &Volume, piece: &Piece, p: Placement) -> Result<()> {
-        let device = &self.tiers[p.tier].device;
+        let device = &self.tiers[p.tier];
         let mut done = 0;
         while done < piece.len_bytes {
             let n = (piece.len_bytes - done).min(ZEROS.len() as u64);
