@@ -124,4 +124,10 @@ fn counters_and_access_events_track_requests() {
     assert_eq!(batch.events.len(), 7, "3 write pieces + 4 read pieces");
     assert_eq!(batch.lost, 0);
     assert_eq!(batch.events[6].tier, None);
+    assert_eq!(rig.engine.volume_stats("v").unwrap(), stats);
+    let later = rig
+        .engine
+        .access_events_since("v", batch.next_cursor)
+        .unwrap();
+    assert!(later.events.is_empty());
 }

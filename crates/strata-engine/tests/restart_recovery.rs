@@ -18,6 +18,17 @@ fn file_config(dir: &std::path::Path) -> EngineConfig {
     }
 }
 
+/// Memory devices that keep their bytes across `reopen`, a redb store on disk, and an
+/// 8 MiB volume `v`.
+fn redb_rig(dir: &std::path::Path) -> Rig {
+    let store: Arc<dyn MetaStore> = Arc::new(RedbStore::open(dir.join("meta.redb")).unwrap());
+    let rig = Rig::with_store(&[8 * MIB], store);
+    rig.engine
+        .create_volume(VolumeSpec::new("v", 8 * MIB))
+        .unwrap();
+    rig
+}
+
 #[test]
 fn restart_on_real_files_keeps_volumes_and_flushed_data() {
     let dir = tempfile::tempdir().unwrap();
@@ -77,12 +88,7 @@ fn ids_are_not_reused_after_restart() {
 #[test]
 fn unflushed_then_flushed_data_survives_and_unflushed_allocations_vanish() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn MetaStore> =
-        Arc::new(RedbStore::open(dir.path().join("meta.redb")).unwrap());
-    let mut rig = Rig::with_store(&[8 * MIB], store);
-    rig.engine
-        .create_volume(VolumeSpec::new("v", 8 * MIB))
-        .unwrap();
+    let mut rig = redb_rig(dir.path());
     {
         let vol = rig.engine.open_volume("v").unwrap();
         vol.write(0, &[1u8; 4096], false).unwrap();
@@ -111,12 +117,7 @@ fn unflushed_then_flushed_data_survives_and_unflushed_allocations_vanish() {
 #[test]
 fn fua_write_to_a_new_extent_is_durable_without_flush() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn MetaStore> =
-        Arc::new(RedbStore::open(dir.path().join("meta.redb")).unwrap());
-    let mut rig = Rig::with_store(&[8 * MIB], store);
-    rig.engine
-        .create_volume(VolumeSpec::new("v", 8 * MIB))
-        .unwrap();
+    let mut rig = redb_rig(dir.path());
     {
         let vol = rig.engine.open_volume("v").unwrap();
         vol.write(0, &[1u8; 4096], false).unwrap();
@@ -137,12 +138,7 @@ fn fua_write_to_a_new_extent_is_durable_without_flush() {
 #[test]
 fn trims_and_deletes_are_durable_after_flush() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn MetaStore> =
-        Arc::new(RedbStore::open(dir.path().join("meta.redb")).unwrap());
-    let mut rig = Rig::with_store(&[8 * MIB], store);
-    rig.engine
-        .create_volume(VolumeSpec::new("v", 8 * MIB))
-        .unwrap();
+    let mut rig = redb_rig(dir.path());
     rig.engine
         .create_volume(VolumeSpec::new("gone", 8 * MIB))
         .unwrap();

@@ -5,6 +5,7 @@
 mod durability;
 mod load;
 
+use crate::access::{AccessBatch, VolumeStats};
 use crate::config::EngineConfig;
 use crate::placement::{FastestFirst, PlacementHook};
 use crate::store_format::{self, VolumeRecord};
@@ -242,13 +243,33 @@ impl Engine {
             .collect()
     }
 
-    pub fn volume_info(&self, name: &str) -> Result<VolumeInfo> {
-        let inner = &self.inner;
-        let volumes = inner.volumes.read();
-        let volume = volumes
+    fn volume(&self, op: &'static str, name: &str) -> Result<Arc<Volume>> {
+        self.inner
+            .volumes
+            .read()
             .get(name)
-            .ok_or_else(|| not_found("volume_info", name))?;
-        Ok(volume.info(&inner.tier_names))
+            .cloned()
+            .ok_or_else(|| not_found(op, name))
+    }
+
+    pub fn volume_info(&self, name: &str) -> Result<VolumeInfo> {
+        Ok(self
+            .volume("volume_info", name)?
+            .info(&self.inner.tier_names))
+    }
+
+    /// Request counters and per-tier read hits of a volume.
+    pub fn volume_stats(&self, name: &str) -> Result<VolumeStats> {
+        let volume = self.volume("volume_stats", name)?;
+        Ok(volume.counters.snapshot(&self.inner.tier_names))
+    }
+
+    /// Access events of a volume recorded since `cursor` (start with 0).
+    pub fn access_events_since(&self, name: &str, cursor: u64) -> Result<AccessBatch> {
+        Ok(self
+            .volume("access_events", name)?
+            .access
+            .read_since(cursor))
     }
 
     /// A handle for I/O; the volume counts as open until every clone is dropped.
