@@ -44,6 +44,10 @@ impl VolumeHandle {
     }
 
     /// Writes `data` at `offset`. With `fua`, durable (data and map) when it returns.
+    ///
+    /// A request spanning several extents is not atomic: if a later extent fails (a full
+    /// tier, a device error), the earlier ones may hold the new bytes, as on any disk. A
+    /// failed allocation leaves no slot behind.
     pub fn write(&self, offset: u64, data: &[u8], fua: bool) -> Result<()> {
         self.engine.write(&self.volume, offset, data, fua)
     }

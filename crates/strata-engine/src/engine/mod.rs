@@ -291,7 +291,8 @@ impl Engine {
         self.inner.flush_all()
     }
 
-    /// Makes everything durable and refuses further I/O. Idempotent.
+    /// Makes everything durable and refuses further writes (reads still work). Idempotent.
+    /// Dropping an engine without it is a crash as far as unflushed changes are concerned.
     pub fn shutdown(&self) -> Result<()> {
         self.inner.shut_down.store(true, Ordering::SeqCst);
         self.inner.flush_all()
