@@ -134,3 +134,22 @@ fn out_of_range_request_errors_and_the_connection_goes_on() {
         client.disconnect().await.expect("disconnect");
     });
 }
+
+#[test]
+fn unix_socket_serves_the_same_volumes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("nbd.sock");
+    let socket_arg = socket.to_str().expect("utf-8 path");
+    let server = Server::start_with_args(dir.path(), TEST_CONFIG, &["--nbd-socket", socket_arg]);
+    server.create_volume("sock", "16M");
+    let unix_uri = format!("nbd+unix:///sock?socket={socket_arg}");
+    qemu_io(&unix_uri, &["write -P 0x3c 1M 256k", "flush"]);
+    // The TCP listener sees what the Unix socket wrote.
+    qemu_io(&server.uri("sock"), &["read -P 0x3c 1M 256k"]);
+    let list = Command::new("nbdinfo")
+        .args(["--list", &format!("nbd+unix:///?socket={socket_arg}")])
+        .output()
+        .expect("nbdinfo must be installed (.ci/run installs libnbd-bin)");
+    assert_success("nbdinfo --list", &list);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("sock"));
+}
