@@ -3,11 +3,9 @@
 
 use strata_core::IoKind;
 
-use super::IoRecord;
 use super::fields::{Reason, next_field, parse_u64, space_fields};
 use super::line::{LineParser, Parsed};
-
-const BLOCK_BYTES: u64 = 512;
+use super::{IoRecord, SECTOR_BYTES};
 
 #[derive(Debug)]
 pub(crate) struct ArcParser;
@@ -23,10 +21,10 @@ impl LineParser for ArcParser {
             time_ns: None,
             disk: 0,
             offset_bytes: start_block
-                .checked_mul(BLOCK_BYTES)
+                .checked_mul(SECTOR_BYTES)
                 .ok_or("start block overflows")?,
             len_bytes: num_blocks
-                .checked_mul(BLOCK_BYTES)
+                .checked_mul(SECTOR_BYTES)
                 .ok_or("block count overflows")?,
             kind: IoKind::Read,
         }))

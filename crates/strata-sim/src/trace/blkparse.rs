@@ -15,9 +15,7 @@ use strata_core::IoKind;
 
 use super::fields::{Reason, next_field, parse_decimal_ns, parse_u32, parse_u64, space_fields};
 use super::line::{LineParser, Parsed};
-use super::{BlkparseAction, IoRecord};
-
-const SECTOR_BYTES: u64 = 512;
+use super::{BlkparseAction, IoRecord, SECTOR_BYTES};
 
 #[derive(Debug)]
 pub(crate) struct BlkparseParser {

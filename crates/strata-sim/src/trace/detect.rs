@@ -10,7 +10,8 @@ use super::fields::{comma_fields, parse_decimal_ns, parse_u64, space_fields, tri
 /// Rules, in order: binary content (a NUL or non-ASCII byte) is an LBN array; otherwise the
 /// first non-empty line that is not a `#` comment decides:
 /// `fio version N iolog` → fio; a `version,time,op` header → CloudPhysics; a
-/// `timestamp,response,iotype` header → SYSTOR; 7 comma fields with `Read`/`Write` 4th →
+/// `timestamp,response,iotype` header, or 6 numeric comma fields but an `R`/`W` third,
+/// → SYSTOR; 7 comma fields with `Read`/`Write` 4th →
 /// MSR; 5 numeric comma fields → Tencent; a `major,minor` first field followed by at least
 /// 8 whitespace fields → blkparse; 5 numeric whitespace fields → DiskSim; 4 → ARC.
 pub fn detect_format(head: &[u8]) -> Option<Format> {
@@ -62,6 +63,15 @@ fn detect_line(line: &[u8]) -> Option<Format> {
     {
         return Some(Format::Msr);
     }
+    if commas.len() == 6
+        && matches!(commas[2], b"R" | b"W" | b"r" | b"w")
+        && commas
+            .iter()
+            .enumerate()
+            .all(|(i, field)| i == 2 || is_number(field))
+    {
+        return Some(Format::Systor);
+    }
     if commas.len() == 5 && commas.iter().all(|field| is_number(field)) {
         return Some(Format::Tencent);
     }
@@ -85,7 +95,11 @@ mod tests {
 
     #[test]
     fn detects_each_text_format() {
-        let cases: [(&[u8], Format); 9] = [
+        let cases: [(&[u8], Format); 10] = [
+            (
+                b"1456095145.133076000,0.000806000,W,0,899056122368,131072\n",
+                Format::Systor,
+            ),
             (
                 b"128166385295514663,hm,0,Write,9056014336,2048,2833\n",
                 Format::Msr,

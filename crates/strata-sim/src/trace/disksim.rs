@@ -7,9 +7,7 @@ use strata_core::IoKind;
 
 use super::fields::{Reason, next_field, parse_decimal_ns, parse_u32, parse_u64, space_fields};
 use super::line::{LineParser, Parsed};
-use super::{IoRecord, TimeUnit};
-
-const SECTOR_BYTES: u64 = 512;
+use super::{IoRecord, SECTOR_BYTES, TimeUnit};
 
 #[derive(Debug)]
 pub(crate) struct DiskSimParser {

@@ -25,6 +25,12 @@ pub(crate) trait LineParser: Send + fmt::Debug {
     fn parse_line(&mut self, line: &[u8]) -> Result<Parsed, Reason>;
 }
 
+impl LineParser for Box<dyn LineParser> {
+    fn parse_line(&mut self, line: &[u8]) -> Result<Parsed, Reason> {
+        (**self).parse_line(line)
+    }
+}
+
 /// Streams records out of a text trace.
 pub(crate) struct LineReader<P> {
     input: Box<dyn BufRead + Send>,

@@ -40,6 +40,9 @@ pub const MAX_DISK: u32 = (1 << 24) - 1;
 /// number stays below 2^40 in the canonical block id.
 pub const MAX_END_BYTES: u64 = 1 << 52;
 
+/// The sector of sector-addressed formats (DiskSim, ARC, Tencent, blkparse, vSCSI LBNs).
+pub const SECTOR_BYTES: u64 = 512;
+
 /// One block I/O request, in the same units whatever the source format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IoRecord {
@@ -83,64 +86,16 @@ pub trait TraceReader: Iterator<Item = Result<IoRecord, TraceError>> + Send + fm
 pub fn open_trace(path: &Path, options: &TraceOptions) -> Result<Box<dyn TraceReader>, TraceError> {
     let (format, input) = input::open(path, options.format)?;
     let skip = options.skip_bad_lines;
-    let reader: Box<dyn TraceReader> = match format {
-        Format::Lbn => Box::new(lbn::LbnReader::new(path, input, skip)),
-        Format::Msr => Box::new(line::LineReader::new(
-            path,
-            input,
-            skip,
-            format,
-            msr::MsrParser::default(),
-        )),
-        Format::Systor => Box::new(line::LineReader::new(
-            path,
-            input,
-            skip,
-            format,
-            systor::SystorParser,
-        )),
-        Format::CloudPhysics => Box::new(line::LineReader::new(
-            path,
-            input,
-            skip,
-            format,
-            cloudphysics::CloudPhysicsParser,
-        )),
-        Format::Tencent => Box::new(line::LineReader::new(
-            path,
-            input,
-            skip,
-            format,
-            tencent::TencentParser,
-        )),
-        Format::DiskSim => Box::new(line::LineReader::new(
-            path,
-            input,
-            skip,
-            format,
-            disksim::DiskSimParser::new(options.time_unit),
-        )),
-        Format::Arc => Box::new(line::LineReader::new(
-            path,
-            input,
-            skip,
-            format,
-            arc::ArcParser,
-        )),
-        Format::Blkparse => Box::new(line::LineReader::new(
-            path,
-            input,
-            skip,
-            format,
-            blkparse::BlkparseParser::new(options.blkparse_action),
-        )),
-        Format::Fio => Box::new(line::LineReader::new(
-            path,
-            input,
-            skip,
-            format,
-            fio::FioParser::default(),
-        )),
+    let parser: Box<dyn line::LineParser> = match format {
+        Format::Lbn => return Ok(Box::new(lbn::LbnReader::new(path, input, skip))),
+        Format::Msr => Box::new(msr::MsrParser::default()),
+        Format::Systor => Box::new(systor::SystorParser),
+        Format::CloudPhysics => Box::new(cloudphysics::CloudPhysicsParser),
+        Format::Tencent => Box::new(tencent::TencentParser),
+        Format::DiskSim => Box::new(disksim::DiskSimParser::new(options.time_unit)),
+        Format::Arc => Box::new(arc::ArcParser),
+        Format::Blkparse => Box::new(blkparse::BlkparseParser::new(options.blkparse_action)),
+        Format::Fio => Box::new(fio::FioParser::default()),
         Format::Auto => {
             return Err(TraceError::unknown_format(
                 path,
@@ -148,5 +103,7 @@ pub fn open_trace(path: &Path, options: &TraceOptions) -> Result<Box<dyn TraceRe
             ));
         }
     };
-    Ok(reader)
+    Ok(Box::new(line::LineReader::new(
+        path, input, skip, format, parser,
+    )))
 }

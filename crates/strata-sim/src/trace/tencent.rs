@@ -5,11 +5,9 @@
 
 use strata_core::IoKind;
 
-use super::IoRecord;
 use super::fields::{Reason, comma_fields, next_field, parse_decimal_ns, parse_u32, parse_u64};
 use super::line::{LineParser, Parsed};
-
-const SECTOR_BYTES: u64 = 512;
+use super::{IoRecord, SECTOR_BYTES};
 
 #[derive(Debug)]
 pub(crate) struct TencentParser;
