@@ -96,6 +96,26 @@ fn long_bad_lines_are_truncated_in_the_error() {
 }
 
 #[test]
+fn overlong_lines_are_bad_lines_and_the_next_line_still_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.csv");
+    let text = format!(
+        "1,hm,0,Read,0,4096,1\n{}\n2,hm,0,Write,4096,4096,1\n",
+        "7".repeat(100_000)
+    );
+    std::fs::write(&path, text).unwrap();
+    let (count, error, _) = drain(&path, &TraceOptions::default());
+    assert_eq!(count, 1);
+    let error = error.unwrap();
+    assert_eq!(error.line(), Some(2));
+    assert!(error.reason().contains("longer"), "{error}");
+    let skipping = TraceOptions::default().with_skip_bad_lines(true);
+    let (count, error, stats) = drain(&path, &skipping);
+    assert!(error.is_none());
+    assert_eq!((count, stats.bad_lines), (2, 1));
+}
+
+#[test]
 fn zero_length_requests_and_other_opcodes_are_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cp.csv");

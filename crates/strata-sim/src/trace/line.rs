@@ -3,11 +3,15 @@
 //! errors or counting, zero-length skipping, range checks).
 
 use std::fmt;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
 use super::fields::{Reason, trim};
 use super::{Format, IoRecord, MAX_DISK, MAX_END_BYTES, TraceError, TraceReader, TraceStats};
+
+/// Longest line accepted; longer ones are bad lines, so a file without newlines (binary
+/// data read as text) cannot grow the line buffer without bound.
+const MAX_LINE_BYTES: u64 = 64 << 10;
 
 /// What one line turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,21 +87,33 @@ impl<P: LineParser> Iterator for LineReader<P> {
     fn next(&mut self) -> Option<Self::Item> {
         while !self.finished {
             self.buf.clear();
-            match self.input.read_until(b'\n', &mut self.buf) {
+            let read = (&mut self.input)
+                .take(MAX_LINE_BYTES)
+                .read_until(b'\n', &mut self.buf);
+            match read {
                 Ok(0) => self.finished = true,
                 Ok(_) => {
                     self.line_no += 1;
+                    let too_long =
+                        self.buf.len() as u64 == MAX_LINE_BYTES && self.buf.last() != Some(&b'\n');
+                    if too_long && let Err(error) = self.input.skip_until(b'\n') {
+                        self.finished = true;
+                        return Some(Err(TraceError::io(&self.path, error)));
+                    }
                     let line = trim(&self.buf);
                     if line.is_empty() {
                         continue;
                     }
-                    let outcome = self
-                        .parser
-                        .parse_line(line)
-                        .and_then(|parsed| match parsed {
-                            Parsed::Record(record) => check_range(&record).map(|()| parsed),
-                            other => Ok(other),
-                        });
+                    let outcome = if too_long {
+                        Err("line longer than 64 KiB")
+                    } else {
+                        self.parser
+                            .parse_line(line)
+                            .and_then(|parsed| match parsed {
+                                Parsed::Record(record) => check_range(&record).map(|()| parsed),
+                                other => Ok(other),
+                            })
+                    };
                     match outcome {
                         Ok(Parsed::Record(record)) if record.len_bytes == 0 => {
                             self.stats.zero_length += 1;
@@ -118,7 +134,6 @@ impl<P: LineParser> Iterator for LineReader<P> {
                         }
                     }
                 }
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(error) => {
                     self.finished = true;
                     return Some(Err(TraceError::io(&self.path, error)));
