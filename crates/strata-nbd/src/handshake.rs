@@ -109,6 +109,7 @@ where
                     "option payload too large",
                 )
                 .await?;
+            haggler.flush().await?;
             continue;
         }
         payload.clear();

@@ -85,7 +85,7 @@ fn greeting_round_trips_and_rejects_oldstyle() {
     let bytes = encode_greeting(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
     assert_eq!(decode_greeting(&bytes).unwrap(), 3);
     let mut oldstyle = bytes;
-    oldstyle[8..16].copy_from_slice(&0x0042_0281_8612_53u64.to_be_bytes());
+    oldstyle[8..16].copy_from_slice(&0x0000_4202_8186_1253_u64.to_be_bytes());
     assert!(decode_greeting(&oldstyle).is_err());
     assert!(decode_greeting(&bytes[..10]).is_err());
 }

@@ -1,0 +1,8 @@
+//! Integration tests of the NBD server, one binary: real qemu-io, qemu-img, nbdinfo and fio
+//! against the server (`interop_qemu`), our client against our server (`client_server`), and
+//! hand-made bytes on raw sockets (`malformed_input`), over the shared fixture in `common`.
+
+mod client_server;
+mod common;
+mod interop_qemu;
+mod malformed_input;
