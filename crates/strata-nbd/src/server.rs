@@ -123,32 +123,15 @@ impl NbdServer {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> io::Result<()> {
-        let tracker = TaskTracker::new();
-        loop {
-            let accepted = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                accepted = listener.accept() => accepted,
-            };
-            match accepted {
-                Ok((stream, peer)) => {
-                    if let Err(error) = stream.set_nodelay(true) {
-                        tracing::debug!("TCP_NODELAY on {peer}: {error}");
-                    }
-                    let (reader, writer) = stream.into_split();
-                    let server = self.clone();
-                    let stop = shutdown.child_token();
-                    tracker.spawn(async move {
-                        server
-                            .serve_connection(reader, writer, ClientInfo::Tcp(peer), stop)
-                            .await;
-                    });
-                }
-                Err(error) => accept_failed(error).await,
+        let accept = || async {
+            let (stream, peer) = listener.accept().await?;
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY on {peer}: {error}");
             }
-        }
-        tracker.close();
-        tracker.wait().await;
+            let (reader, writer) = stream.into_split();
+            Ok((reader, writer, ClientInfo::Tcp(peer)))
+        };
+        self.accept_loop(accept, shutdown).await;
         Ok(())
     }
 
@@ -158,30 +141,46 @@ impl NbdServer {
         listener: UnixListener,
         shutdown: CancellationToken,
     ) -> io::Result<()> {
+        let accept = || async {
+            let (stream, _) = listener.accept().await?;
+            let (reader, writer) = stream.into_split();
+            Ok((reader, writer, ClientInfo::Unix))
+        };
+        self.accept_loop(accept, shutdown).await;
+        Ok(())
+    }
+
+    /// Accepts until `shutdown`, one task per connection, then waits for all of them.
+    async fn accept_loop<A, F, R, W>(&self, mut accept: A, shutdown: CancellationToken)
+    where
+        A: FnMut() -> F,
+        F: Future<Output = io::Result<(R, W, ClientInfo)>>,
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let tracker = TaskTracker::new();
         loop {
             let accepted = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                accepted = listener.accept() => accepted,
+                accepted = accept() => accepted,
             };
             match accepted {
-                Ok((stream, _)) => {
-                    let (reader, writer) = stream.into_split();
+                Ok((reader, writer, client)) => {
                     let server = self.clone();
                     let stop = shutdown.child_token();
                     tracker.spawn(async move {
-                        server
-                            .serve_connection(reader, writer, ClientInfo::Unix, stop)
-                            .await;
+                        server.serve_connection(reader, writer, client, stop).await;
                     });
                 }
-                Err(error) => accept_failed(error).await,
+                Err(error) => {
+                    tracing::warn!("nbd accept failed: {error}");
+                    tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
+                }
             }
         }
         tracker.close();
         tracker.wait().await;
-        Ok(())
     }
 
     /// Serves one already-accepted connection to the end (any transport).
@@ -230,9 +229,4 @@ impl NbdServer {
         }
         self.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-async fn accept_failed(error: io::Error) {
-    tracing::warn!("nbd accept failed: {error}");
-    tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
 }
