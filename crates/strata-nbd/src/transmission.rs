@@ -256,17 +256,14 @@ async fn dispatch<R: AsyncRead + Unpin>(
     let len = u64::from(len_bytes);
     let fua = flags & NBD_CMD_FLAG_FUA != 0;
     let oversized = len_bytes > config.max_request_bytes;
-    let read_only = shared.export.read_only();
+    let check = Validity {
+        flags,
+        read_only: shared.export.read_only(),
+        in_range: in_range(offset, len, shared.size_bytes),
+    };
     match command {
         Command::Read => {
-            let error = if flags & !NBD_CMD_FLAG_FUA != 0
-                || oversized
-                || !in_range(offset, len, shared.size_bytes)
-            {
-                NBD_EINVAL
-            } else {
-                0
-            };
+            let error = if oversized { NBD_EINVAL } else { check.read() };
             if error != 0 {
                 shared.reject(handle, error, permit).await;
                 return Ok(());
@@ -299,15 +296,7 @@ async fn dispatch<R: AsyncRead + Unpin>(
                 .read_exact(&mut buf)
                 .await
                 .map_err(|e| NbdError::io("read write payload", e))?;
-            let error = if flags & !NBD_CMD_FLAG_FUA != 0 {
-                NBD_EINVAL
-            } else if read_only {
-                NBD_EPERM
-            } else if !in_range(offset, len, shared.size_bytes) {
-                NBD_ENOSPC
-            } else {
-                0
-            };
+            let error = check.mutation(NBD_CMD_FLAG_FUA, NBD_ENOSPC);
             if error != 0 {
                 shared.pool.give(buf);
                 shared.reject(handle, error, permit).await;
@@ -342,15 +331,7 @@ async fn dispatch<R: AsyncRead + Unpin>(
             });
         }
         Command::Trim => {
-            let error = if flags & !NBD_CMD_FLAG_FUA != 0 {
-                NBD_EINVAL
-            } else if read_only {
-                NBD_EPERM
-            } else if !in_range(offset, len, shared.size_bytes) {
-                NBD_EINVAL
-            } else {
-                0
-            };
+            let error = check.mutation(NBD_CMD_FLAG_FUA, NBD_EINVAL);
             if error != 0 {
                 shared.reject(handle, error, permit).await;
                 return Ok(());
@@ -365,15 +346,7 @@ async fn dispatch<R: AsyncRead + Unpin>(
         }
         Command::WriteZeroes => {
             let no_hole = flags & NBD_CMD_FLAG_NO_HOLE != 0;
-            let error = if flags & !(NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE) != 0 {
-                NBD_EINVAL
-            } else if read_only {
-                NBD_EPERM
-            } else if !in_range(offset, len, shared.size_bytes) {
-                NBD_ENOSPC
-            } else {
-                0
-            };
+            let error = check.mutation(NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE, NBD_ENOSPC);
             if error != 0 {
                 shared.reject(handle, error, permit).await;
                 return Ok(());
@@ -390,6 +363,38 @@ async fn dispatch<R: AsyncRead + Unpin>(
         }
     }
     Ok(())
+}
+
+/// What decides whether a request may reach the export, per the spec's error rules.
+struct Validity {
+    flags: u16,
+    read_only: bool,
+    in_range: bool,
+}
+
+impl Validity {
+    /// The error for a read (unknown flags or past the end: `EINVAL`), or 0.
+    fn read(&self) -> u32 {
+        if self.flags & !NBD_CMD_FLAG_FUA != 0 || !self.in_range {
+            NBD_EINVAL
+        } else {
+            0
+        }
+    }
+
+    /// The error for a request that changes data, or 0: unknown flags `EINVAL`, read-only
+    /// `EPERM`, past the end `past_end` (`ENOSPC` for writes, `EINVAL` for trims).
+    fn mutation(&self, allowed_flags: u16, past_end: u32) -> u32 {
+        if self.flags & !allowed_flags != 0 {
+            NBD_EINVAL
+        } else if self.read_only {
+            NBD_EPERM
+        } else if !self.in_range {
+            past_end
+        } else {
+            0
+        }
+    }
 }
 
 fn len_usize(len_bytes: u32) -> usize {
