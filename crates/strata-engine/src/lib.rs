@@ -32,6 +32,7 @@ pub mod access;
 pub mod alloc;
 pub mod config;
 mod engine;
+mod epoch;
 pub mod error;
 pub mod extent_map;
 mod handle;

@@ -10,7 +10,9 @@
 //! 3. commit the changes in one transaction;
 //! 4. only now return freed slots to the allocators: a slot is reused only after the
 //!    change that unmapped it is durable, so a crash can never leave an old map entry
-//!    pointing at another extent's data.
+//!    pointing at another extent's data — and only after every request that might have
+//!    looked the old mapping up has finished (see `epoch`); if that takes longer than
+//!    [`DRAIN_TIMEOUT`], the slots wait for the next flush.
 //!
 //! If step 2 or 3 fails, the taken changes go back (behind any newer change to the same
 //! key) and the frees stay deferred.
@@ -23,6 +25,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use strata_device::TierDevice;
 use strata_meta::Op;
+
+/// How long a flush waits for in-flight requests before deferring its slot frees.
+pub(crate) const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Changes waiting for the next FLUSH.
 #[derive(Debug, Default)]
@@ -82,7 +87,18 @@ impl EngineInner {
             pending.frees.extend(frees);
             return Err(err);
         }
-        self.release_slots(frees);
+        if frees.is_empty() {
+            return Ok(());
+        }
+        if self.io_epochs.advance_and_drain(DRAIN_TIMEOUT) {
+            self.release_slots(frees);
+        } else {
+            tracing::warn!(
+                slots = frees.len(),
+                "requests still in flight; slot reuse deferred"
+            );
+            self.pending.lock().frees.extend(frees);
+        }
         Ok(())
     }
 

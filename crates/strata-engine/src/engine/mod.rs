@@ -44,6 +44,8 @@ pub(crate) struct EngineInner {
     /// Serialises flushes (and FUA commits) so changes reach the store in order.
     pub flush_lock: Mutex<()>,
     pub placement: RwLock<Arc<dyn PlacementHook>>,
+    /// Lets a flush wait out requests that may still use a slot it is about to free.
+    pub io_epochs: crate::epoch::IoEpochs,
     pub shut_down: AtomicBool,
 }
 
@@ -111,6 +113,7 @@ impl Engine {
             pending: Mutex::new(Pending::default()),
             flush_lock: Mutex::new(()),
             placement: RwLock::new(Arc::new(FastestFirst)),
+            io_epochs: crate::epoch::IoEpochs::default(),
             shut_down: AtomicBool::new(false),
         };
         inner.load()?;

@@ -7,11 +7,10 @@
 //! WRITE_ZEROES) clears the entry under the same lock and defers the slot's reuse until the
 //! change is durable (see `engine::durability`).
 //!
-//! Known limit: a read or write that looked an extent up just before a concurrent TRIM of
-//! the same extent still uses the old slot; if it stays in flight across the following
-//! FLUSH and the slot's reuse, it touches the new owner's slot. Requests racing a TRIM of
-//! their own range have no defined result in NBD; the window needs a request to outlive a
-//! whole FLUSH.
+//! Every request runs inside an I/O epoch (`crate::epoch`) from its first map lookup to
+//! its last device call, so a slot unmapped under a racing request is not reused before
+//! that request is done. FUA syncs run after leaving the epoch, because a flush waits for
+//! the epoch to drain.
 
 use super::{Piece, Volume, pieces};
 use crate::access::{AccessEvent, AccessKind};
@@ -78,6 +77,7 @@ impl EngineInner {
 
     pub(crate) fn read(&self, volume: &Volume, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.check_range(volume, "read", offset, buf.len() as u64)?;
+        let epoch = self.io_epochs.enter();
         for piece in pieces(offset, buf.len() as u64, volume.extent_shift) {
             let out = &mut buf[piece.buf_offset..piece.buf_offset + piece.len_bytes as usize];
             let placement = volume.map.get(piece.extent);
@@ -103,6 +103,7 @@ impl EngineInner {
                 blocks: blocks(piece.len_bytes),
             });
         }
+        drop(epoch);
         volume.counters.reads.fetch_add(1, Ordering::Relaxed);
         volume
             .counters
@@ -116,6 +117,7 @@ impl EngineInner {
         self.check_range(volume, "write", offset, data.len() as u64)?;
         let mut touched_tiers = Vec::new();
         let mut keys = Vec::new();
+        let epoch = self.io_epochs.enter();
         for piece in pieces(offset, data.len() as u64, volume.extent_shift) {
             let src = &data[piece.buf_offset..piece.buf_offset + piece.len_bytes as usize];
             let tier = self.write_piece(volume, &piece, src)?;
@@ -132,6 +134,7 @@ impl EngineInner {
                 keys.push(store_format::map_key(volume.record.id, piece.extent));
             }
         }
+        drop(epoch);
         volume.counters.writes.fetch_add(1, Ordering::Relaxed);
         volume
             .counters
@@ -256,6 +259,7 @@ impl EngineInner {
         };
         let mut whole = Vec::new();
         let mut touched_tiers = Vec::new();
+        let epoch = self.io_epochs.enter();
         for piece in pieces(offset, len, volume.extent_shift) {
             let placement = volume.map.get(piece.extent);
             volume.access.record(AccessEvent {
@@ -285,6 +289,7 @@ impl EngineInner {
                 }
             }
         }
+        drop(epoch);
         let counter = if zero_partial {
             &volume.counters.write_zeroes
         } else {
