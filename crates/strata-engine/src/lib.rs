@@ -17,10 +17,19 @@
 //! after the tier devices that saw writes have been flushed. FUA flushes the devices it
 //! wrote and, if its extent's map entry is not committed yet, runs a full flush. A slot
 //! freed by TRIM, WRITE_ZEROES or delete is reused only after the change that freed it is
-//! committed. A fresh extent is written whole (data plus zeros), so a recycled slot never
+//! committed and every request that might still hold its old mapping has finished (I/O
+//! epochs, see `epoch`). A fresh extent is written whole (data plus zeros), so a recycled slot never
 //! shows another volume's bytes. Volume create and delete commit at once. Allocators are not
 //! stored: [`Engine::open`] rebuilds them from the maps. The store layout is documented in
 //! [`store_format`].
+//!
+//! # Request semantics
+//!
+//! Requests past the volume's end fail with `OutOfRange` and change nothing. TRIM frees
+//! only extents lying wholly inside its range (NBD lets TRIM do nothing on the rest).
+//! WRITE_ZEROES unmaps whole extents and writes zeros into allocated partial ones. On
+//! direct-I/O tiers, requests that are not 4 KiB-aligned are served by bounce buffers and
+//! read-modify-write (see [`tier`]).
 //!
 //! # Observation
 //!

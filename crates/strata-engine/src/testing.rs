@@ -57,7 +57,13 @@ impl Rig {
     /// A new engine over the same devices and store, as after a restart in which the
     /// devices kept what was written to them.
     pub fn reopen(&mut self) {
-        self.engine = open(&self.config, &self.devices, &self.store).expect("engine re-opens");
+        self.engine = self.try_reopen().expect("engine re-opens");
+    }
+
+    /// A new engine over the same devices and store, or why it does not open; the rig's
+    /// own engine is left as it is.
+    pub fn try_reopen(&self) -> crate::Result<Arc<Engine>> {
+        open(&self.config, &self.devices, &self.store)
     }
 }
 

@@ -161,3 +161,37 @@ fn trims_and_deletes_are_durable_after_flush() {
     vol.read(0, &mut buf).unwrap();
     assert_eq!(buf, [0u8; 4096]);
 }
+
+#[test]
+fn corrupt_volume_records_fail_the_open_cleanly() {
+    let mut rig = Rig::new(&[8 * MIB]);
+    let bad = strata_engine::store_format::VolumeRecord {
+        id: 9,
+        name: "bad".into(),
+        size_bytes: 8 * MIB,
+        extent_size_bytes: 4096,
+        profile: None,
+        pin: None,
+        created_unix_s: 0,
+    };
+    rig.store
+        .put(
+            &strata_engine::store_format::volume_key("bad"),
+            &strata_engine::store_format::encode_volume(&bad).unwrap(),
+        )
+        .unwrap();
+    let err = rig.try_reopen().unwrap_err();
+    assert_eq!(err.kind, strata_engine::EngineErrorKind::Store, "{err}");
+    rig.store
+        .put(&strata_engine::store_format::volume_key("bad"), &[9, 9])
+        .unwrap();
+    let err = rig.try_reopen().unwrap_err();
+    assert!(
+        err.to_string().contains("unknown format version 9"),
+        "{err}"
+    );
+    rig.store
+        .delete(&strata_engine::store_format::volume_key("bad"))
+        .unwrap();
+    rig.reopen();
+}

@@ -6,7 +6,7 @@ use crate::alloc::{BuddyAllocator, Slot};
 use crate::config::GRANULE_BYTES;
 use crate::extent_map::Placement;
 use crate::store_format;
-use crate::volume::Volume;
+use crate::volume::{Volume, VolumeSpec, validate_volume_geometry, validate_volume_name};
 use crate::{EngineError, EngineErrorKind, Result};
 use std::sync::Arc;
 
@@ -33,6 +33,12 @@ impl EngineInner {
         {
             let record = store_format::decode_volume(&raw)?;
             let name = record.name.clone();
+            // Geometry from disk is checked like user input: a bad record must not panic.
+            let spec = VolumeSpec::new(name.clone(), record.size_bytes)
+                .with_extent_size(record.extent_size_bytes);
+            validate_volume_name(&name)
+                .and_then(|()| validate_volume_geometry(&spec))
+                .map_err(|e| corrupt(format!("volume record {name:?}: {}", e.message())))?;
             let pin = match &record.pin {
                 Some(kind) => Some(self.tier_index(kind).ok_or_else(|| {
                     corrupt(format!(
