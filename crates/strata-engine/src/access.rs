@@ -160,6 +160,16 @@ impl VolumeCounters {
         }
     }
 
+    pub fn count_read(&self, len_bytes: u64) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.read_bytes.fetch_add(len_bytes, Ordering::Relaxed);
+    }
+
+    pub fn count_write(&self, len_bytes: u64) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.write_bytes.fetch_add(len_bytes, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self, tier_names: &[String]) -> VolumeStats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         VolumeStats {

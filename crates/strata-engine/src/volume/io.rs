@@ -104,11 +104,7 @@ impl EngineInner {
             });
         }
         drop(epoch);
-        volume.counters.reads.fetch_add(1, Ordering::Relaxed);
-        volume
-            .counters
-            .read_bytes
-            .fetch_add(buf.len() as u64, Ordering::Relaxed);
+        volume.counters.count_read(buf.len() as u64);
         Ok(())
     }
 
@@ -135,11 +131,7 @@ impl EngineInner {
             }
         }
         drop(epoch);
-        volume.counters.writes.fetch_add(1, Ordering::Relaxed);
-        volume
-            .counters
-            .write_bytes
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        volume.counters.count_write(data.len() as u64);
         if fua {
             self.sync_for_fua(&touched_tiers, &keys)
                 .map_err(|e| e.with_volume(&volume.record.name))?;
