@@ -1,8 +1,9 @@
 //! Delta-correlation (Markov) prediction: a bounded table maps the previous delta
 //! (order 1) and the previous two deltas (order 2) of a stream to a small histogram of the
 //! delta that followed. Prediction looks up the order-2 context, falling back to order 1,
-//! emits the likeliest next deltas with their empirical probabilities, and follows the
-//! likeliest one to predict further ahead (probabilities multiply along the chain).
+//! emits the likeliest next deltas with their empirical probabilities (add-one smoothed),
+//! and follows the likeliest one to predict further ahead (probabilities multiply along
+//! the chain).
 //!
 //! The table is a fixed, 4-way set-associative array shared by all streams, so patterns
 //! learnt on one volume help another and memory never grows. A context that misses in a
@@ -78,15 +79,16 @@ impl Entry {
         self.total = self.counts.iter().sum();
     }
 
+    /// Empirical probability of a slot's delta, with one pseudo-observation of "something
+    /// else" so that a context seen once is a guess (1/2), not a certainty.
+    fn probability(&self, slot: usize) -> f32 {
+        self.counts[slot] as f32 / (self.total as f32 + 1.0)
+    }
+
     /// The likeliest delta and its probability.
     fn best(&self) -> Option<(i64, f32)> {
         let slot = (0..SLOTS).max_by_key(|&i| self.counts[i])?;
-        (self.counts[slot] > 0).then(|| {
-            (
-                self.deltas[slot],
-                self.counts[slot] as f32 / self.total as f32,
-            )
-        })
+        (self.counts[slot] > 0).then(|| (self.deltas[slot], self.probability(slot)))
     }
 }
 
@@ -236,10 +238,7 @@ impl AccessPredictor for Markov {
             };
             let mut ranked = [(0i64, 0.0f32); SLOTS];
             for (slot, rank) in ranked.iter_mut().enumerate() {
-                *rank = (
-                    entry.deltas[slot],
-                    entry.counts[slot] as f32 / entry.total as f32,
-                );
+                *rank = (entry.deltas[slot], entry.probability(slot));
             }
             ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
             for (delta, p) in ranked {
