@@ -14,6 +14,12 @@ pub enum MetaErrorKind {
     Locked,
     /// Any other backend failure (transaction, commit).
     Backend,
+    /// The lease named does not exist any more (expired or revoked).
+    LeaseNotFound,
+    /// The remote store (etcd) could not be reached or did not answer in time.
+    Unavailable,
+    /// This store does not offer the operation.
+    Unsupported,
 }
 
 /// A failed store operation with the operation name and the backend's error.

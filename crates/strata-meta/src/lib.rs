@@ -4,18 +4,81 @@
 //! commits and compare-and-swap. Callers namespace their keys (`vol/<name>`,
 //! `map/<volume-id>/<extent>`, …); the store knows nothing about what the bytes mean.
 //!
-//! Backends are ordinary public types: [`RedbStore`] (embedded, durable, one redb file) and
-//! [`MemoryStore`] (tests, simulations). Every backend must pass the shared
-//! [`conformance`] suite.
+//! Beyond plain keys the store offers what a control plane shared by several servers needs:
+//! conditional transactions ([`MetaStore::transact`]), watches on a prefix
+//! ([`MetaStore::watch_prefix`]) and leases with a TTL whose keys vanish when the lease
+//! expires ([`MetaStore::grant_lease`], [`MetaStore::put_with_lease`]).
+//!
+//! Backends are ordinary public types: [`RedbStore`] (embedded, durable, one redb file),
+//! [`EtcdStore`] (a shared etcd cluster) and [`MemoryStore`] (tests, simulations). Every
+//! backend must pass the shared [`conformance`] suite.
 
 pub mod conformance;
 pub mod error;
+pub mod etcd;
+pub mod etcd_server;
+mod lease_table;
 pub mod memory;
 pub mod redb_store;
+pub mod watch;
 
 pub use error::{MetaError, MetaErrorKind};
+pub use etcd::EtcdStore;
 pub use memory::MemoryStore;
 pub use redb_store::RedbStore;
+pub use watch::{Watch, WatchEvent, WatchEventKind};
+
+use std::time::Duration;
+
+/// A store lease: keys put under it vanish when it expires or is revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LeaseId(pub i64);
+
+impl std::fmt::Display for LeaseId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:x}", self.0)
+    }
+}
+
+/// A condition of [`MetaStore::transact`]: `key` currently holds exactly `expected`
+/// (`None` = the key is absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compare {
+    pub key: Vec<u8>,
+    pub expected: Option<Vec<u8>>,
+}
+
+impl Compare {
+    /// `key` holds `value`.
+    pub fn value(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
+        Self {
+            key: key.into(),
+            expected: Some(value.into()),
+        }
+    }
+
+    /// `key` is absent.
+    pub fn absent(key: impl Into<Vec<u8>>) -> Self {
+        Self {
+            key: key.into(),
+            expected: None,
+        }
+    }
+}
+
+/// `duration` in whole nanoseconds, saturating.
+pub(crate) fn duration_ns(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Error for stores that do not implement an optional capability.
+fn unsupported(op: &'static str) -> MetaError {
+    MetaError::new(
+        MetaErrorKind::Unsupported,
+        op,
+        "not supported by this store",
+    )
+}
 
 /// Result of a store operation.
 pub type Result<T, E = MetaError> = std::result::Result<T, E>;
@@ -78,6 +141,46 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     /// Applies every operation in order, all or nothing; durable when it returns. Later
     /// operations on the same key win.
     fn commit(&self, batch: &[Op]) -> Result<()>;
+
+    /// Applies `then` (as [`MetaStore::commit`]) only if every comparison in `when` holds,
+    /// all in one atomic step. Returns whether it applied. A put here detaches the key from
+    /// any lease.
+    fn transact(&self, when: &[Compare], then: &[Op]) -> Result<bool> {
+        let _ = (when, then);
+        Err(unsupported("transact"))
+    }
+
+    /// Events for every change under `prefix` committed after this call returns.
+    fn watch_prefix(&self, prefix: &[u8]) -> Result<Watch> {
+        let _ = prefix;
+        Err(unsupported("watch_prefix"))
+    }
+
+    /// A new lease that expires `ttl` after its grant or last keep-alive (etcd rounds up to
+    /// whole seconds and enforces its own minimum).
+    fn grant_lease(&self, ttl: Duration) -> Result<LeaseId> {
+        let _ = ttl;
+        Err(unsupported("grant_lease"))
+    }
+
+    /// Restarts the lease's TTL; [`MetaErrorKind::LeaseNotFound`] once it has expired.
+    fn keep_alive(&self, lease: LeaseId) -> Result<()> {
+        let _ = lease;
+        Err(unsupported("keep_alive"))
+    }
+
+    /// Ends the lease now and removes its keys; an unknown or expired lease is not an error.
+    fn revoke_lease(&self, lease: LeaseId) -> Result<()> {
+        let _ = lease;
+        Err(unsupported("revoke_lease"))
+    }
+
+    /// Sets `key` to `value` and ties it to `lease`: it vanishes when the lease ends.
+    /// [`MetaErrorKind::LeaseNotFound`] when the lease has already ended.
+    fn put_with_lease(&self, key: &[u8], value: &[u8], lease: LeaseId) -> Result<()> {
+        let _ = (key, value, lease);
+        Err(unsupported("put_with_lease"))
+    }
 }
 
 impl<S: MetaStore + ?Sized> MetaStore for std::sync::Arc<S> {
@@ -103,6 +206,24 @@ impl<S: MetaStore + ?Sized> MetaStore for std::sync::Arc<S> {
     }
     fn commit(&self, batch: &[Op]) -> Result<()> {
         (**self).commit(batch)
+    }
+    fn transact(&self, when: &[Compare], then: &[Op]) -> Result<bool> {
+        (**self).transact(when, then)
+    }
+    fn watch_prefix(&self, prefix: &[u8]) -> Result<Watch> {
+        (**self).watch_prefix(prefix)
+    }
+    fn grant_lease(&self, ttl: Duration) -> Result<LeaseId> {
+        (**self).grant_lease(ttl)
+    }
+    fn keep_alive(&self, lease: LeaseId) -> Result<()> {
+        (**self).keep_alive(lease)
+    }
+    fn revoke_lease(&self, lease: LeaseId) -> Result<()> {
+        (**self).revoke_lease(lease)
+    }
+    fn put_with_lease(&self, key: &[u8], value: &[u8], lease: LeaseId) -> Result<()> {
+        (**self).put_with_lease(key, value, lease)
     }
 }
 

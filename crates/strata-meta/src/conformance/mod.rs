@@ -2,16 +2,52 @@
 //!
 //! Each check takes an empty store and panics (like a test assertion) on the first
 //! deviation from the trait's contract. Backends run [`run_all`] from their `tests/`.
+//! Plain key/value checks live here, transactions, watches and leases in [`leases`].
+
+pub mod leases;
 
 use crate::{MetaStore, Op};
+use std::time::Duration;
+
+/// A fresh, empty store under test and how to move its lease clock.
+pub struct Subject {
+    pub store: Box<dyn MetaStore>,
+    /// Moves the store's lease clock forward; stores on real time (etcd) do nothing, and the
+    /// checks then wait for the effect with a deadline.
+    pub advance: Box<dyn Fn(Duration)>,
+}
+
+impl std::fmt::Debug for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subject {
+    /// A store whose clock cannot be moved by the test (it runs on real time).
+    pub fn real_time(store: Box<dyn MetaStore>) -> Self {
+        Self {
+            store,
+            advance: Box::new(|_| {}),
+        }
+    }
+}
 
 /// Runs every check, each on a fresh store from `make`.
-pub fn run_all(make: &mut dyn FnMut() -> Box<dyn MetaStore>) {
-    get_put_delete(make().as_ref());
-    compare_and_swap(make().as_ref());
-    list_prefix_is_sorted_and_bounded(make().as_ref());
-    commit_applies_in_order(make().as_ref());
-    empty_and_binary_keys(make().as_ref());
+pub fn run_all(make: &mut dyn FnMut() -> Subject) {
+    get_put_delete(make().store.as_ref());
+    compare_and_swap(make().store.as_ref());
+    list_prefix_is_sorted_and_bounded(make().store.as_ref());
+    commit_applies_in_order(make().store.as_ref());
+    empty_and_binary_keys(make().store.as_ref());
+    leases::transact_is_all_or_nothing(make().store.as_ref());
+    leases::watch_sees_later_changes_in_order(make().store.as_ref());
+    leases::revoke_removes_leased_keys(make().store.as_ref());
+    leases::plain_put_detaches_from_lease(make().store.as_ref());
+    leases::keep_alive_extends(&make());
+    leases::expiry_removes_keys_and_notifies(&make());
 }
 
 /// Basic reads and writes: missing keys read `None`, puts overwrite, deletes are idempotent.
