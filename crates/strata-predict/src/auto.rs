@@ -1,8 +1,9 @@
 //! The auto predictor: runs readahead, stride, Leap and Markov side by side, measures each
 //! one's recent precision per stream (the share of its predicted blocks accessed within a
 //! horizon, [`Scoreboard`](crate::scoreboard)), and ranks candidate blocks by a blend of
-//! the members' opinions weighted by that precision. Members whose precision falls below
-//! a floor are not heard at all, so on unpredictable streams auto predicts (almost)
+//! the opinions of the members within `blend_share` of the best one, weighted by that
+//! precision (so a clearly better member is picked alone). Members whose precision falls
+//! below a floor are not heard at all, so on unpredictable streams auto predicts (almost)
 //! nothing. Every member is still scored on what it *would* have predicted, so auto
 //! notices when a stream becomes predictable again.
 //!
@@ -42,6 +43,8 @@ pub struct AutoConfig {
     pub scoreboard_entries: usize,
     /// Members below this precision are ignored.
     pub min_precision: f32,
+    /// Members whose precision is below this share of the best member's are not heard.
+    pub blend_share: f32,
     /// Weight of one resolved prediction in the moving precision.
     pub learning_rate: f32,
     /// Class assumed for streams nobody classified.
@@ -55,6 +58,7 @@ impl Default for AutoConfig {
             horizon_accesses: 256,
             scoreboard_entries: 4096,
             min_precision: 0.15,
+            blend_share: 0.8,
             learning_rate: 1.0 / 32.0,
             class: WorkloadClass::Unknown,
             streams: 64,
@@ -173,6 +177,13 @@ impl AccessPredictor for Auto {
         let Some(stream) = self.current else { return };
         let rate = self.config.learning_rate;
         let precision = scores_of(&mut self.scores, stream, self.config.class).precision;
+        // Pick or blend: only members close to the stream's best are heard, so a clearly
+        // better member is used alone and near-equals are blended.
+        let best = precision.iter().copied().fold(0.0f32, f32::max);
+        let floor = self
+            .config
+            .min_precision
+            .max(self.config.blend_share * best);
         self.candidates.clear();
         for (member, predictor) in self.members.iter_mut().enumerate() {
             self.scratch.clear();
@@ -192,7 +203,7 @@ impl AccessPredictor for Auto {
                         }
                     },
                 );
-                if precision[member] >= self.config.min_precision {
+                if precision[member] >= floor {
                     self.candidates.push(Candidate {
                         block: prediction.block,
                         score: precision[member] * prediction.confidence,
