@@ -1,5 +1,8 @@
 //! `strata-sim`: Trace readers, the canonical block stream, and the cache / tier simulator.
 
+pub mod cache;
+pub mod report;
+pub mod run;
 pub mod stream;
 pub mod tier;
 pub mod trace;
