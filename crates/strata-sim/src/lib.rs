@@ -1,6 +1,7 @@
 //! `strata-sim`: Trace readers, the canonical block stream, and the cache / tier simulator.
 
 pub mod cache;
+pub mod prefetch;
 pub mod report;
 pub mod run;
 pub mod stream;
