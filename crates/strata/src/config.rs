@@ -272,6 +272,19 @@ mod tests {
     }
 
     #[test]
+    fn shipped_example_configs_are_valid() {
+        let single = FileConfig::parse(include_str!("../../../deploy/config/single-server.toml"))
+            .expect("single-server.toml parses");
+        assert_eq!(single.tiers.len(), 3);
+        assert!(single.tiers.iter().all(|t| t.direct_io == Some(true)));
+        let demo = FileConfig::parse(include_str!("../../../deploy/config/demo-emulated.toml"))
+            .and_then(|f| f.resolve(Overrides::default()))
+            .expect("demo-emulated.toml resolves");
+        assert!(demo.emulation);
+        assert_eq!(demo.tiers.len(), 3);
+    }
+
+    #[test]
     fn bad_values_fail_clearly() {
         for (text, needle) in [
             (

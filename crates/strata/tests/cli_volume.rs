@@ -133,3 +133,26 @@ fn api_requires_the_token_when_one_is_set() {
         .expect("run strata");
     assert_success("list with token", &allowed);
 }
+
+#[test]
+fn attach_prints_uri_qemu_and_libvirt_snippets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), TEST_CONFIG);
+    server.create_volume("vm1", "8M");
+    let nbd = server.nbd.to_string();
+    let out = server.cli(&["volume", "attach", "vm1", "--nbd", &nbd, "--json"]);
+    assert_success("attach", &out);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let uri = doc["uri"].as_str().expect("uri");
+    assert_eq!(uri, format!("nbd://{nbd}/vm1"));
+    assert!(doc["qemu_drive"].as_str().expect("qemu").contains(uri));
+    let disk = doc["libvirt_disk"].as_str().expect("libvirt");
+    assert!(
+        disk.contains("protocol='nbd' name='vm1'")
+            && disk.contains(&format!("port='{}'", server.nbd.port()))
+    );
+    // The printed URI really works.
+    common::qemu_io(uri, &["write -P 0x5 0 4k", "read -P 0x5 0 4k"]);
+    let missing = server.cli(&["volume", "attach", "nope"]);
+    assert_eq!(missing.status.code(), Some(1));
+}

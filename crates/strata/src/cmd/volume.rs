@@ -38,6 +38,13 @@ enum VolumeCommand {
     Show { name: String },
     /// Delete a volume and free its space.
     Delete { name: String },
+    /// Print how to attach a volume: the nbd:// URI, a qemu -drive line, a libvirt <disk>.
+    Attach {
+        name: String,
+        /// NBD address clients use [default: the API host, port 10809].
+        #[arg(long)]
+        nbd: Option<String>,
+    },
 }
 
 pub fn run(args: VolumeArgs, api: &str) -> anyhow::Result<()> {
@@ -96,8 +103,54 @@ pub fn run(args: VolumeArgs, api: &str) -> anyhow::Result<()> {
                 println!("deleted volume {name}");
             }
         }
+        VolumeCommand::Attach { name, nbd } => {
+            attach(&client, api, &name, nbd.as_deref(), args.json)?;
+        }
     }
     Ok(())
+}
+
+/// What a hypervisor needs to use a volume: the NBD URI and ready-to-paste snippets.
+fn attach(
+    client: &ApiClient,
+    api: &str,
+    name: &str,
+    nbd: Option<&str>,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let info: Value = client.get(&format!("/v1/volumes/{}", path_segment(name)))?;
+    let nbd = match nbd {
+        Some(addr) => addr.to_owned(),
+        None => format!("{}:10809", api_host(api)),
+    };
+    let (host, port) = nbd
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow::anyhow!("--nbd must be HOST:PORT, got {nbd:?}"))?;
+    let uri = format!("nbd://{nbd}/{name}");
+    let qemu = format!("-drive file={uri},format=raw,if=virtio,cache=none,aio=native");
+    let libvirt = format!(
+        "<disk type='network' device='disk'>\n  <driver name='qemu' type='raw' cache='none' io='native'/>\n  \
+         <source protocol='nbd' name='{name}'>\n    <host name='{host}' port='{port}'/>\n  </source>\n  \
+         <target dev='vdb' bus='virtio'/>\n</disk>"
+    );
+    if json_out {
+        println!(
+            "{}",
+            json!({"volume": name, "size_bytes": info["size_bytes"], "uri": uri, "qemu_drive": qemu, "libvirt_disk": libvirt})
+        );
+    } else {
+        println!("{uri}\n\nqemu:\n  {qemu}\n\nlibvirt:\n{libvirt}");
+    }
+    Ok(())
+}
+
+/// The host part of the API URL (`http://HOST:PORT/...`), where the NBD listener usually is.
+fn api_host(api: &str) -> &str {
+    let rest = api.split_once("://").map_or(api, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
 }
 
 fn print_table(volumes: &[Value]) {
