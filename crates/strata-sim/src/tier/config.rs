@@ -99,14 +99,10 @@ pub struct TierSizes {
 }
 
 impl TierSizes {
-    /// Capacity in extents of a tier sized `size` over a footprint of `footprint_extents`:
-    /// a fraction takes max(1, floor(f × footprint)) (as `--cache` does), a byte size
-    /// max(1, floor(bytes / unit)).
+    /// Capacity in extents of a tier sized `size` over a footprint of `footprint_extents`,
+    /// by the rule `--cache` uses: max(1, floor(f × footprint)) for a fraction,
+    /// max(1, floor(bytes / unit)) for a byte size.
     pub fn extents(size: SizeOrFraction, footprint_extents: u64, unit_bytes: u64) -> u64 {
-        let extents = match size {
-            SizeOrFraction::Fraction(_) => size.resolve(footprint_extents),
-            SizeOrFraction::Bytes(bytes) => bytes / unit_bytes.max(1),
-        };
-        extents.max(1)
+        crate::run::cache_entries(size, footprint_extents, unit_bytes)
     }
 }

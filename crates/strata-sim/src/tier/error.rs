@@ -1,6 +1,7 @@
 //! The error of the tier simulator: a configuration it cannot run (bad sizes, an unknown
-//! policy). Replays themselves cannot fail once configured.
+//! policy) or a trace it cannot read. Replays themselves cannot fail once configured.
 
+use crate::trace::TraceError;
 use strata_policy::PolicyError;
 use thiserror::Error;
 
@@ -12,6 +13,8 @@ pub enum TierErrorKind {
     InvalidConfig,
     /// The placement policy could not be built.
     Policy,
+    /// The trace could not be read.
+    Trace,
 }
 
 /// A tier simulation that could not start.
@@ -21,7 +24,7 @@ pub struct TierError {
     pub kind: TierErrorKind,
     pub message: String,
     #[source]
-    pub source: Option<PolicyError>,
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl TierError {
@@ -32,6 +35,14 @@ impl TierError {
             source: None,
         }
     }
+
+    pub(crate) fn trace(source: TraceError) -> Self {
+        Self {
+            kind: TierErrorKind::Trace,
+            message: source.to_string(),
+            source: Some(Box::new(source)),
+        }
+    }
 }
 
 impl From<PolicyError> for TierError {
@@ -39,7 +50,7 @@ impl From<PolicyError> for TierError {
         Self {
             kind: TierErrorKind::Policy,
             message: source.to_string(),
-            source: Some(source),
+            source: Some(Box::new(source)),
         }
     }
 }

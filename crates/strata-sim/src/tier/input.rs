@@ -5,7 +5,6 @@ use super::TierError;
 use crate::stream::{DISK_SHIFT, blocks, disk_of};
 use crate::trace::IoRecord;
 use std::collections::HashSet;
-use strata_core::IoKind;
 use strata_policy::ExtentId;
 
 /// One request in virtual time.
@@ -133,37 +132,12 @@ impl TierInput {
     pub fn span_ns(&self) -> u64 {
         self.requests.last().map_or(0, |r| r.time_ns)
     }
-
-    /// Reads of the request stream only (the `--reads-only` view).
-    pub fn reads_only(&self) -> Self {
-        let records = self
-            .requests
-            .iter()
-            .filter(|r| r.record.kind == IoKind::Read)
-            .copied();
-        let mut out = Self {
-            requests: Vec::new(),
-            unit_bytes: self.unit_bytes,
-            footprint_extents: 0,
-            accesses: 0,
-            timed: self.timed,
-        };
-        let mut footprint = HashSet::new();
-        for request in records {
-            for id in blocks(&request.record, self.unit_bytes) {
-                footprint.insert(id);
-                out.accesses += 1;
-            }
-            out.requests.push(request);
-        }
-        out.footprint_extents = footprint.len() as u64;
-        out
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strata_core::IoKind;
 
     fn record(time_ns: Option<u64>, offset_bytes: u64, len_bytes: u64) -> IoRecord {
         IoRecord {

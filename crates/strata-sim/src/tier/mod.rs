@@ -16,13 +16,20 @@
 mod config;
 mod error;
 mod executor;
+mod experiment;
 mod input;
+mod plot;
 mod replay;
 mod stats;
 
 pub use config::{TierSimConfig, TierSizes};
 pub use error::{TierError, TierErrorKind};
 pub use executor::{ExecutorCounters, Served, SimView, TierExecutor};
+pub use experiment::{
+    TierExperiment, TierTraceRuns, load_tier_input, run_tier_experiment, tier_report, tier_row,
+};
 pub use input::{Piece, TierInput, TierRequest, pieces};
+pub use plot::write_tier_plots;
 pub use replay::{simulate_policy, simulate_tier};
 pub use stats::{CdfPoint, IntervalPoint, TierResult, TierRun};
+pub use strata_policy::{PolicyConfig, policy_names};

@@ -1,0 +1,161 @@
+//! A whole `strata sim --mode tier` run: every trace × unit is read once, then every
+//! (policy × fast size × middle size) combination is replayed over it in parallel (rayon).
+//! Results come back in a fixed order — traces, units, fast sizes, middle sizes, policies, as
+//! given — so the output is identical run to run.
+
+use super::{TierError, TierInput, TierRun, TierSimConfig, TierSizes, simulate_tier};
+use crate::report::{ResultRow, SimReport, TraceReport, round6};
+use crate::run::{Progress, trace_name};
+use crate::trace::{IoRecord, TraceOptions, open_trace};
+use rayon::prelude::*;
+use std::path::PathBuf;
+use strata_core::{IoKind, SizeOrFraction};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct TierExperiment {
+    pub traces: Vec<PathBuf>,
+    pub trace_options: TraceOptions,
+    pub units: Vec<u64>,
+    pub reads_only: bool,
+    /// Policy names as `strata_policy::policy_by_name` knows them.
+    pub policies: Vec<String>,
+    pub fast: Vec<SizeOrFraction>,
+    /// Middle-tier sizes; empty for two tiers (nvme over hdd).
+    pub middle: Vec<SizeOrFraction>,
+    /// Everything but the unit, which comes from `units`.
+    pub config: TierSimConfig,
+}
+
+/// The runs of one trace at one unit.
+#[derive(Debug, Clone)]
+pub struct TierTraceRuns {
+    pub trace: String,
+    pub unit: u64,
+    pub accesses: u64,
+    pub unique: u64,
+    pub requests: u64,
+    pub runs: Vec<TierRun>,
+}
+
+/// Reads one trace for tier replay.
+pub fn load_tier_input(
+    path: &std::path::Path,
+    options: &TraceOptions,
+    unit_bytes: u64,
+    reads_only: bool,
+    arrival_rate_per_s: u64,
+) -> Result<TierInput, TierError> {
+    let reader = open_trace(path, options).map_err(TierError::trace)?;
+    let mut records: Vec<IoRecord> = Vec::new();
+    for record in reader {
+        let record = record.map_err(TierError::trace)?;
+        if !reads_only || record.kind == IoKind::Read {
+            records.push(record);
+        }
+    }
+    TierInput::from_records(records, unit_bytes, arrival_rate_per_s)
+}
+
+/// Runs the experiment; `progress` counts extent accesses replayed.
+pub fn run_tier_experiment<P: Progress + ?Sized>(
+    experiment: &TierExperiment,
+    progress: &P,
+) -> Result<Vec<TierTraceRuns>, TierError> {
+    let middles: Vec<Option<SizeOrFraction>> = if experiment.middle.is_empty() {
+        vec![None]
+    } else {
+        experiment.middle.iter().copied().map(Some).collect()
+    };
+    let loads: Vec<(&PathBuf, u64)> = experiment
+        .traces
+        .iter()
+        .flat_map(|path| experiment.units.iter().map(move |&unit| (path, unit)))
+        .collect();
+    let inputs: Vec<(String, TierInput)> = loads
+        .par_iter()
+        .map(|&(path, unit)| {
+            let input = load_tier_input(
+                path,
+                &experiment.trace_options,
+                unit,
+                experiment.reads_only,
+                experiment.config.arrival_rate_per_s,
+            )?;
+            Ok((trace_name(path), input))
+        })
+        .collect::<Result<_, TierError>>()?;
+
+    let combos: Vec<(TierSizes, &str)> = experiment
+        .fast
+        .iter()
+        .flat_map(|&fast| {
+            middles
+                .iter()
+                .map(move |&middle| TierSizes { fast, middle })
+        })
+        .flat_map(|sizes| experiment.policies.iter().map(move |p| (sizes, p.as_str())))
+        .collect();
+    for (_, input) in &inputs {
+        progress.add_total(input.accesses() * combos.len() as u64);
+    }
+    inputs
+        .iter()
+        .map(|(trace, input)| {
+            let config = experiment
+                .config
+                .clone()
+                .with_unit_bytes(input.unit_bytes());
+            let runs = combos
+                .par_iter()
+                .map(|(sizes, policy)| {
+                    let run = simulate_tier(input, policy, sizes, &config);
+                    progress.advance(input.accesses());
+                    run
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(TierTraceRuns {
+                trace: trace.clone(),
+                unit: input.unit_bytes(),
+                accesses: input.accesses(),
+                unique: input.footprint_extents(),
+                requests: input.requests().len() as u64,
+                runs,
+            })
+        })
+        .collect()
+}
+
+/// One result row of INTERFACE.md's JSON shape for a tier run.
+pub fn tier_row(run: &TierRun) -> ResultRow {
+    let r = &run.result;
+    let mut row = ResultRow::new(&r.policy, r.cache_size, r.hits, r.misses);
+    if let Some(middle) = r.middle_size {
+        row = row.with_extra("middle_size", middle);
+    }
+    row = row
+        .with_extra("mean_latency_us", round6(r.mean_latency_us))
+        .with_extra("p99_latency_us", round6(r.p99_latency_us))
+        .with_extra("fast_hit_ratio", round6(r.fast_hit_ratio));
+    if let Some(ratio) = r.middle_hit_ratio {
+        row = row.with_extra("middle_hit_ratio", round6(ratio));
+    }
+    row.with_extra("migrated_bytes", r.migrated_bytes)
+        .with_extra("requests", r.requests)
+}
+
+/// The report every renderer (`--json`, `--csv`, table) takes.
+pub fn tier_report(traces: &[TierTraceRuns]) -> SimReport {
+    SimReport {
+        traces: traces
+            .iter()
+            .map(|t| TraceReport {
+                trace: t.trace.clone(),
+                unit: t.unit,
+                accesses: t.accesses,
+                unique: t.unique,
+                results: t.runs.iter().map(tier_row).collect(),
+            })
+            .collect(),
+    }
+}
