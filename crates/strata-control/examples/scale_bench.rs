@@ -69,7 +69,7 @@ fn synthetic_view(servers: u64, volumes: u64) -> ClusterView {
         servers: (0..servers)
             .map(|i| ServerView {
                 id: format!("srv-{i:04}"),
-                healthy: splitmix(&mut rng) % 50 != 0,
+                healthy: !splitmix(&mut rng).is_multiple_of(50),
                 tiers: TIERS
                     .iter()
                     .map(|(kind, gib, cost)| TierView {
