@@ -54,8 +54,10 @@ fn contest(store: Arc<dyn MetaStore>, takeovers: u64) -> (u64, u64) {
                     let AcquireOutcome::Granted { lease } = plane.acquire(&request).unwrap() else {
                         panic!("the only tier has room");
                     };
-                    // Write until fenced off (or a few writes landed).
-                    for _ in 0..3 {
+                    // Write until fenced off or two writes landed; a write that lost a race
+                    // on the log (not on the generation) simply retries.
+                    let mut landed = 0;
+                    while landed < 2 {
                         let old = store.get(LOG_KEY).unwrap();
                         let mut new = old.clone().unwrap_or_default();
                         new.extend_from_slice(format!("{},", lease.generation).as_bytes());
@@ -70,6 +72,7 @@ fn contest(store: Arc<dyn MetaStore>, takeovers: u64) -> (u64, u64) {
                             &[Op::put(LOG_KEY, new)],
                         ) {
                             Ok(true) => {
+                                landed += 1;
                                 accepted.fetch_add(1, Ordering::Relaxed);
                             }
                             Ok(false) => {}
@@ -126,7 +129,10 @@ fn contest(store: Arc<dyn MetaStore>, takeovers: u64) -> (u64, u64) {
 }
 
 fn check(accepted: u64, refused: u64, takeovers: u64) {
-    assert!(accepted >= takeovers / 10, "writes did happen: {accepted}");
+    assert!(
+        accepted >= 10,
+        "writes did happen: {accepted} over {takeovers} takeovers"
+    );
     assert!(refused > 0, "takeovers did contend with writers");
 }
 

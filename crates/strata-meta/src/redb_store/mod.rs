@@ -1,20 +1,26 @@
 //! The embedded backend: one redb file with a table of bytes → bytes, plus two tables for
 //! leases (lease → TTL and expiry, leased key → lease) so expiry survives a restart.
 //!
-//! Every write is one redb write transaction committed with immediate durability, so a
-//! returned `put`/`commit` survives a crash. Writers are serialised by the lease-table lock
-//! (redb would serialise them anyway), which is what makes `compare_and_swap`, `transact`
-//! and `commit` atomic and keeps the in-memory lease table in step with the file. Leases
+//! Every write is committed with immediate durability before it returns, so a returned
+//! `put`/`commit` survives a crash. Concurrent writes are group-committed
+//! ([`group_commit`]): one redb write transaction applies every queued write in order, each
+//! one atomically on its own, and one fsync makes them all durable — the throughput of many
+//! small control-plane transactions is bounded by fsyncs, not by writes. Writers are
+//! serialised by the lease-table lock, which keeps the in-memory lease table in step with
+//! the file. Leases
 //! expire by the store's clock (wall time by default, so a lease granted before a restart
 //! still ends on time); expired leases are swept at the start of any operation.
 
-use crate::lease_table::{LeaseTable, lease_not_found};
+mod group_commit;
+
+use crate::lease_table::LeaseTable;
 use crate::memory::{delete_event, put_event};
 use crate::watch::WatchHub;
 use crate::{
     Compare, LeaseId, MetaError, MetaErrorKind, MetaStore, Op, Result, Watch, WatchEvent,
     duration_ns, prefix_end,
 };
+use group_commit::{GroupQueue, Job, Output};
 use parking_lot::Mutex;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::ops::Bound;
@@ -52,6 +58,7 @@ pub struct RedbStore {
     /// Mirror of the two lease tables plus the store revision; its lock serialises writers.
     writer: Mutex<WriterState>,
     watches: WatchHub,
+    group: GroupQueue,
 }
 
 #[derive(Debug, Default)]
@@ -194,9 +201,10 @@ impl RedbStore {
             clock,
             writer: Mutex::new(WriterState::default()),
             watches: WatchHub::default(),
+            group: GroupQueue::default(),
         };
         // Creating the tables up front lets readers open them without a "does not exist" case.
-        store.write("open", |_| Ok(()))?;
+        store.submit("open", Job::Sweep)?;
         store.reload_leases("open")?;
         Ok(store)
     }
@@ -226,62 +234,11 @@ impl RedbStore {
         Ok(())
     }
 
-    /// Runs `f` inside one durable write transaction, after sweeping expired leases, and
-    /// commits it; publishes the changes to watches once durable.
-    fn write<T>(
-        &self,
-        op: &'static str,
-        f: impl FnOnce(&mut WriteCtx<'_, '_>) -> Result<T>,
-    ) -> Result<T> {
-        let now_ns = self.clock.now_ns();
-        let mut writer = self.writer.lock();
-        let revision = writer.revision + 1;
-        let result = (|| {
-            let txn = self.db.begin_write().map_err(|e| redb_error(op, e))?;
-            let (out, events) = {
-                let tables = Tables {
-                    kv: txn.open_table(TABLE).map_err(|e| redb_error(op, e))?,
-                    leases: txn.open_table(LEASES).map_err(|e| redb_error(op, e))?,
-                    key_lease: txn.open_table(KEY_LEASE).map_err(|e| redb_error(op, e))?,
-                };
-                let mut ctx = WriteCtx {
-                    op,
-                    tables,
-                    leases: &mut writer.leases,
-                    revision,
-                    events: Vec::new(),
-                };
-                for (lease, keys) in ctx.leases.take_expired(now_ns) {
-                    ctx.drop_lease(lease, keys)?;
-                }
-                let out = f(&mut ctx)?;
-                (out, ctx.events)
-            };
-            txn.commit().map_err(|e| redb_error(op, e))?;
-            Ok((out, events))
-        })();
-        match result {
-            Ok((out, events)) => {
-                if !events.is_empty() {
-                    writer.revision = revision;
-                }
-                self.watches.publish(&events);
-                Ok(out)
-            }
-            Err(err) => {
-                // The mirror may have run ahead of the aborted transaction.
-                drop(writer);
-                self.reload_leases(op)?;
-                Err(err)
-            }
-        }
-    }
-
     /// Sweeps expired leases before a read, so a read never sees a key whose lease ended.
     fn sweep_before_read(&self, op: &'static str) -> Result<()> {
         let due = self.writer.lock().leases.has_expired(self.clock.now_ns());
         if due {
-            self.write(op, |_| Ok(()))?;
+            self.submit(op, Job::Sweep)?;
         }
         Ok(())
     }
@@ -297,11 +254,13 @@ impl MetaStore for RedbStore {
     }
 
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.write("put", |ctx| ctx.apply(&[Op::put(key, value)]))
+        self.submit("put", Job::Apply(vec![Op::put(key, value)]))?;
+        Ok(())
     }
 
     fn delete(&self, key: &[u8]) -> Result<()> {
-        self.write("delete", |ctx| ctx.apply(&[Op::delete(key)]))
+        self.submit("delete", Job::Apply(vec![Op::delete(key)]))?;
+        Ok(())
     }
 
     fn compare_and_swap(
@@ -310,15 +269,15 @@ impl MetaStore for RedbStore {
         expected: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool> {
-        let when = [Compare {
+        let when = vec![Compare {
             key: key.to_vec(),
             expected: expected.map(<[u8]>::to_vec),
         }];
-        let then = [match new {
+        let then = vec![match new {
             Some(value) => Op::put(key, value),
             None => Op::delete(key),
         }];
-        self.write("compare_and_swap", |ctx| transact_in(ctx, &when, &then))
+        Ok(self.submit("compare_and_swap", Job::Transact(when, then))? == Output::Applied(true))
     }
 
     fn list_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
@@ -347,11 +306,13 @@ impl MetaStore for RedbStore {
     }
 
     fn commit(&self, batch: &[Op]) -> Result<()> {
-        self.write("commit", |ctx| ctx.apply(batch))
+        self.submit("commit", Job::Apply(batch.to_vec()))?;
+        Ok(())
     }
 
     fn transact(&self, when: &[Compare], then: &[Op]) -> Result<bool> {
-        self.write("transact", |ctx| transact_in(ctx, when, then))
+        let job = Job::Transact(when.to_vec(), then.to_vec());
+        Ok(self.submit("transact", job)? == Output::Applied(true))
     }
 
     fn watch_prefix(&self, prefix: &[u8]) -> Result<Watch> {
@@ -361,59 +322,37 @@ impl MetaStore for RedbStore {
     }
 
     fn grant_lease(&self, ttl: Duration) -> Result<LeaseId> {
-        let now_ns = self.clock.now_ns();
-        self.write("grant_lease", |ctx| {
-            let (lease, expires_at_ns) = ctx.leases.grant(duration_ns(ttl), now_ns);
-            ctx.tables
-                .leases
-                .insert(lease.0, (duration_ns(ttl), expires_at_ns))
-                .map_err(|e| redb_error(ctx.op, e))?;
-            Ok(lease)
-        })
+        let job = Job::Grant {
+            ttl_ns: duration_ns(ttl),
+            now_ns: self.clock.now_ns(),
+        };
+        match self.submit("grant_lease", job)? {
+            Output::Lease(lease) => Ok(lease),
+            other => unreachable!("grant answers a lease, not {other:?}"),
+        }
     }
 
     fn keep_alive(&self, lease: LeaseId) -> Result<()> {
-        let now_ns = self.clock.now_ns();
-        self.write("keep_alive", |ctx| {
-            let times = ctx.leases.keep_alive(lease, now_ns)?;
-            ctx.tables
-                .leases
-                .insert(lease.0, times)
-                .map_err(|e| redb_error(ctx.op, e))?;
-            Ok(())
-        })
+        let job = Job::KeepAlive {
+            lease,
+            now_ns: self.clock.now_ns(),
+        };
+        self.submit("keep_alive", job)?;
+        Ok(())
     }
 
     fn revoke_lease(&self, lease: LeaseId) -> Result<()> {
-        self.write("revoke_lease", |ctx| {
-            let keys = ctx.leases.revoke(lease);
-            ctx.drop_lease(lease, keys)
-        })
+        self.submit("revoke_lease", Job::Revoke(lease))?;
+        Ok(())
     }
 
     fn put_with_lease(&self, key: &[u8], value: &[u8], lease: LeaseId) -> Result<()> {
-        self.write("put_with_lease", |ctx| {
-            if !ctx.leases.is_live(lease) {
-                return Err(lease_not_found("put_with_lease", lease));
-            }
-            ctx.apply(&[Op::put(key, value)])?;
-            ctx.leases.attach(key, lease);
-            ctx.tables
-                .key_lease
-                .insert(key, lease.0)
-                .map_err(|e| redb_error(ctx.op, e))?;
-            Ok(())
-        })
+        let job = Job::PutWithLease {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            lease,
+        };
+        self.submit("put_with_lease", job)?;
+        Ok(())
     }
-}
-
-/// Applies `then` inside `ctx` when every comparison holds.
-fn transact_in(ctx: &mut WriteCtx<'_, '_>, when: &[Compare], then: &[Op]) -> Result<bool> {
-    for cmp in when {
-        if !ctx.matches(cmp)? {
-            return Ok(false);
-        }
-    }
-    ctx.apply(then)?;
-    Ok(true)
 }
