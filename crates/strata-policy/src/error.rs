@@ -1,5 +1,6 @@
 //! The one error type of `strata-policy`: a policy that cannot be built from its name and
-//! configuration. Decisions themselves never fail; an executor rejects a bad decision.
+//! configuration, or a serialised heat map that cannot be read. Decisions themselves never
+//! fail; an executor rejects a bad decision.
 
 use thiserror::Error;
 
@@ -11,6 +12,8 @@ pub enum PolicyErrorKind {
     UnknownPolicy,
     /// A configuration value is out of range for the policy.
     InvalidConfig,
+    /// A serialised heat map is truncated, corrupt or of an unknown version.
+    CorruptHeatMap,
 }
 
 /// A policy could not be constructed.

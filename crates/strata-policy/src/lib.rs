@@ -8,6 +8,7 @@
 //! simulator executes on and the conformance test checks every policy against.
 
 mod error;
+mod heat;
 mod placement;
 mod policies;
 mod policy;
@@ -16,6 +17,7 @@ mod types;
 mod view;
 
 pub use error::{PolicyError, PolicyErrorKind};
+pub use heat::{HeatConfig, HeatEntry, HeatMap, HeatSample};
 pub use placement::{AppliedMove, PlacementMap, Slot, SlotLayout, TierSpec};
 pub use policies::{
     AllFast, AllSlow, LruPromote, PolicyConfig, StaticFill, policy_by_name, policy_names,
