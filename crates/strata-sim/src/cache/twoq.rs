@@ -59,10 +59,10 @@ impl TwoQ {
             if let Some(idx) = self.arena.pop_back(&mut self.lists[A1IN as usize]) {
                 self.arena
                     .push_front(&mut self.lists[A1OUT as usize], idx, A1OUT);
-                if self.lists[A1OUT as usize].len() > self.kout {
-                    if let Some(old) = self.arena.pop_back(&mut self.lists[A1OUT as usize]) {
-                        self.drop_node(old);
-                    }
+                if self.lists[A1OUT as usize].len() > self.kout
+                    && let Some(old) = self.arena.pop_back(&mut self.lists[A1OUT as usize])
+                {
+                    self.drop_node(old);
                 }
             }
         } else if let Some(idx) = self.arena.pop_back(&mut self.lists[AM as usize]) {
