@@ -104,7 +104,7 @@ impl ControlPlane {
                 avoid.insert(best.server.clone());
                 plan.push((best.server, tier.clone(), wanted));
             }
-            match self.try_reserve(OP, volume, lease_id, &plan)? {
+            match self.try_reserve(OP, volume, lease_id, &plan, false)? {
                 Some(reservations) => return Ok(reservations),
                 None => continue,
             }
@@ -123,8 +123,10 @@ impl ControlPlane {
     ) -> Result<Reservation> {
         const OP: &str = "reserve";
         let plan = [(server.to_owned(), tier.clone(), bytes)];
-        for _ in 0..self.config.max_retries {
-            if let Some(mut done) = self.try_reserve(OP, volume, lease_id, &plan)?
+        for attempt in 0..self.config.max_retries {
+            // A new reservation is the common case: the first attempt guesses its record is
+            // absent (one read fewer; the transaction checks the guess), later ones read it.
+            if let Some(mut done) = self.try_reserve(OP, volume, lease_id, &plan, attempt == 0)?
                 && let Some(reservation) = done.pop()
             {
                 return Ok(reservation);
@@ -133,13 +135,15 @@ impl ControlPlane {
         Err(self.contended(OP, volume))
     }
 
-    /// One optimistic attempt at a reservation plan; `None` when a concurrent change won.
+    /// One optimistic attempt at a reservation plan; `None` when a concurrent change won
+    /// (or the guess that the reservation records are absent was wrong).
     fn try_reserve(
         &self,
         op: &'static str,
         volume: &str,
         lease_id: &str,
         plan: &[(String, TierKind, u64)],
+        guess_absent: bool,
     ) -> Result<Option<Vec<Reservation>>> {
         let now_ns = self.now_ns();
         let ratio = self.config.overcommit_ratio;
@@ -173,7 +177,11 @@ impl ControlPlane {
                 overcommitted: borrowed > 0,
             };
             // One reservation per (volume, lease, server, tier): a second adds to it.
-            let old = self.get_raw(op, &key)?;
+            let old = if guess_absent {
+                None
+            } else {
+                self.get_raw(op, &key)?
+            };
             let mut stored = reservation.clone();
             if let Some(raw) = &old {
                 let previous: Reservation = decode(op, &key, raw)?;
@@ -345,13 +353,8 @@ impl ControlPlane {
                 batch.when.push(Compare::value(key.clone(), raw));
                 batch.then.push(Op::delete(key));
             }
-            let lease_key = keys::lease(volume);
-            let lease = self.get_raw(OP, &lease_key)?;
-            batch.when.push(Compare {
-                key: lease_key.clone(),
-                expected: lease,
-            });
-            batch.then.push(Op::delete(lease_key));
+            // Whatever lease the volume has ends with it; no need to compare it.
+            batch.then.push(Op::delete(keys::lease(volume)));
             if batch.commit(self, OP, volume)? {
                 return Ok(());
             }

@@ -189,3 +189,24 @@ fn selection_is_deterministic_and_explains_itself() {
     assert!(place(&view, &too_big).is_none());
     assert!(score_servers(&view, &too_big).iter().all(|s| !s.eligible));
 }
+
+#[test]
+fn reserving_twice_on_one_server_and_tier_adds_up() {
+    let rig = three_servers(ControlConfig::default());
+    let lease_id = lease(&rig, "v", mix(&[(Hdd, 1.0)]));
+    rig.plane
+        .reserve("v", &lease_id, "s1", &Hdd, 5 * GIB)
+        .unwrap();
+    let second = rig
+        .plane
+        .reserve("v", &lease_id, "s1", &Hdd, 7 * GIB)
+        .unwrap();
+    assert_eq!(second.bytes, 12 * GIB);
+    assert_eq!(rig.plane.list_reservations(Some("v")).unwrap().len(), 1);
+    assert_eq!(usage(&rig, "s1", &Hdd).reserved_bytes, 12 * GIB);
+    let err = rig
+        .plane
+        .reserve("v", &lease_id, "s1", &Nvme, 101 * GIB)
+        .unwrap_err();
+    assert_eq!(err.kind, ControlErrorKind::NoCapacity, "{err}");
+}
