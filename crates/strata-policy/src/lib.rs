@@ -8,6 +8,7 @@
 //! simulator executes on and the conformance test checks every policy against.
 
 mod error;
+mod forecast;
 mod heat;
 mod placement;
 mod policies;
@@ -17,10 +18,12 @@ mod types;
 mod view;
 
 pub use error::{PolicyError, PolicyErrorKind};
+pub use forecast::Forecast;
 pub use heat::{HeatConfig, HeatEntry, HeatMap, HeatSample};
 pub use placement::{AppliedMove, PlacementMap, Slot, SlotLayout, TierSpec};
 pub use policies::{
-    AllFast, AllSlow, LruPromote, PolicyConfig, StaticFill, policy_by_name, policy_names,
+    AllFast, AllSlow, ArcTier, LruPromote, Pin, PolicyConfig, Reservation, Smq, StaticFill, Strata,
+    StrataConfig, policy_by_name, policy_names,
 };
 pub use policy::{PlacementPolicy, TierSizing};
 pub use sequential::{RunInfo, SequentialDetector};

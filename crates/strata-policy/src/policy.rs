@@ -1,7 +1,7 @@
 //! The [`PlacementPolicy`] trait: the one interface every placement policy implements, and
 //! the contract between a policy and whoever executes its decisions.
 
-use crate::{Access, ExtentId, Move, TierId, TierView};
+use crate::{Access, ExtentId, Forecast, Move, TierId, TierView};
 
 /// How the executor should size the tiers for this policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,5 +59,11 @@ pub trait PlacementPolicy: std::fmt::Debug + Send {
     fn plan(&mut self, now_ns: u64, view: &dyn TierView, budget_bytes: u64) -> Vec<Move> {
         let _ = (now_ns, view, budget_bytes);
         Vec::new()
+    }
+
+    /// Hands the policy the latest forecast (replacing the previous one). Policies that use
+    /// no forecast ignore it, which is the default.
+    fn observe_forecast(&mut self, forecast: &Forecast) {
+        let _ = forecast;
     }
 }

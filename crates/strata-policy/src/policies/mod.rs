@@ -3,13 +3,20 @@
 
 mod all_fast;
 mod all_slow;
+mod arc_tier;
 mod lru_promote;
+mod plan;
+mod smq;
 mod static_fill;
+mod strata;
 
 pub use all_fast::AllFast;
 pub use all_slow::AllSlow;
+pub use arc_tier::ArcTier;
 pub use lru_promote::LruPromote;
+pub use smq::Smq;
 pub use static_fill::StaticFill;
+pub use strata::{Pin, Reservation, Strata, StrataConfig};
 
 use crate::{PlacementPolicy, PolicyError, PolicyErrorKind};
 
@@ -17,14 +24,18 @@ use crate::{PlacementPolicy, PolicyError, PolicyErrorKind};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PolicyConfig {
-    /// Accesses in a sequential run longer than this bypass promotion (`lru-promote`).
+    /// Accesses in a sequential run longer than this bypass promotion (`lru-promote`,
+    /// `smq`, `arc-tier`; `strata` takes its own from `strata.heat`).
     pub sequential_cutoff_bytes: u64,
+    /// Everything `strata` reads: heat aging, admission, watermarks, pins, reservations.
+    pub strata: StrataConfig,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
         Self {
             sequential_cutoff_bytes: 4 << 20,
+            strata: StrataConfig::default(),
         }
     }
 }
@@ -34,9 +45,22 @@ impl PolicyConfig {
         self.sequential_cutoff_bytes = bytes;
         self
     }
+
+    pub fn with_strata(mut self, strata: StrataConfig) -> Self {
+        self.strata = strata;
+        self
+    }
 }
 
-const NAMES: [&str; 4] = ["static", "all-fast", "all-slow", "lru-promote"];
+const NAMES: [&str; 7] = [
+    "static",
+    "all-fast",
+    "all-slow",
+    "lru-promote",
+    "smq",
+    "arc-tier",
+    "strata",
+];
 
 /// Names of every registered policy, in a stable order.
 pub fn policy_names() -> &'static [&'static str] {
@@ -53,6 +77,9 @@ pub fn policy_by_name(
         "all-fast" => Ok(Box::new(AllFast)),
         "all-slow" => Ok(Box::new(AllSlow)),
         "lru-promote" => Ok(Box::new(LruPromote::new(config.sequential_cutoff_bytes))),
+        "smq" => Ok(Box::new(Smq::new(config.sequential_cutoff_bytes))),
+        "arc-tier" => Ok(Box::new(ArcTier::new(config.sequential_cutoff_bytes))),
+        "strata" => Ok(Box::new(Strata::new(config.strata.clone())?)),
         _ => Err(PolicyError::new(
             PolicyErrorKind::UnknownPolicy,
             name,

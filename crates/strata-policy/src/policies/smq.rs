@@ -1,0 +1,222 @@
+//! `smq`: dm-cache's stochastic multiqueue idea, for tiers.
+//!
+//! * Hit counting happens at two granularities, each in `LEVELS` levels: *hotspots* (groups
+//!   of `HOTSPOT_EXTENTS` neighbouring extents, whether resident or not) and *residents*
+//!   (extents on the fastest tier). At every `plan` each population is redistributed by
+//!   rank — what was hit this period moves up a level, everything else sinks as others
+//!   rise — so that every level holds the same share of its population, as dm-cache's
+//!   `q_redistribute` keeps its queues balanced.
+//! * Promotion only on evidence: a slower extent touched this period is a candidate when its
+//!   hotspot sits at or above the promote level (lower while the fast tier has free slots),
+//!   and it may displace a resident only when its hotspot level exceeds the coldest
+//!   resident's level by `HYSTERESIS_LEVELS` (the sentinel against churn).
+//! * Demotion takes the coldest resident (lowest level, least recent). Everything moves in
+//!   `plan`, within the budget; `on_access` only counts. Accesses in a sequential run longer
+//!   than the cutoff are not counted.
+
+use super::plan::PlanBuilder;
+use crate::{Access, ExtentId, Move, MoveReason, PlacementPolicy, TierId, TierView};
+use std::collections::HashMap;
+
+const LEVELS: u8 = 16;
+const HOTSPOT_EXTENTS: u64 = 4;
+const HYSTERESIS_LEVELS: u8 = 2;
+/// Promote level while the fast tier is full, and while it has free slots.
+const PROMOTE_LEVEL_FULL: u8 = LEVELS / 2;
+const PROMOTE_LEVEL_FREE: u8 = LEVELS / 4;
+
+/// Hits and level of one queue member.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counter {
+    level: u8,
+    hits: u32,
+    last_stamp: u64,
+}
+
+/// Ranks `counters` and spreads them evenly over the levels; the period's hits move a member
+/// up one level before ranking, and are cleared.
+fn redistribute<K: Copy + Ord + std::hash::Hash>(counters: &mut HashMap<K, Counter>) {
+    let mut ranked: Vec<(u8, u32, u64, K)> = counters
+        .iter()
+        .map(|(&key, c)| {
+            let level = if c.hits > 0 {
+                c.level.saturating_add(1).min(LEVELS - 1)
+            } else {
+                c.level
+            };
+            (level, c.hits, c.last_stamp, key)
+        })
+        .collect();
+    ranked.sort_unstable();
+    let n = ranked.len().max(1);
+    for (rank, (_, _, _, key)) in ranked.into_iter().enumerate() {
+        if let Some(c) = counters.get_mut(&key) {
+            c.level = u8::try_from(rank * usize::from(LEVELS) / n).unwrap_or(LEVELS - 1);
+            c.hits = 0;
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Smq {
+    sequential_cutoff_bytes: u64,
+    hotspots: HashMap<(u64, u64), Counter>,
+    residents: HashMap<ExtentId, Counter>,
+    /// Slower extents touched since the last plan: the promotion candidates.
+    touched: HashMap<ExtentId, u64>,
+    next_stamp: u64,
+}
+
+impl Smq {
+    pub fn new(sequential_cutoff_bytes: u64) -> Self {
+        Self {
+            sequential_cutoff_bytes,
+            hotspots: HashMap::new(),
+            residents: HashMap::new(),
+            touched: HashMap::new(),
+            next_stamp: 0,
+        }
+    }
+
+    fn hotspot_of(extent: ExtentId) -> (u64, u64) {
+        (extent.volume, extent.index / HOTSPOT_EXTENTS)
+    }
+
+    fn hotspot_level(&self, extent: ExtentId) -> u8 {
+        self.hotspots
+            .get(&Self::hotspot_of(extent))
+            .map_or(0, |c| c.level)
+    }
+}
+
+impl PlacementPolicy for Smq {
+    fn name(&self) -> &str {
+        "smq"
+    }
+
+    fn place_new(&mut self, extent: ExtentId, view: &dyn TierView) -> TierId {
+        let tier = view
+            .fastest_with_room(TierId::FASTEST)
+            .unwrap_or_else(|| view.slowest());
+        if tier == TierId::FASTEST {
+            self.residents.insert(
+                extent,
+                Counter {
+                    last_stamp: self.next_stamp,
+                    ..Counter::default()
+                },
+            );
+        }
+        tier
+    }
+
+    fn on_access(&mut self, access: &Access, view: &dyn TierView) -> Vec<Move> {
+        if access.run_bytes > self.sequential_cutoff_bytes {
+            return Vec::new();
+        }
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
+        let hotspot = self
+            .hotspots
+            .entry(Self::hotspot_of(access.extent))
+            .or_default();
+        hotspot.hits = hotspot.hits.saturating_add(1);
+        hotspot.last_stamp = stamp;
+        if view.location(access.extent) == Some(TierId::FASTEST) {
+            let resident = self.residents.entry(access.extent).or_default();
+            resident.hits = resident.hits.saturating_add(1);
+            resident.last_stamp = stamp;
+        } else {
+            self.touched.insert(access.extent, stamp);
+        }
+        Vec::new()
+    }
+
+    fn plan(&mut self, _now_ns: u64, view: &dyn TierView, budget_bytes: u64) -> Vec<Move> {
+        self.residents
+            .retain(|&e, _| view.location(e) == Some(TierId::FASTEST));
+        redistribute(&mut self.hotspots);
+        redistribute(&mut self.residents);
+        let mut builder = PlanBuilder::new(view, budget_bytes);
+        let promote_level = if view.has_room(TierId::FASTEST) {
+            PROMOTE_LEVEL_FREE
+        } else {
+            PROMOTE_LEVEL_FULL
+        };
+        let touched = std::mem::take(&mut self.touched);
+        let mut candidates: Vec<(u8, u64, ExtentId, TierId)> = touched
+            .into_iter()
+            .filter_map(|(e, stamp)| {
+                let tier = view.location(e)?;
+                (tier != TierId::FASTEST).then_some((e, stamp, tier))
+            })
+            .map(|(e, stamp, tier)| (self.hotspot_level(e), stamp, e, tier))
+            .filter(|&(level, ..)| level >= promote_level)
+            .collect();
+        // Hottest hotspot first, most recent first within a level.
+        candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+        let mut victims: Vec<(u8, u64, ExtentId)> = self
+            .residents
+            .iter()
+            .map(|(&e, c)| (c.level, c.last_stamp, e))
+            .collect();
+        victims.sort_unstable();
+        let mut victims = victims.into_iter();
+        for (level, stamp, extent, from) in candidates {
+            if builder.moves_left() == 0 {
+                break;
+            }
+            if !builder.has_room(TierId::FASTEST) {
+                let Some(&(victim_level, _, victim)) = victims.as_slice().first() else {
+                    break;
+                };
+                if level < victim_level.saturating_add(HYSTERESIS_LEVELS) {
+                    continue;
+                }
+                let Some(below) = builder.fastest_with_room(TierId(1)) else {
+                    break;
+                };
+                if builder.moves_left() < 2
+                    || !builder.push(victim, TierId::FASTEST, below, MoveReason::Evict)
+                {
+                    break;
+                }
+                victims.next();
+                self.residents.remove(&victim);
+            }
+            if builder.push(extent, from, TierId::FASTEST, MoveReason::Promote) {
+                self.residents.insert(
+                    extent,
+                    Counter {
+                        level,
+                        hits: 0,
+                        last_stamp: stamp,
+                    },
+                );
+            }
+        }
+        builder.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redistribution_spreads_levels_and_lifts_the_hit() {
+        let mut counters: HashMap<u64, Counter> =
+            (0..32u64).map(|k| (k, Counter::default())).collect();
+        if let Some(c) = counters.get_mut(&7) {
+            c.hits = 3;
+        }
+        redistribute(&mut counters);
+        assert_eq!(counters[&7].level, LEVELS - 1);
+        let mut per_level = [0usize; LEVELS as usize];
+        for c in counters.values() {
+            per_level[usize::from(c.level)] += 1;
+            assert_eq!(c.hits, 0);
+        }
+        assert!(per_level.iter().all(|&n| n == 2), "{per_level:?}");
+    }
+}

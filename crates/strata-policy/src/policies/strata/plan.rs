@@ -1,0 +1,305 @@
+//! The `strata` planning pass: pins first, then watermark demotions, then cost-aware
+//! promotions tier by tier, fastest target first — all through one [`PlanBuilder`] so the
+//! batch keeps the executor contract, plus a per-device copy-time allowance.
+
+use super::{Strata, StrataConfig, visit_ns};
+use crate::policies::plan::PlanBuilder;
+use crate::{ExtentId, Move, MoveReason, TierId, TierView};
+use strata_core::IoKind;
+
+/// One extent as the plan sees it.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    extent: ExtentId,
+    tier: TierId,
+    score: f64,
+    touches: u8,
+    sequential: bool,
+    pin: Option<TierId>,
+    cooling: bool,
+}
+
+/// The batch plus what it has spent of each device's copy allowance.
+struct Batch {
+    builder: PlanBuilder,
+    copy_ns_left: Vec<f64>,
+    copy_read_ns: Vec<f64>,
+    copy_write_ns: Vec<f64>,
+}
+
+impl Batch {
+    fn copy_ns(&self, from: TierId, to: TierId) -> f64 {
+        self.copy_read_ns.get(from.rank()).copied().unwrap_or(0.0)
+            + self.copy_write_ns.get(to.rank()).copied().unwrap_or(0.0)
+    }
+
+    fn affordable(&self, copies: &[(TierId, TierId)]) -> bool {
+        let mut left = self.copy_ns_left.clone();
+        for &(from, to) in copies {
+            for (rank, ns) in [
+                (from.rank(), self.copy_read_ns.get(from.rank())),
+                (to.rank(), self.copy_write_ns.get(to.rank())),
+            ] {
+                match (left.get_mut(rank), ns) {
+                    (Some(l), Some(ns)) if *l >= *ns => *l -= ns,
+                    _ => return false,
+                }
+            }
+        }
+        self.builder.moves_left() >= copies.len() as u64
+    }
+
+    fn push(&mut self, item: &mut Item, to: TierId, reason: MoveReason) -> bool {
+        if !self.builder.push(item.extent, item.tier, to, reason) {
+            return false;
+        }
+        let (from_ns, to_ns) = (
+            self.copy_read_ns
+                .get(item.tier.rank())
+                .copied()
+                .unwrap_or(0.0),
+            self.copy_write_ns.get(to.rank()).copied().unwrap_or(0.0),
+        );
+        if let Some(l) = self.copy_ns_left.get_mut(item.tier.rank()) {
+            *l -= from_ns;
+        }
+        if let Some(l) = self.copy_ns_left.get_mut(to.rank()) {
+            *l -= to_ns;
+        }
+        item.tier = to;
+        item.cooling = true;
+        true
+    }
+}
+
+fn tier(rank: usize) -> TierId {
+    TierId(u8::try_from(rank).unwrap_or(u8::MAX))
+}
+
+impl Strata {
+    pub(super) fn plan_moves(
+        &mut self,
+        now_ns: u64,
+        view: &dyn TierView,
+        budget_bytes: u64,
+    ) -> Vec<Move> {
+        let interval_ns = now_ns.saturating_sub(self.last_plan_ns.unwrap_or(0)).max(1);
+        self.last_plan_ns = Some(now_ns);
+        let cooldown_ns = self.config.cooldown_ns;
+        self.moved_at_ns
+            .retain(|_, &mut at| now_ns.saturating_sub(at) < cooldown_ns);
+
+        let mut items = self.items(now_ns, view);
+        self.usage.clear();
+        for item in &items {
+            *self
+                .usage
+                .entry((item.extent.volume, item.tier))
+                .or_insert(0) += 1;
+        }
+        let tiers = view.tier_count();
+        let extent_bytes = view.extent_bytes();
+        let allowance_ns =
+            interval_ns as f64 * f64::from(self.config.max_copy_share_percent) / 100.0;
+        let mut batch = Batch {
+            builder: PlanBuilder::new(view, budget_bytes),
+            copy_ns_left: vec![allowance_ns; tiers],
+            copy_read_ns: (0..tiers)
+                .map(|r| profile_ns(view, tier(r), IoKind::Read, extent_bytes))
+                .collect(),
+            copy_write_ns: (0..tiers)
+                .map(|r| profile_ns(view, tier(r), IoKind::Write, extent_bytes))
+                .collect(),
+        };
+        self.place_pins(view, &mut items, &mut batch);
+        self.drain_watermarks(view, &mut items, &mut batch);
+        for target in 0..tiers.saturating_sub(1) {
+            self.promote_into(view, tier(target), &mut items, &mut batch);
+        }
+        let moves = batch.builder.finish();
+        for mv in &moves {
+            self.moved_at_ns.insert(mv.extent, now_ns);
+        }
+        moves
+    }
+
+    fn items(&self, now_ns: u64, view: &dyn TierView) -> Vec<Item> {
+        let write_visits_count = 1.0;
+        self.heat
+            .iter_at(now_ns)
+            .filter_map(|(extent, sample)| {
+                let tier = view.location(extent)?;
+                let heat = f64::from(sample.reads) + write_visits_count * f64::from(sample.writes);
+                let score = match self.forecast.get(extent) {
+                    Some(predicted) => (heat + f64::from(predicted)) / 2.0,
+                    None => heat,
+                };
+                Some(Item {
+                    extent,
+                    tier,
+                    score,
+                    touches: sample.touches,
+                    sequential: sample.sequential,
+                    pin: self.config.pin_of(extent),
+                    cooling: self.moved_at_ns.contains_key(&extent),
+                })
+            })
+            .collect()
+    }
+
+    /// Indices of the extents on `on`, coldest first, that may be demoted from it.
+    fn victims(items: &[Item], on: TierId) -> Vec<usize> {
+        let mut victims: Vec<usize> = (0..items.len())
+            .filter(|&i| items[i].tier == on && !items[i].cooling && items[i].pin != Some(on))
+            .collect();
+        victims.sort_by(|&a, &b| {
+            items[a]
+                .score
+                .total_cmp(&items[b].score)
+                .then(items[a].extent.cmp(&items[b].extent))
+        });
+        victims
+    }
+
+    /// Pinned extents go to their tier, displacing its coldest unpinned extent if needed.
+    fn place_pins(&self, view: &dyn TierView, items: &mut [Item], batch: &mut Batch) {
+        for i in 0..items.len() {
+            let Some(pin) = items[i].pin else { continue };
+            if items[i].tier == pin || pin.rank() >= view.tier_count() {
+                continue;
+            }
+            if !batch.builder.has_room(pin) {
+                let victim = Self::victims(items, pin).first().copied();
+                let below = batch
+                    .builder
+                    .fastest_with_room(TierId(pin.0.saturating_add(1)));
+                let (Some(v), Some(below)) = (victim, below) else {
+                    continue;
+                };
+                if batch.builder.moves_left() < 2
+                    || !batch.push(&mut items[v], below, MoveReason::Evict)
+                {
+                    break;
+                }
+            }
+            let reason = if pin < items[i].tier {
+                MoveReason::Promote
+            } else {
+                MoveReason::Demote
+            };
+            batch.push(&mut items[i], pin, reason);
+        }
+    }
+
+    /// A tier filled above its high watermark demotes its coldest extents to the low one.
+    fn drain_watermarks(&self, view: &dyn TierView, items: &mut [Item], batch: &mut Batch) {
+        for rank in 0..view.tier_count().saturating_sub(1) {
+            let on = tier(rank);
+            let Some(capacity) = view.capacity_extents(on) else {
+                continue;
+            };
+            let used = |batch: &Batch| capacity.saturating_sub(batch.builder.free(on));
+            if used(batch) <= StrataConfig::mark(capacity, self.config.high_watermark_permille) {
+                continue;
+            }
+            let low = StrataConfig::mark(capacity, self.config.low_watermark_permille);
+            for v in Self::victims(items, on) {
+                if used(batch) <= low {
+                    break;
+                }
+                let Some(below) = batch.builder.fastest_with_room(tier(rank + 1)) else {
+                    break;
+                };
+                if !batch.affordable(&[(on, below)])
+                    || !batch.push(&mut items[v], below, MoveReason::Demote)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Promotes the hottest eligible extents from slower tiers into `target` while the
+    /// saving beats the copy cost by the margin.
+    fn promote_into(
+        &self,
+        view: &dyn TierView,
+        target: TierId,
+        items: &mut [Item],
+        batch: &mut Batch,
+    ) {
+        let len = self.typical_len_bytes.max(512.0) as u64;
+        let visit: Vec<f64> = (0..view.tier_count())
+            .map(|r| visit_ns(view, tier(r), len))
+            .collect();
+        let gap = |from: TierId, to: TierId| {
+            visit.get(from.rank()).copied().unwrap_or(0.0)
+                - visit.get(to.rank()).copied().unwrap_or(0.0)
+        };
+        let margin = f64::from(self.config.benefit_margin_percent) / 100.0;
+        let mut candidates: Vec<usize> = (0..items.len())
+            .filter(|&i| {
+                let it = &items[i];
+                it.tier > target
+                    && !it.cooling
+                    && !it.sequential
+                    && it.touches >= self.config.admit_touches
+                    && it.pin.is_none_or(|p| p <= target)
+                    && view.queue_delay_ns(target) <= view.queue_delay_ns(it.tier)
+            })
+            .collect();
+        candidates.sort_by(|&a, &b| {
+            items[b]
+                .score
+                .total_cmp(&items[a].score)
+                .then(items[a].extent.cmp(&items[b].extent))
+        });
+        let mut victims = Self::victims(items, target);
+        let capacity = view.capacity_extents(target);
+        for c in candidates {
+            if batch.builder.moves_left() == 0
+                || victims.is_empty() && !batch.builder.has_room(target)
+            {
+                break;
+            }
+            let (from, volume) = (items[c].tier, items[c].extent.volume);
+            let saving = items[c].score * gap(from, target);
+            let used = capacity.map_or(0, |cap| cap.saturating_sub(batch.builder.free(target)));
+            let free = batch.builder.free(target);
+            if batch.builder.has_room(target) && self.admits(volume, target, used, free, capacity) {
+                if saving > margin * batch.copy_ns(from, target)
+                    && batch.affordable(&[(from, target)])
+                {
+                    batch.push(&mut items[c], target, MoveReason::Promote);
+                }
+                continue;
+            }
+            // Full, at its high mark, or the rest is reserved: trade places with the coldest
+            // resident — of the same volume when others' reservations are what is in the way.
+            let reserved_out = free <= self.reserved_for_others(volume, target);
+            let Some(pick) = victims
+                .iter()
+                .position(|&v| !reserved_out || items[v].extent.volume == volume)
+            else {
+                continue;
+            };
+            let v = victims[pick];
+            let Some(below) = batch.builder.fastest_with_room(TierId(target.0 + 1)) else {
+                break;
+            };
+            let net = saving - items[v].score * gap(below, target);
+            let cost = batch.copy_ns(from, target) + batch.copy_ns(target, below);
+            if net > margin * cost && batch.affordable(&[(target, below), (from, target)]) {
+                victims.remove(pick);
+                if batch.push(&mut items[v], below, MoveReason::Evict) {
+                    batch.push(&mut items[c], target, MoveReason::Promote);
+                }
+            }
+        }
+    }
+}
+
+fn profile_ns(view: &dyn TierView, tier: TierId, kind: IoKind, len_bytes: u64) -> f64 {
+    view.profile(tier)
+        .map_or(0.0, |p| p.service_ns(kind, len_bytes, false) as f64)
+}

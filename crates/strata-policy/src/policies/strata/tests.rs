@@ -1,0 +1,253 @@
+//! `strata` unit tests over a `PlacementMap`: admission, cost-awareness, scan bypass,
+//! cool-down, watermarks, pins, reservations and congestion.
+
+use super::*;
+use crate::{MoveReason, PlacementMap, SlotLayout, TierSpec};
+use strata_core::{DeviceProfile, TierKind};
+
+const MIB: u64 = 1 << 20;
+const SECOND_NS: u64 = 1_000_000_000;
+
+fn map(fast: u64) -> PlacementMap {
+    let tier = |kind, profile, capacity_extents| TierSpec {
+        kind,
+        profile,
+        capacity_extents,
+        layout: SlotLayout::Packed,
+    };
+    PlacementMap::new(
+        vec![
+            tier(TierKind::Nvme, DeviceProfile::NVME, Some(fast)),
+            tier(TierKind::Hdd, DeviceProfile::HDD, None),
+        ],
+        MIB,
+    )
+    .expect("valid")
+}
+
+struct Rig {
+    policy: Strata,
+    map: PlacementMap,
+}
+
+impl Rig {
+    fn new(config: StrataConfig, fast: u64) -> Self {
+        Self {
+            policy: Strata::new(config).expect("valid config"),
+            map: map(fast),
+        }
+    }
+
+    fn touch(&mut self, volume: u64, index: u64, time_ns: u64, sequential: bool, run_bytes: u64) {
+        let extent = ExtentId::new(volume, index);
+        if self.map.location(extent).is_none() {
+            let tier = self.policy.place_new(extent, &self.map);
+            self.map.place(extent, tier).expect("room");
+        }
+        let access = Access {
+            extent,
+            kind: IoKind::Read,
+            time_ns,
+            len_bytes: 4096,
+            sequential,
+            run_bytes,
+        };
+        assert!(self.policy.on_access(&access, &self.map).is_empty());
+    }
+
+    fn visit(&mut self, index: u64, time_ns: u64) {
+        self.touch(0, index, time_ns, false, 4096);
+    }
+
+    fn plan(&mut self, now_ns: u64) -> Vec<Move> {
+        let moves = self.policy.plan(now_ns, &self.map, 64 * MIB);
+        for mv in &moves {
+            self.map.apply(mv).expect("contract");
+        }
+        moves
+    }
+
+    fn tier_of(&self, index: u64) -> Option<TierId> {
+        self.map.location(ExtentId::new(0, index))
+    }
+}
+
+/// Fills the fast tier (2 extents) with cold extents 0 and 1, then visits extent 9 `visits`
+/// times within one second.
+fn hot_behind_cold(visits: u64) -> Rig {
+    let mut rig = Rig::new(StrataConfig::default(), 2);
+    rig.visit(0, 0);
+    rig.visit(1, 0);
+    for i in 0..visits {
+        rig.visit(9, i * 1000);
+    }
+    rig
+}
+
+#[test]
+fn a_hot_extent_displaces_a_cold_one_only_when_the_saving_pays_for_the_copies() {
+    let mut hot = hot_behind_cold(20);
+    let moves = hot.plan(SECOND_NS);
+    assert_eq!(moves.len(), 2, "{moves:?}");
+    assert_eq!(moves[0].reason, MoveReason::Evict);
+    assert_eq!(hot.tier_of(9), Some(TierId(0)));
+
+    // Three visits save ~12 ms of disk time; the two 1 MiB copies cost ~21 ms.
+    let mut lukewarm = hot_behind_cold(3);
+    assert!(lukewarm.plan(SECOND_NS).is_empty());
+    assert_eq!(lukewarm.tier_of(9), Some(TierId(1)));
+}
+
+#[test]
+fn a_single_touch_is_not_admitted() {
+    let mut rig = Rig::new(StrataConfig::default(), 4);
+    rig.visit(0, 0);
+    rig.visit(1, 0);
+    rig.visit(2, 0);
+    rig.visit(3, 0);
+    // One visit (a big request would count once too), however many accesses continue it.
+    for step in 0..200 {
+        rig.touch(0, 9, step, step > 0, 4096 * (step + 1));
+    }
+    assert!(rig.plan(SECOND_NS).is_empty());
+}
+
+#[test]
+fn scanned_extents_bypass_promotion() {
+    let mut rig = Rig::new(StrataConfig::default(), 1);
+    rig.visit(0, 0);
+    for round in 0..20 {
+        // Every visit to 9 is the start of a request in a long sequential run.
+        rig.touch(0, 9, round * 1000, false, 64 * MIB);
+    }
+    assert!(rig.plan(SECOND_NS).is_empty());
+}
+
+#[test]
+fn a_moved_extent_cools_down_before_it_moves_again() {
+    let mut rig = hot_behind_cold(20);
+    rig.plan(SECOND_NS);
+    // Now 0 becomes hot and 9 cold: within the cool-down, 9 stays; after it, they swap.
+    for i in 0..40 {
+        rig.visit(0, SECOND_NS + i * 1000);
+    }
+    assert!(rig.plan(2 * SECOND_NS).is_empty());
+    assert_eq!(rig.tier_of(9), Some(TierId(0)));
+    let later = 2 * SECOND_NS + StrataConfig::default().cooldown_ns;
+    for i in 0..40 {
+        rig.visit(0, later + i * 1000);
+    }
+    let moves = rig.plan(later + 1000);
+    assert!(
+        moves
+            .iter()
+            .any(|m| m.extent == ExtentId::new(0, 0) && m.to == TierId(0)),
+        "{moves:?}"
+    );
+}
+
+#[test]
+fn watermarks_keep_headroom_and_drain_an_overfull_tier() {
+    let config = StrataConfig::default().with_watermarks_permille(800, 500);
+    let mut rig = Rig::new(config.clone(), 10);
+    for index in 0..10 {
+        rig.visit(index, 0);
+    }
+    assert_eq!(
+        rig.map.used_extents(TierId(0)),
+        8,
+        "new extents stop at the high mark"
+    );
+    // A fast tier filled by someone else (a restart, a shrink) drains to the low mark.
+    let mut full = Rig::new(config, 10);
+    for index in 0..10 {
+        full.map
+            .place(ExtentId::new(0, index), TierId(0))
+            .expect("room");
+        full.visit(index, 0);
+    }
+    let moves = full.plan(SECOND_NS);
+    assert_eq!(moves.len(), 5, "{moves:?}");
+    assert!(moves.iter().all(|m| m.reason == MoveReason::Demote));
+    assert_eq!(full.map.used_extents(TierId(0)), 5);
+}
+
+#[test]
+fn pins_hold_volumes_and_ranges_on_their_tier() {
+    let config = StrataConfig::default()
+        .with_pin(Pin {
+            volume: 7,
+            extents: None,
+            tier: TierId(1),
+        })
+        .with_pin(Pin {
+            volume: 7,
+            extents: Some(100..110),
+            tier: TierId(0),
+        });
+    let mut rig = Rig::new(config, 4);
+    rig.touch(7, 1, 0, false, 4096);
+    assert_eq!(rig.map.location(ExtentId::new(7, 1)), Some(TierId(1)));
+    rig.touch(7, 105, 0, false, 4096);
+    assert_eq!(rig.map.location(ExtentId::new(7, 105)), Some(TierId(0)));
+    // However hot, the volume-pinned extent is never promoted.
+    for i in 0..100 {
+        rig.touch(7, 1, i, false, 4096);
+    }
+    assert!(rig.plan(SECOND_NS).is_empty());
+}
+
+#[test]
+fn capacity_reserved_for_another_volume_is_left_free() {
+    let config = StrataConfig::default().with_reservation(Reservation {
+        volume: 2,
+        tier: TierId(0),
+        extents: 3,
+    });
+    let mut rig = Rig::new(config, 4);
+    for index in 0..4 {
+        rig.visit(index, 0);
+    }
+    assert_eq!(
+        rig.map.used_extents(TierId(0)),
+        1,
+        "3 of 4 slots are volume 2's"
+    );
+    rig.touch(2, 0, 0, false, 4096);
+    assert_eq!(rig.map.location(ExtentId::new(2, 0)), Some(TierId(0)));
+    // A hot extent of volume 0 may only trade places with volume 0's resident.
+    for i in 0..50 {
+        rig.visit(3, i * 1000);
+    }
+    let moves = rig.plan(SECOND_NS);
+    assert_eq!(rig.map.used_extents(TierId(0)), 2, "{moves:?}");
+    assert_eq!(rig.tier_of(3), Some(TierId(0)));
+}
+
+#[test]
+fn a_warm_restart_keeps_the_evidence() {
+    let rig = hot_behind_cold(20);
+    let saved = rig.policy.heat_map().to_bytes();
+    let heat = HeatMap::from_bytes(&saved).expect("round trip");
+    let mut restarted = Rig {
+        policy: Strata::with_heat_map(StrataConfig::default(), heat).expect("valid"),
+        map: rig.map.clone(),
+    };
+    assert_eq!(restarted.plan(SECOND_NS).len(), 2);
+    assert_eq!(restarted.tier_of(9), Some(TierId(0)));
+}
+
+#[test]
+fn a_forecast_can_promote_before_the_heat_shows() {
+    let mut rig = hot_behind_cold(3);
+    let forecast: Forecast = [(ExtentId::new(0, 9), 60.0)].into_iter().collect();
+    rig.policy.observe_forecast(&forecast);
+    assert_eq!(rig.plan(SECOND_NS).len(), 2);
+    assert_eq!(rig.tier_of(9), Some(TierId(0)));
+}
+
+#[test]
+fn bad_config_is_refused() {
+    let config = StrataConfig::default().with_watermarks_permille(980, 990);
+    assert!(Strata::new(config).is_err());
+}
