@@ -119,9 +119,9 @@ impl LeaseTable {
         state.keys.into_iter().collect()
     }
 
-    /// Whether some lease has expired at `now_ns` and awaits a sweep.
-    pub(crate) fn has_expired(&self, now_ns: u64) -> bool {
-        now_ns >= self.earliest_expiry_ns
+    /// When the next lease expires (`u64::MAX` when none is live).
+    pub(crate) fn earliest_expiry_ns(&self) -> u64 {
+        self.earliest_expiry_ns
     }
 
     pub(crate) fn is_live(&self, lease: LeaseId) -> bool {

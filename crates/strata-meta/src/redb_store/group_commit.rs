@@ -13,6 +13,7 @@ use crate::lease_table::lease_not_found;
 use crate::{Compare, LeaseId, MetaError, MetaErrorKind, Op, Result, WatchEvent};
 use parking_lot::{Condvar, Mutex};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// One write, as data so the leader can run it for its owner.
 #[derive(Debug)]
@@ -155,6 +156,8 @@ impl RedbStore {
         match self.run_batch_in(&mut writer, &batch, now_ns) {
             Ok((results, events, revision)) => {
                 writer.revision = revision;
+                self.next_expiry_ns
+                    .store(writer.leases.earliest_expiry_ns(), Ordering::SeqCst);
                 // Publishing under the writer lock keeps every watch in commit order.
                 self.watches.publish(&events);
                 drop(writer);

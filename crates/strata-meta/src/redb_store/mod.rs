@@ -26,6 +26,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use strata_core::Clock;
 
@@ -59,6 +60,9 @@ pub struct RedbStore {
     writer: Mutex<WriterState>,
     watches: WatchHub,
     group: GroupQueue,
+    /// Copy of the lease table's next expiry, so reads check for a due sweep without
+    /// waiting for the writer lock (held across a batch's fsync).
+    next_expiry_ns: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -202,6 +206,7 @@ impl RedbStore {
             writer: Mutex::new(WriterState::default()),
             watches: WatchHub::default(),
             group: GroupQueue::default(),
+            next_expiry_ns: AtomicU64::new(u64::MAX),
         };
         // Creating the tables up front lets readers open them without a "does not exist" case.
         store.submit("open", Job::Sweep)?;
@@ -230,14 +235,16 @@ impl RedbStore {
             let (key, id) = item.map_err(|e| redb_error(op, e))?;
             key_rows.push((key.value().to_vec(), LeaseId(id.value())));
         }
-        self.writer.lock().leases = LeaseTable::restore(lease_rows, key_rows);
+        let mut writer = self.writer.lock();
+        writer.leases = LeaseTable::restore(lease_rows, key_rows);
+        self.next_expiry_ns
+            .store(writer.leases.earliest_expiry_ns(), Ordering::SeqCst);
         Ok(())
     }
 
     /// Sweeps expired leases before a read, so a read never sees a key whose lease ended.
     fn sweep_before_read(&self, op: &'static str) -> Result<()> {
-        let due = self.writer.lock().leases.has_expired(self.clock.now_ns());
-        if due {
+        if self.clock.now_ns() >= self.next_expiry_ns.load(Ordering::SeqCst) {
             self.submit(op, Job::Sweep)?;
         }
         Ok(())
