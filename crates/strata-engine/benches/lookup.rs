@@ -15,6 +15,7 @@ fn read_4k(c: &mut Criterion) {
         data_dir: "unused".into(),
         tiers: vec![TierConfig::builtin(TierKind::Nvme, capacity, 0.25)],
         emulation: false,
+        placement: Default::default(),
     };
     let device: Arc<dyn TierDevice> = Arc::new(MemoryDevice::new(capacity));
     let engine =

@@ -23,6 +23,142 @@ pub struct EngineConfig {
     pub tiers: Vec<TierConfig>,
     /// Wrap each tier in the device-model emulation of its profile.
     pub emulation: bool,
+    /// Placement policy and background migration; the default keeps new data on the
+    /// fastest tier with room and never moves anything.
+    #[serde(default)]
+    pub placement: PlacementConfig,
+}
+
+/// Which placement policy runs and how hard background migration may work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlacementConfig {
+    /// A name from `strata_policy::policy_names()`; `static` never moves data.
+    pub policy: String,
+    /// How often the policy plans background moves.
+    pub plan_interval_ms: u64,
+    /// How often access events are taken from the volumes' rings and shown to the policy.
+    pub access_poll_ms: u64,
+    /// Migration bandwidth over all tier pairs, in MB/s (10^6 bytes); 0 = unlimited.
+    pub migration_mbps: u64,
+    /// Tighter limits for particular tier pairs (on top of the global one).
+    pub pair_limits: Vec<PairLimit>,
+    /// Bytes a bucket may hand out at once after being idle; at least `copy_chunk_bytes`.
+    pub burst_bytes: u64,
+    /// A move copies its extent in chunks of this size, yielding to foreground I/O between.
+    pub copy_chunk_bytes: u64,
+    /// Attempts per move before it is given up (device errors only).
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubled for each further one.
+    pub retry_backoff_ms: u64,
+    /// Consecutive failed moves into a tier after which it is marked degraded and no
+    /// longer used as a migration target.
+    pub degrade_after_failures: u32,
+    /// Moves waiting for the executor beyond this are dropped (the policy plans again).
+    pub max_queued_moves: usize,
+    /// Migration-log records kept in the store; older ones are trimmed.
+    pub log_max_records: u64,
+}
+
+/// A bandwidth limit for moves from one tier kind to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairLimit {
+    pub from: TierKind,
+    pub to: TierKind,
+    pub mbps: u64,
+}
+
+impl Default for PlacementConfig {
+    fn default() -> Self {
+        Self {
+            policy: "static".to_owned(),
+            plan_interval_ms: 5_000,
+            access_poll_ms: 250,
+            migration_mbps: 64,
+            pair_limits: Vec::new(),
+            burst_bytes: 1 << 20,
+            copy_chunk_bytes: 128 << 10,
+            max_attempts: 3,
+            retry_backoff_ms: 20,
+            degrade_after_failures: 3,
+            max_queued_moves: 4096,
+            log_max_records: 100_000,
+        }
+    }
+}
+
+impl PlacementConfig {
+    /// Bytes per second of a limit given in MB/s; `None` for unlimited.
+    pub fn bytes_per_s(mbps: u64) -> Option<u64> {
+        (mbps > 0).then(|| mbps.saturating_mul(1_000_000))
+    }
+
+    /// The migration budget of one planning interval (what `plan()` is given).
+    pub fn plan_budget_bytes(&self) -> u64 {
+        match Self::bytes_per_s(self.migration_mbps) {
+            Some(rate) => {
+                let per_interval = u128::from(rate) * u128::from(self.plan_interval_ms) / 1000;
+                u64::try_from(per_interval).unwrap_or(u64::MAX)
+            }
+            None => u64::MAX,
+        }
+    }
+
+    fn validate(&self, tiers: &[TierConfig]) -> Result<()> {
+        let invalid = |msg: String| {
+            EngineError::new(
+                EngineErrorKind::InvalidArgument,
+                "config",
+                format!("placement: {msg}"),
+            )
+        };
+        let policy =
+            strata_policy::policy_by_name(&self.policy, &strata_policy::PolicyConfig::default())
+                .map_err(|e| invalid(e.to_string()))?;
+        if policy.tier_sizing() != strata_policy::TierSizing::AsConfigured {
+            return Err(invalid(format!(
+                "policy {} is a simulator bound and cannot run in the engine",
+                self.policy
+            )));
+        }
+        if self.plan_interval_ms == 0 || self.access_poll_ms == 0 {
+            return Err(invalid(
+                "plan_interval_ms and access_poll_ms must be > 0".into(),
+            ));
+        }
+        if self.copy_chunk_bytes < strata_core::BLOCK_SIZE
+            || !self
+                .copy_chunk_bytes
+                .is_multiple_of(strata_core::BLOCK_SIZE)
+            || self.copy_chunk_bytes > GRANULE_BYTES << crate::alloc::MAX_ORDER
+        {
+            return Err(invalid(format!(
+                "copy_chunk_bytes {} must be a multiple of 4096 up to 64 MiB",
+                self.copy_chunk_bytes
+            )));
+        }
+        if self.burst_bytes < self.copy_chunk_bytes {
+            return Err(invalid(
+                "burst_bytes must be at least copy_chunk_bytes".into(),
+            ));
+        }
+        if self.max_attempts == 0 || self.degrade_after_failures == 0 {
+            return Err(invalid(
+                "max_attempts and degrade_after_failures must be > 0".into(),
+            ));
+        }
+        for pair in &self.pair_limits {
+            for kind in [&pair.from, &pair.to] {
+                if !tiers.iter().any(|t| &t.kind == kind) {
+                    return Err(invalid(format!(
+                        "pair limit names unconfigured tier {kind}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One tier of storage.
@@ -74,6 +210,7 @@ impl EngineConfig {
                 TierConfig::builtin(TierKind::Hdd, 32 << 30, 0.03),
             ],
             emulation: true,
+            placement: PlacementConfig::default(),
         }
     }
 
@@ -108,7 +245,7 @@ impl EngineConfig {
                 )));
             }
         }
-        Ok(())
+        self.placement.validate(&self.tiers)
     }
 }
 
@@ -141,5 +278,24 @@ mod tests {
         assert!(config.validate().is_err());
         config.tiers.clear();
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn placement_defaults_are_static_and_bad_values_are_refused() {
+        let config = EngineConfig::embedded_default("data");
+        assert_eq!(config.placement.policy, "static");
+        assert_eq!(config.placement.plan_budget_bytes(), 64_000_000 * 5);
+        for bad in ["nope", "all-fast"] {
+            let mut config = EngineConfig::embedded_default("data");
+            config.placement.policy = bad.into();
+            assert!(config.validate().is_err(), "{bad}");
+        }
+        let mut config = EngineConfig::embedded_default("data");
+        config.placement.copy_chunk_bytes = 1000;
+        assert!(config.validate().is_err());
+        let parsed: PlacementConfig =
+            serde_json::from_str(r#"{"policy":"lru-promote","migration_mbps":0}"#).unwrap();
+        assert_eq!(parsed.plan_budget_bytes(), u64::MAX);
+        assert!(serde_json::from_str::<PlacementConfig>(r#"{"bogus":1}"#).is_err());
     }
 }

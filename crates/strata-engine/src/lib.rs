@@ -31,6 +31,15 @@
 //! direct-I/O tiers, requests that are not 4 KiB-aligned are served by bounce buffers and
 //! read-modify-write (see [`tier`]).
 //!
+//! # Tiering
+//!
+//! A placement policy from `strata-policy` (config `placement.policy`, default `static`)
+//! chooses tiers for new extents and plans moves; background threads feed it access events
+//! and execute its moves under a bandwidth limit, below foreground I/O, with a
+//! crash-safe copy → flush → switch → free protocol and a durable migration log (see
+//! [`migrate`]). Foreground writes take a striped read lock per extent so the final phase
+//! of a move can exclude them briefly.
+//!
 //! # Observation
 //!
 //! Every request bumps per-volume counters (including which tier served each read) and
@@ -43,8 +52,10 @@ pub mod config;
 mod engine;
 mod epoch;
 pub mod error;
+mod extent_lock;
 pub mod extent_map;
 mod handle;
+pub mod migrate;
 pub mod placement;
 pub mod store_format;
 pub mod testing;
@@ -52,10 +63,11 @@ pub mod tier;
 mod volume;
 
 pub use access::{AccessBatch, AccessEvent, AccessKind, VolumeStats};
-pub use config::{EngineConfig, GRANULE_BYTES, TierConfig};
+pub use config::{EngineConfig, GRANULE_BYTES, PairLimit, PlacementConfig, TierConfig};
 pub use engine::{Engine, META_FILE_NAME};
 pub use error::{EngineError, EngineErrorKind};
 pub use handle::VolumeHandle;
+pub use migrate::{AccessObserver, MigrationOutcome, MigrationRecord, MigrationStats};
 pub use placement::{FastestFirst, PlacementHook, PlacementRequest};
 pub use tier::{TierIoStats, TierStatus, open_tier};
 pub use volume::{

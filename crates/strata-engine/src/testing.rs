@@ -21,6 +21,7 @@ pub fn config(capacities: &[u64]) -> EngineConfig {
             .map(|(&cap, kind)| TierConfig::builtin(kind, cap, 0.1))
             .collect(),
         emulation: false,
+        placement: crate::PlacementConfig::default(),
     }
 }
 
@@ -40,11 +41,21 @@ impl Rig {
     }
 
     pub fn with_store(capacities: &[u64], store: Arc<dyn MetaStore>) -> Self {
+        Self::with_placement(capacities, store, crate::PlacementConfig::default())
+    }
+
+    /// A rig whose engine runs the given placement policy and migration settings.
+    pub fn with_placement(
+        capacities: &[u64],
+        store: Arc<dyn MetaStore>,
+        placement: crate::PlacementConfig,
+    ) -> Self {
         let devices: Vec<Arc<MemoryDevice>> = capacities
             .iter()
             .map(|&cap| Arc::new(MemoryDevice::new(cap)))
             .collect();
-        let config = config(capacities);
+        let mut config = config(capacities);
+        config.placement = placement;
         let engine = open(&config, &devices, &store).expect("engine opens over memory devices");
         Self {
             engine,
@@ -57,6 +68,8 @@ impl Rig {
     /// A new engine over the same devices and store, as after a restart in which the
     /// devices kept what was written to them.
     pub fn reopen(&mut self) {
+        // The old engine's background moves must not touch the devices any more.
+        self.engine.stop_background();
         self.engine = self.try_reopen().expect("engine re-opens");
     }
 

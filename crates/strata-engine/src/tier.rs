@@ -1,6 +1,7 @@
 //! Tiers at run time: the device stack built from config, the slot allocator, the
 //! "saw writes since the last flush" flag that lets FLUSH skip idle devices, and the
-//! alignment shim for direct-I/O tiers.
+//! alignment shim for direct-I/O tiers, and the signals background migration reads:
+//! foreground requests in flight, queue delay, and whether the tier is degraded.
 //!
 //! A direct-I/O file only takes 4 KiB-aligned offsets and lengths, while NBD clients may
 //! send 512-byte requests. Unaligned reads go through an aligned bounce buffer; unaligned
@@ -16,7 +17,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use strata_core::{Clock, DeviceProfile, TierKind};
 use strata_device::{
     DeviceStatsSnapshot, EmulatedDevice, FileDevice, FileOptions, StatsDevice, TierDevice,
@@ -36,6 +37,30 @@ pub fn open_tier(
     emulation: bool,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<dyn TierDevice>> {
+    open_tier_probed(config, data_dir, emulation, clock).map(|(device, _)| device)
+}
+
+/// Reports how long a request arriving now would queue (the device model's answer).
+pub trait QueueProbe: Send + Sync + std::fmt::Debug {
+    fn queue_delay_ns(&self) -> u64;
+}
+
+impl<D: TierDevice> QueueProbe for EmulatedDevice<D> {
+    fn queue_delay_ns(&self) -> u64 {
+        EmulatedDevice::queue_delay_ns(self)
+    }
+}
+
+/// The emulated device's queue model, when the tier is emulated.
+pub(crate) type ProbedDevice = Option<Arc<dyn QueueProbe>>;
+
+/// [`open_tier`], plus the emulated device's queue model when emulation is on.
+pub(crate) fn open_tier_probed(
+    config: &TierConfig,
+    data_dir: &Path,
+    emulation: bool,
+    clock: Arc<dyn Clock>,
+) -> Result<(Arc<dyn TierDevice>, ProbedDevice)> {
     let path = config.resolved_path(data_dir);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| {
@@ -52,10 +77,27 @@ pub fn open_tier(
     let file = FileDevice::open(&path, config.capacity_bytes, options)
         .map_err(|e| EngineError::device("open_tier", e).with_tier(config.kind.as_str()))?;
     Ok(if emulation {
-        Arc::new(EmulatedDevice::new(file, config.profile, clock))
+        let emulated = Arc::new(EmulatedDevice::new(file, config.profile, clock));
+        (emulated.clone(), Some(emulated))
     } else {
-        Arc::new(file)
+        (Arc::new(file), None)
     })
+}
+
+/// Counts a foreground device call as in flight until dropped.
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A tier as the engine uses it.
@@ -69,6 +111,13 @@ pub(crate) struct Tier {
     /// 1, or 4096 for direct-I/O tiers.
     align_bytes: u64,
     rmw_locks: Box<[Mutex<()>]>,
+    /// Foreground device calls in flight; migration yields while it is non-zero.
+    pub fg_in_flight: AtomicU64,
+    /// No longer a migration target after repeated failed moves into it.
+    pub degraded: AtomicBool,
+    /// Failed moves in a row involving this tier's device.
+    pub move_failures: AtomicU32,
+    queue_probe: Option<Arc<dyn QueueProbe>>,
 }
 
 impl Tier {
@@ -84,7 +133,32 @@ impl Tier {
                 1
             },
             rmw_locks: (0..RMW_STRIPES).map(|_| Mutex::new(())).collect(),
+            fg_in_flight: AtomicU64::new(0),
+            degraded: AtomicBool::new(false),
+            move_failures: AtomicU32::new(0),
+            queue_probe: None,
             config,
+        }
+    }
+
+    pub fn with_queue_probe(mut self, probe: Option<Arc<dyn QueueProbe>>) -> Self {
+        self.queue_probe = probe;
+        self
+    }
+
+    /// Queue delay from the device model when emulated; otherwise estimated from the
+    /// foreground requests in flight and the profile's read latency and parallelism.
+    pub fn queue_delay_ns(&self) -> u64 {
+        match &self.queue_probe {
+            Some(probe) => probe.queue_delay_ns(),
+            None => {
+                let profile = &self.config.profile;
+                let waiting = self
+                    .fg_in_flight
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(u64::from(profile.parallelism));
+                waiting.saturating_mul(profile.access_ns(strata_core::IoKind::Read, false))
+            }
         }
     }
 
@@ -99,7 +173,9 @@ impl Tier {
         Some((start, (end.div_ceil(a) * a - start) as usize))
     }
 
+    /// A foreground read (counted in `fg_in_flight`).
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> strata_device::Result<()> {
+        let _in_flight = InFlight::enter(&self.fg_in_flight);
         let Some((start, len)) = self.widen(offset, buf.len()) else {
             return self.device.read_at(buf, offset);
         };
@@ -110,7 +186,9 @@ impl Tier {
         Ok(())
     }
 
+    /// A foreground write (counted in `fg_in_flight`).
     pub fn write_at(&self, data: &[u8], offset: u64) -> strata_device::Result<()> {
+        let _in_flight = InFlight::enter(&self.fg_in_flight);
         let Some((start, len)) = self.widen(offset, data.len()) else {
             return self.device.write_at(data, offset);
         };
@@ -167,6 +245,9 @@ impl Tier {
             profile: self.config.profile,
             cost_per_gib_month: self.config.cost_per_gib_month,
             io: TierIoStats::from(self.device.stats()),
+            degraded: self.degraded.load(Ordering::Relaxed),
+            foreground_in_flight: self.fg_in_flight.load(Ordering::Relaxed),
+            queue_delay_us: self.queue_delay_ns() / 1000,
         }
     }
 }
@@ -185,6 +266,13 @@ pub struct TierStatus {
     pub profile: DeviceProfile,
     pub cost_per_gib_month: f64,
     pub io: TierIoStats,
+    /// Repeated failed moves into this tier: it is no longer a migration target (new
+    /// extents may still be placed on it). Cleared by `Engine::clear_tier_degraded`.
+    pub degraded: bool,
+    /// Foreground device calls in flight right now.
+    pub foreground_in_flight: u64,
+    /// How long a request arriving now would queue (model or estimate).
+    pub queue_delay_us: u64,
 }
 
 /// Device-level counters of a tier (everything the engine sent to it, including zero

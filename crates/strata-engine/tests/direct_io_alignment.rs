@@ -15,6 +15,7 @@ fn unaligned_requests_on_a_direct_io_tier() {
         data_dir: dir.path().to_path_buf(),
         tiers: vec![tier],
         emulation: false,
+        placement: Default::default(),
     };
     let engine = Engine::open(config).unwrap();
     engine

@@ -15,6 +15,7 @@ fn file_config(dir: &std::path::Path) -> EngineConfig {
             TierConfig::builtin(TierKind::Hdd, 32 * MIB, 0.03),
         ],
         emulation: false,
+        placement: Default::default(),
     }
 }
 

@@ -82,6 +82,7 @@ impl EngineInner {
             }
             volumes.insert(name, Arc::new(volume));
         }
+        self.publish_volumes(&volumes);
         for (tier, slots) in self.tiers.iter().zip(slots_per_tier) {
             let capacity = tier.capacity_granules();
             let rebuilt = BuddyAllocator::from_allocated(capacity, slots).map_err(|bad| {

@@ -1,15 +1,23 @@
 //! The engine: tiers, the volume registry, the metadata store, and the admin operations
 //! (open, create, delete, list, flush, shutdown). The I/O path lives in `volume::io`,
-//! durability rules in [`durability`].
+//! durability rules in [`durability`], background tiering in `crate::migrate`; its
+//! public face (log, stats, manual moves) is in [`tiering`].
 
 mod durability;
 mod load;
+mod tiering;
+
+pub(crate) use durability::DRAIN_TIMEOUT;
 
 use crate::access::{AccessBatch, VolumeStats};
 use crate::config::EngineConfig;
+use crate::extent_lock::ExtentLocks;
+use crate::migrate::log::MigrationLog;
+use crate::migrate::view::{PolicyHook, SharedPolicy, VolumesById};
+use crate::migrate::{AccessObserver, Tiering};
 use crate::placement::{FastestFirst, PlacementHook};
 use crate::store_format::{self, VolumeRecord};
-use crate::tier::{Tier, TierStatus, open_tier};
+use crate::tier::{QueueProbe, Tier, TierStatus, open_tier_probed};
 use crate::volume::{
     Volume, VolumeInfo, VolumeSpec, validate_volume_geometry, validate_volume_name,
 };
@@ -47,6 +55,13 @@ pub(crate) struct EngineInner {
     /// Lets a flush wait out requests that may still use a slot it is about to free.
     pub io_epochs: crate::epoch::IoEpochs,
     pub shut_down: AtomicBool,
+    /// Foreground writes against the final phase of a migration.
+    pub extent_locks: ExtentLocks,
+    pub tiering: Tiering,
+    /// Copy-on-write id → volume index for the policy view (a leaf lock, safe to take
+    /// under a volume's map lock).
+    pub volumes_by_id: RwLock<VolumesById>,
+    pub access_observers: RwLock<Vec<Arc<dyn AccessObserver>>>,
 }
 
 fn now_unix_s() -> u64 {
@@ -69,14 +84,16 @@ impl Engine {
             .with_source(e)
         })?;
         let clock: Arc<dyn strata_core::Clock> = Arc::new(SystemClock::new());
-        let devices = config
+        let (devices, probes): (Vec<_>, Vec<_>) = config
             .tiers
             .iter()
-            .map(|tier| open_tier(tier, &config.data_dir, config.emulation, clock.clone()))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|tier| open_tier_probed(tier, &config.data_dir, config.emulation, clock.clone()))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
         let store = RedbStore::open(config.data_dir.join(META_FILE_NAME))
             .map_err(|e| EngineError::store("open", e))?;
-        Self::open_with_devices(config, devices, Arc::new(store))
+        Self::open_inner(config, devices, probes, Arc::new(store))
     }
 
     /// Opens an engine over devices and a store the caller built (tests: memory or faulty
@@ -85,6 +102,16 @@ impl Engine {
     pub fn open_with_devices(
         config: EngineConfig,
         devices: Vec<Arc<dyn TierDevice>>,
+        store: Arc<dyn MetaStore>,
+    ) -> Result<Arc<Engine>> {
+        let probes = vec![None; devices.len()];
+        Self::open_inner(config, devices, probes, store)
+    }
+
+    fn open_inner(
+        config: EngineConfig,
+        devices: Vec<Arc<dyn TierDevice>>,
+        probes: Vec<Option<Arc<dyn QueueProbe>>>,
         store: Arc<dyn MetaStore>,
     ) -> Result<Arc<Engine>> {
         config.validate()?;
@@ -100,9 +127,22 @@ impl Engine {
             .iter()
             .cloned()
             .zip(devices)
-            .map(|(tier, device)| Tier::new(tier, device))
+            .zip(probes)
+            .map(|((tier, device), probe)| Tier::new(tier, device).with_queue_probe(probe))
             .collect();
         let tier_names = tiers.iter().map(|t| t.name().to_owned()).collect();
+        let policy: SharedPolicy = Arc::new(Mutex::new(
+            strata_policy::policy_by_name(
+                &config.placement.policy,
+                &strata_policy::PolicyConfig::default(),
+            )
+            .map_err(|e| {
+                EngineError::new(EngineErrorKind::InvalidArgument, "open", e.to_string())
+            })?,
+        ));
+        let tier_kinds: Vec<_> = config.tiers.iter().map(|t| t.kind.clone()).collect();
+        let log = MigrationLog::open(store.as_ref(), config.placement.log_max_records)?;
+        let tiering = Tiering::new(config.placement.clone(), policy.clone(), &tier_kinds, log);
         let inner = EngineInner {
             config,
             tiers,
@@ -115,11 +155,23 @@ impl Engine {
             placement: RwLock::new(Arc::new(FastestFirst)),
             io_epochs: crate::epoch::IoEpochs::default(),
             shut_down: AtomicBool::new(false),
+            extent_locks: ExtentLocks::default(),
+            tiering,
+            volumes_by_id: RwLock::new(Arc::default()),
+            access_observers: RwLock::new(Vec::new()),
         };
         inner.load()?;
-        Ok(Arc::new(Engine {
-            inner: Arc::new(inner),
-        }))
+        let inner = Arc::new(inner);
+        // `static` keeps today's rule exactly (fastest tier with room); any other policy
+        // decides where new extents go.
+        if inner.config.placement.policy != "static" {
+            *inner.placement.write() = Arc::new(PolicyHook::new(Arc::downgrade(&inner), policy));
+        }
+        crate::migrate::start(&inner).map_err(|e| {
+            EngineError::new(EngineErrorKind::Device, "open", "starting tiering threads")
+                .with_source(e)
+        })?;
+        Ok(Arc::new(Engine { inner }))
     }
 
     /// Replaces the placement hook consulted when a write allocates a new extent.
@@ -184,6 +236,7 @@ impl Engine {
         let volume = Arc::new(Volume::new(record, pin, inner.tiers.len()));
         let info = volume.info(&inner.tier_names);
         volumes.insert(spec.name, volume);
+        inner.publish_volumes(&volumes);
         tracing::info!(volume = %info.name, id = info.id, size_bytes = info.size_bytes, "volume created");
         Ok(info)
     }
@@ -232,6 +285,7 @@ impl Engine {
         };
         inner.release_slots(frees);
         volumes.remove(name);
+        inner.publish_volumes(&volumes);
         tracing::info!(volume = name, "volume deleted");
         Ok(())
     }
@@ -296,9 +350,29 @@ impl Engine {
 
     /// Makes everything durable and refuses further writes (reads still work). Idempotent.
     /// Dropping an engine without it is a crash as far as unflushed changes are concerned.
+    ///
+    /// Background tiering is cancelled first and waited for: a move in progress either
+    /// completes its map switch or leaves the extent where it was, never half-done.
     pub fn shutdown(&self) -> Result<()> {
+        self.inner.stop_tiering();
         self.inner.shut_down.store(true, Ordering::SeqCst);
         self.inner.flush_all()
+    }
+}
+
+impl Engine {
+    /// Cancels background tiering and waits for it, flushing nothing (a move in progress
+    /// is abandoned before its map switch). Shutdown and drop do this too.
+    pub fn stop_background(&self) {
+        self.inner.stop_tiering();
+    }
+}
+
+impl Drop for Engine {
+    /// Stops the background threads (they hold the engine's state alive); unlike
+    /// [`Engine::shutdown`] nothing is flushed.
+    fn drop(&mut self) {
+        self.inner.stop_tiering();
     }
 }
 
@@ -307,6 +381,20 @@ pub(crate) fn not_found(op: &'static str, name: &str) -> EngineError {
 }
 
 impl EngineInner {
+    pub fn volumes_by_id(&self) -> VolumesById {
+        self.volumes_by_id.read().clone()
+    }
+
+    /// Rebuilds the id index; callers hold the `volumes` write lock.
+    pub fn publish_volumes(&self, volumes: &BTreeMap<String, Arc<Volume>>) {
+        let by_id = volumes.values().map(|v| (v.record.id, v.clone())).collect();
+        *self.volumes_by_id.write() = Arc::new(by_id);
+    }
+
+    pub fn stop_tiering(&self) {
+        self.tiering.gate.close(&self.tiering.cancel);
+    }
+
     pub fn tier_index(&self, kind: &strata_core::TierKind) -> Option<usize> {
         self.tiers.iter().position(|t| &t.config.kind == kind)
     }

@@ -7,6 +7,12 @@
 //! WRITE_ZEROES) clears the entry under the same lock and defers the slot's reuse until the
 //! change is durable (see `engine::durability`).
 //!
+//! Writes (including the zeroing of partial extents) hold their extent's stripe read lock
+//! (`crate::extent_lock`) from the map lookup to the end of the device write, so a
+//! migration's final phase sees every write either before its last copy or after its map
+//! switch — never in between. Reads need no lock: the slot they read stays valid until
+//! their epoch ends.
+//!
 //! Every request runs inside an I/O epoch (`crate::epoch`) from its first map lookup to
 //! its last device call, so a slot unmapped under a racing request is not reused before
 //! that request is done. FUA syncs run after leaving the epoch, because a flush waits for
@@ -141,6 +147,9 @@ impl EngineInner {
 
     /// Writes one piece, allocating its extent if needed; returns the tier written.
     fn write_piece(&self, volume: &Volume, piece: &Piece, src: &[u8]) -> Result<usize> {
+        let _extent = self
+            .extent_locks
+            .write_access(volume.record.id, piece.extent);
         if let Some(p) = volume.map.get(piece.extent) {
             self.write_to_slot(volume, piece, p, src)?;
             return Ok(p.tier);
@@ -262,10 +271,16 @@ impl EngineInner {
             });
             if piece.covers_extent(volume.extent_size()) {
                 whole.push(piece.extent);
-            } else if let (true, Some(p)) = (zero_partial, placement) {
-                self.zero_piece(volume, &piece, p)?;
-                if !touched_tiers.contains(&p.tier) {
-                    touched_tiers.push(p.tier);
+            } else if zero_partial && placement.is_some() {
+                let _extent = self
+                    .extent_locks
+                    .write_access(volume.record.id, piece.extent);
+                // Looked up again under the lock: a migration may have moved it.
+                if let Some(p) = volume.map.get(piece.extent) {
+                    self.zero_piece(volume, &piece, p)?;
+                    if !touched_tiers.contains(&p.tier) {
+                        touched_tiers.push(p.tier);
+                    }
                 }
             }
         }

@@ -1,0 +1,238 @@
+//! Background tiering: the placement policy's decisions executed on the real devices.
+//!
+//! Two threads per engine. The *planner* takes access events from every volume's ring
+//! (every `access_poll_ms`, never on the I/O path), shows them to the policy
+//! (`on_access`) and calls `plan()` every `plan_interval_ms` with that interval's bandwidth
+//! budget; moves go to a bounded queue. The *executor* applies them one by one under the
+//! executor contract of `strata_policy::PlacementPolicy` (see [`mover`] for the per-move
+//! protocol), paced by token buckets ([`bucket`]) and yielding to foreground I/O on the
+//! tiers involved. Both stop when the [`cancel::CancelToken`] fires; `Engine::shutdown` and
+//! dropping the engine cancel them and wait at the [`cancel::Gate`]. Every executed move is
+//! recorded in the migration log ([`log`]).
+
+pub(crate) mod bucket;
+pub(crate) mod cancel;
+pub(crate) mod log;
+mod mover;
+mod runner;
+pub(crate) mod view;
+
+pub use log::{MigrationOutcome, MigrationRecord};
+
+use crate::config::PlacementConfig;
+use bucket::TokenBucket;
+use cancel::{CancelToken, Gate};
+use log::MigrationLog;
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use strata_core::TierKind;
+use strata_policy::{ExtentId, Move, MoveRejection};
+use view::SharedPolicy;
+
+/// Longest a chunk copy waits for foreground I/O on its tiers to drain; after that it runs
+/// anyway, so sustained foreground load slows migration but cannot starve it forever.
+const MAX_FOREGROUND_YIELD: Duration = Duration::from_millis(20);
+
+/// Counters and gauges of background migration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MigrationStats {
+    /// The configured policy.
+    pub policy: String,
+    /// Moves the policy asked for (plan and on_access), before any rejection.
+    pub planned: u64,
+    /// Moves refused by the executor contract (wrong source, invalid or full or degraded
+    /// target, over budget, queue full).
+    pub rejected: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub aborted: u64,
+    pub cancelled: u64,
+    /// Bytes copied by completed moves.
+    pub bytes_moved: u64,
+    /// Moves waiting for the executor.
+    pub queue_len: usize,
+    /// Moves being executed right now (0 or 1).
+    pub in_flight: u64,
+    /// Tiers no longer used as migration targets.
+    pub degraded_tiers: Vec<TierKind>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub planned: AtomicU64,
+    pub rejected: AtomicU64,
+    pub completed: AtomicU64,
+    pub failed: AtomicU64,
+    pub aborted: AtomicU64,
+    pub cancelled: AtomicU64,
+    pub bytes_moved: AtomicU64,
+    pub in_flight: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct MoveQueue {
+    moves: VecDeque<Move>,
+    queued: HashSet<ExtentId>,
+}
+
+/// Bandwidth limits: one global bucket and one per configured tier pair (by tier index).
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    global: Option<Mutex<TokenBucket>>,
+    pairs: BTreeMap<(usize, usize), Mutex<TokenBucket>>,
+    epoch: Instant,
+}
+
+impl Limiter {
+    fn new(config: &PlacementConfig, tier_kinds: &[TierKind]) -> Self {
+        let epoch = Instant::now();
+        let bucket = |mbps| {
+            PlacementConfig::bytes_per_s(mbps)
+                .map(|rate| Mutex::new(TokenBucket::new(rate, config.burst_bytes, 0)))
+        };
+        let index = |kind: &TierKind| tier_kinds.iter().position(|k| k == kind);
+        let pairs = config
+            .pair_limits
+            .iter()
+            .filter_map(|p| Some(((index(&p.from)?, index(&p.to)?), bucket(p.mbps)?)))
+            .collect();
+        Self {
+            global: bucket(config.migration_mbps),
+            pairs,
+            epoch,
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Waits until `len_bytes` may be copied from `from` to `to`; `false` if cancelled.
+    pub fn acquire(&self, from: usize, to: usize, len_bytes: u64, cancel: &CancelToken) -> bool {
+        for bucket in self.global.iter().chain(self.pairs.get(&(from, to))) {
+            loop {
+                let waited = bucket.lock().try_take(len_bytes, self.now_ns());
+                match waited {
+                    Ok(()) => break,
+                    Err(wait_ns) => {
+                        let wait = Duration::from_nanos(wait_ns.min(1_000_000_000));
+                        if cancel.sleep(wait) {
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Everything background tiering keeps in the engine.
+#[derive(Debug)]
+pub(crate) struct Tiering {
+    pub config: PlacementConfig,
+    pub policy: SharedPolicy,
+    pub cancel: CancelToken,
+    pub gate: Gate,
+    pub queue: Mutex<MoveQueue>,
+    pub limiter: Limiter,
+    pub log: MigrationLog,
+    pub counters: Counters,
+    /// Origin of the monotonic time policies are given.
+    pub started: Instant,
+}
+
+impl Tiering {
+    pub fn new(
+        config: PlacementConfig,
+        policy: SharedPolicy,
+        tier_kinds: &[TierKind],
+        log: MigrationLog,
+    ) -> Self {
+        Self {
+            limiter: Limiter::new(&config, tier_kinds),
+            config,
+            policy,
+            cancel: CancelToken::default(),
+            gate: Gate::default(),
+            queue: Mutex::new(MoveQueue::default()),
+            log,
+            counters: Counters::default(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Monotonic nanoseconds since the engine opened (the policies' clock).
+    pub fn now_ns(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Queues moves in order; duplicates of a queued extent and overflow are rejected.
+    pub fn enqueue(&self, moves: impl IntoIterator<Item = Move>) {
+        let mut queue = self.queue.lock();
+        let mut added = false;
+        for mv in moves {
+            self.counters.planned.fetch_add(1, Ordering::Relaxed);
+            if queue.moves.len() >= self.config.max_queued_moves || !queue.queued.insert(mv.extent)
+            {
+                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            queue.moves.push_back(mv);
+            added = true;
+        }
+        drop(queue);
+        if added {
+            self.cancel.nudge();
+        }
+    }
+
+    pub fn pop(&self) -> Option<Move> {
+        let mut queue = self.queue.lock();
+        let next = queue.moves.pop_front()?;
+        queue.queued.remove(&next.extent);
+        Some(next)
+    }
+
+    pub fn reject(&self, _why: MoveRejection) {
+        self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stats(&self, degraded_tiers: Vec<TierKind>) -> MigrationStats {
+        let c = &self.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        MigrationStats {
+            policy: self.config.policy.clone(),
+            planned: load(&c.planned),
+            rejected: load(&c.rejected),
+            completed: load(&c.completed),
+            failed: load(&c.failed),
+            aborted: load(&c.aborted),
+            cancelled: load(&c.cancelled),
+            bytes_moved: load(&c.bytes_moved),
+            queue_len: self.queue.lock().moves.len(),
+            in_flight: load(&c.in_flight),
+            degraded_tiers,
+        }
+    }
+}
+
+pub(crate) use runner::{plan_once, resolve, start};
+
+/// Sees the same access stream the policy sees (after each poll of the volumes' rings):
+/// the hook for a heat map or profiler that lives outside the engine. Called on the
+/// planner thread, never on the I/O path; keep it quick.
+pub trait AccessObserver: Send + Sync + std::fmt::Debug {
+    fn observe(&self, accesses: &[strata_policy::Access]);
+}
+
+impl crate::engine::EngineInner {
+    pub(crate) fn notify_access_observers(&self, accesses: &[strata_policy::Access]) {
+        for observer in self.access_observers.read().iter() {
+            observer.observe(accesses);
+        }
+    }
+}

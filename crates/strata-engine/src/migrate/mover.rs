@@ -1,0 +1,373 @@
+//! One move, end to end. The protocol (each step is why the invariants hold):
+//!
+//! 1. Check the contract: the extent is on `from`, `to` is another existing, non-degraded
+//!    tier (and the volume's pinned tier, if pinned), and `to` has a free slot; take it.
+//! 2. Note the extent's write generation at a quiescent moment (`extent_lock`), copy in
+//!    chunks — each chunk paced by the token buckets and yielding to foreground I/O on
+//!    both tiers — and flush the destination. Repeat (at most twice) while writes came in.
+//! 3. Final phase, holding the flush lock, then the extent's stripe *write* lock (no
+//!    foreground write can be in progress or start), then the map lock: if writes came in
+//!    since the last pass, copy again and flush the destination. If the extent no longer
+//!    points at the source (trimmed, volume deleted), abort.
+//! 4. Commit the new map entry and the log record in one store transaction — the map
+//!    never points at a copy that is not durable — then publish the new placement. A
+//!    queued, uncommitted change of the same key is superseded by this commit.
+//! 5. Free the source slot once every request that may have looked up the old placement
+//!    has finished (I/O epochs); if that takes too long, the next FLUSH frees it.
+//!
+//! Any failure before step 4 frees the destination slot (never published) and leaves the
+//! extent where it was; cancellation is checked before every chunk.
+
+use super::log::{MigrationOutcome, MigrationRecord};
+use crate::engine::EngineInner;
+use crate::extent_map::Placement;
+use crate::store_format::{self, MapValue};
+use crate::volume::Volume;
+use crate::{EngineError, Result};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use strata_device::TierDevice;
+use strata_policy::MoveRejection;
+
+/// A move resolved against the engine.
+#[derive(Debug, Clone)]
+pub(crate) struct MoveJob {
+    pub volume: Arc<Volume>,
+    pub extent: u64,
+    pub from: usize,
+    pub to: usize,
+    pub reason: &'static str,
+}
+
+/// Why one attempt did not complete.
+#[derive(Debug)]
+enum Attempt {
+    Rejected(MoveRejection),
+    Aborted(String),
+    Cancelled,
+    /// A device failed; the tier index whose device it was.
+    Device(usize, String),
+    Store(String),
+}
+
+fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl EngineInner {
+    /// Executes one move with bounded retries. `Err` = rejected by the contract (not
+    /// logged); `Ok` = the logged record of what happened.
+    pub(crate) fn execute_move(
+        &self,
+        job: &MoveJob,
+    ) -> std::result::Result<MigrationRecord, MoveRejection> {
+        let tiering = &self.tiering;
+        let started = Instant::now();
+        let mut attempts = 0u32;
+        tiering.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        let result = loop {
+            attempts += 1;
+            let outcome = self.attempt_move(job, started, attempts);
+            let (outcome, error) = match outcome {
+                Ok(record) => break Ok(record),
+                Err(Attempt::Rejected(why)) if attempts == 1 => break Err(why),
+                Err(Attempt::Rejected(_)) => (MigrationOutcome::Failed, None),
+                Err(Attempt::Aborted(msg)) => (MigrationOutcome::Aborted, Some(msg)),
+                Err(Attempt::Cancelled) => (MigrationOutcome::Cancelled, None),
+                Err(Attempt::Store(msg)) => (MigrationOutcome::Failed, Some(msg)),
+                Err(Attempt::Device(tier, msg)) => {
+                    self.note_move_failure(tier);
+                    let retry = attempts < tiering.config.max_attempts
+                        && !self.tiers[job.to].degraded.load(Ordering::Relaxed);
+                    if retry {
+                        let backoff = Duration::from_millis(
+                            tiering.config.retry_backoff_ms << (attempts - 1).min(16),
+                        );
+                        tracing::warn!(extent = job.extent, attempts, error = %msg, "move failed; retrying");
+                        if !tiering.cancel.sleep(backoff) {
+                            continue;
+                        }
+                    }
+                    (MigrationOutcome::Failed, Some(msg))
+                }
+            };
+            break Ok(self.log_unswitched(job, started, attempts, outcome, error));
+        };
+        tiering.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Ok(record) = &result {
+            let counter = match record.outcome {
+                MigrationOutcome::Done => &tiering.counters.completed,
+                MigrationOutcome::Failed => &tiering.counters.failed,
+                MigrationOutcome::Aborted => &tiering.counters.aborted,
+                MigrationOutcome::Cancelled => &tiering.counters.cancelled,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn note_move_failure(&self, tier: usize) {
+        let Some(t) = self.tiers.get(tier) else {
+            return;
+        };
+        let failures = t.move_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures >= self.tiering.config.degrade_after_failures
+            && !t.degraded.swap(true, Ordering::Relaxed)
+        {
+            tracing::error!(
+                tier = t.name(),
+                failures,
+                "tier degraded: no longer a migration target"
+            );
+        }
+    }
+
+    fn record(
+        &self,
+        job: &MoveJob,
+        started: Instant,
+        attempts: u32,
+        outcome: MigrationOutcome,
+        error: Option<String>,
+    ) -> MigrationRecord {
+        MigrationRecord {
+            seq: 0,
+            time_unix_ms: now_unix_ms(),
+            volume: job.volume.record.name.clone(),
+            volume_id: job.volume.record.id,
+            extent: job.extent,
+            from: self.tiers[job.from].config.kind.clone(),
+            to: self.tiers[job.to].config.kind.clone(),
+            reason: job.reason.to_owned(),
+            bytes: if outcome == MigrationOutcome::Done {
+                job.volume.extent_size()
+            } else {
+                0
+            },
+            duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            outcome,
+            attempts,
+            error,
+        }
+    }
+
+    /// Logs a move that did not switch the map, in a transaction of its own.
+    fn log_unswitched(
+        &self,
+        job: &MoveJob,
+        started: Instant,
+        attempts: u32,
+        outcome: MigrationOutcome,
+        error: Option<String>,
+    ) -> MigrationRecord {
+        let mut record = self.record(job, started, attempts, outcome, error);
+        let logged = self.tiering.log.append_ops(&mut record).and_then(|ops| {
+            self.store
+                .commit(&ops)
+                .map_err(|e| EngineError::store("migration_log", e))
+        });
+        if let Err(e) = logged {
+            tracing::warn!(error = %e, "migration log record not written");
+        }
+        record
+    }
+
+    fn attempt_move(
+        &self,
+        job: &MoveJob,
+        started: Instant,
+        attempts: u32,
+    ) -> std::result::Result<MigrationRecord, Attempt> {
+        let volume = &job.volume;
+        let source = match volume.map.get(job.extent) {
+            Some(p) if p.tier == job.from => p,
+            _ => return Err(Attempt::Rejected(MoveRejection::WrongSource)),
+        };
+        let target_ok = job.to != job.from
+            && job.to < self.tiers.len()
+            && !self.tiers[job.to].degraded.load(Ordering::Relaxed)
+            && volume.pin.is_none_or(|pin| pin == job.to);
+        if !target_ok {
+            return Err(Attempt::Rejected(MoveRejection::InvalidTarget));
+        }
+        let Some(slot) = self.tiers[job.to].alloc.lock().allocate(volume.slot_order) else {
+            return Err(Attempt::Rejected(MoveRejection::TargetFull));
+        };
+        let dest = Placement {
+            tier: job.to,
+            granule: slot.granule,
+        };
+        let result = self.copy_and_switch(job, source, dest, started, attempts);
+        if result.is_err() {
+            // Never published: nobody else can hold this slot, so it is free at once.
+            self.tiers[job.to].alloc.lock().free(slot);
+        }
+        result
+    }
+
+    fn copy_and_switch(
+        &self,
+        job: &MoveJob,
+        source: Placement,
+        dest: Placement,
+        started: Instant,
+        attempts: u32,
+    ) -> std::result::Result<MigrationRecord, Attempt> {
+        let volume = &job.volume;
+        let (volume_id, extent) = (volume.record.id, job.extent);
+        let mut copied_gen = self.extent_locks.quiescent_generation(volume_id, extent);
+        self.copy_extent(volume, source, dest, true)?;
+        for _ in 0..2 {
+            let now_gen = self.extent_locks.quiescent_generation(volume_id, extent);
+            if now_gen == copied_gen {
+                break;
+            }
+            copied_gen = now_gen;
+            self.copy_extent(volume, source, dest, true)?;
+        }
+        let _flush = self.flush_lock.lock();
+        let (_exclusive, final_gen) = self.extent_locks.exclusive(volume_id, extent);
+        if final_gen != copied_gen {
+            self.copy_extent(volume, source, dest, false)?;
+        }
+        let _map = volume.map_lock.lock();
+        let alive = self
+            .volumes_by_id()
+            .get(&volume_id)
+            .is_some_and(|v| Arc::ptr_eq(v, volume));
+        if !alive || volume.map.get(extent) != Some(source) {
+            return Err(Attempt::Aborted(
+                "the extent was unmapped or its volume deleted during the move".into(),
+            ));
+        }
+        let mut record = self.record(job, started, attempts, super::MigrationOutcome::Done, None);
+        let key = store_format::map_key(volume_id, extent);
+        let value = MapValue {
+            tier: self.tiers[dest.tier].config.kind.clone(),
+            slot_offset_bytes: dest.granule * crate::config::GRANULE_BYTES,
+        };
+        let mut ops = vec![strata_meta::Op::put(
+            key.clone(),
+            store_format::encode_map_value(&value),
+        )];
+        ops.extend(
+            self.tiering
+                .log
+                .append_ops(&mut record)
+                .map_err(|e| Attempt::Store(e.to_string()))?,
+        );
+        self.store
+            .commit(&ops)
+            .map_err(|e| Attempt::Store(EngineError::store("migrate", e).to_string()))?;
+        volume.set_placement(extent, Some(dest));
+        self.pending.lock().ops.remove(&key);
+        drop(_map);
+        drop(_exclusive);
+        self.tiers[job.from]
+            .move_failures
+            .store(0, Ordering::Relaxed);
+        self.tiers[job.to].move_failures.store(0, Ordering::Relaxed);
+        self.tiering
+            .counters
+            .bytes_moved
+            .fetch_add(volume.extent_size(), Ordering::Relaxed);
+        let freed = vec![(source.tier, source.slot(volume.slot_order))];
+        if self
+            .io_epochs
+            .advance_and_drain(crate::engine::DRAIN_TIMEOUT)
+        {
+            self.release_slots(freed);
+        } else {
+            self.pending.lock().frees.extend(freed);
+        }
+        Ok(record)
+    }
+
+    /// Copies the whole extent and flushes the destination. `paced` copies wait for the
+    /// bandwidth limit and for foreground I/O, and stop when cancelled; the final copy under
+    /// the extent's exclusion does neither, so it holds writers off as briefly as possible.
+    fn copy_extent(
+        &self,
+        volume: &Volume,
+        source: Placement,
+        dest: Placement,
+        paced: bool,
+    ) -> std::result::Result<(), Attempt> {
+        let len = volume.extent_size();
+        let chunk = self.tiering.config.copy_chunk_bytes.min(len);
+        let mut buf = vec![0u8; usize::try_from(chunk).unwrap_or(usize::MAX)];
+        let (src_tier, dst_tier) = (&self.tiers[source.tier], &self.tiers[dest.tier]);
+        let src_start = source.granule * crate::config::GRANULE_BYTES;
+        let dst_start = dest.granule * crate::config::GRANULE_BYTES;
+        let mut done = 0;
+        while done < len {
+            let n = chunk.min(len - done);
+            let part = &mut buf[..n as usize];
+            if paced {
+                if self.tiering.cancel.is_cancelled() {
+                    return Err(Attempt::Cancelled);
+                }
+                self.yield_to_foreground(source.tier, dest.tier);
+                if !self
+                    .tiering
+                    .limiter
+                    .acquire(source.tier, dest.tier, n, &self.tiering.cancel)
+                {
+                    return Err(Attempt::Cancelled);
+                }
+            }
+            src_tier
+                .device
+                .read_at(part, src_start + done)
+                .map_err(|e| {
+                    Attempt::Device(source.tier, format!("{} read: {e}", src_tier.name()))
+                })?;
+            dst_tier
+                .device
+                .write_at(part, dst_start + done)
+                .map_err(|e| {
+                    Attempt::Device(dest.tier, format!("{} write: {e}", dst_tier.name()))
+                })?;
+            done += n;
+        }
+        dst_tier
+            .device
+            .flush()
+            .map_err(|e| Attempt::Device(dest.tier, format!("{} flush: {e}", dst_tier.name())))
+    }
+
+    /// Waits (bounded) while foreground requests are in flight on either tier.
+    fn yield_to_foreground(&self, a: usize, b: usize) {
+        let busy = || {
+            self.tiers[a].fg_in_flight.load(Ordering::Relaxed) > 0
+                || self.tiers[b].fg_in_flight.load(Ordering::Relaxed) > 0
+        };
+        let deadline = Instant::now() + super::MAX_FOREGROUND_YIELD;
+        let mut spins = 0u32;
+        while busy() && Instant::now() < deadline {
+            spins += 1;
+            if spins < 64 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(20));
+            }
+        }
+    }
+
+    /// Runs one move now in the calling thread (same protocol, limits and log as the
+    /// executor). For operators and tests.
+    pub(crate) fn migrate_now(&self, job: &MoveJob) -> Result<MigrationRecord> {
+        self.execute_move(job).map_err(|why| {
+            EngineError::new(
+                crate::EngineErrorKind::InvalidArgument,
+                "migrate_extent",
+                format!("move refused: {why:?}"),
+            )
+            .with_volume(&job.volume.record.name)
+            .with_extent(job.extent)
+        })
+    }
+}

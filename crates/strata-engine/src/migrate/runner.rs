@@ -1,0 +1,182 @@
+//! The two background threads: the planner (access events → policy → queued moves) and
+//! the executor (queued moves → `execute_move`).
+
+use super::mover::MoveJob;
+use super::view::EngineView;
+use crate::access::AccessKind;
+use crate::engine::EngineInner;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use strata_policy::{Access, ExtentId, IoKind, Move, MoveRejection};
+
+/// How long the executor sleeps when its queue is empty (enqueue wakes it earlier).
+const IDLE_WAIT: Duration = Duration::from_millis(200);
+
+/// Per-volume position in the access ring and the tail of the last access, for the
+/// sequential-run guess (events carry extents, not offsets).
+#[derive(Debug, Default, Clone, Copy)]
+struct Cursor {
+    next: u64,
+    last_extent: Option<u64>,
+    last_was_whole_extent: bool,
+    run_bytes: u64,
+}
+
+/// Starts both threads behind the engine's gate.
+pub(crate) fn start(inner: &Arc<EngineInner>) -> std::io::Result<()> {
+    let planner = inner.clone();
+    inner.tiering.gate.enter(
+        std::thread::Builder::new()
+            .name("strata-tier-plan".into())
+            .spawn(move || plan_loop(&planner))?,
+    );
+    let executor = inner.clone();
+    inner.tiering.gate.enter(
+        std::thread::Builder::new()
+            .name("strata-tier-move".into())
+            .spawn(move || execute_loop(&executor))?,
+    );
+    Ok(())
+}
+
+fn plan_loop(inner: &EngineInner) {
+    let config = &inner.tiering.config;
+    let poll = Duration::from_millis(config.access_poll_ms);
+    let interval = Duration::from_millis(config.plan_interval_ms);
+    let mut next_plan = Instant::now() + interval;
+    let mut cursors: BTreeMap<u64, Cursor> = BTreeMap::new();
+    while !inner.tiering.cancel.sleep(poll.min(interval)) {
+        let now_ns = inner.tiering.now_ns();
+        let accesses = collect_accesses(inner, &mut cursors, now_ns);
+        if !accesses.is_empty() {
+            let moves = {
+                let view = EngineView::new(inner);
+                let mut policy = inner.tiering.policy.lock();
+                accesses
+                    .iter()
+                    .flat_map(|a| policy.on_access(a, &view))
+                    .collect::<Vec<_>>()
+            };
+            inner.tiering.enqueue(moves);
+            inner.notify_access_observers(&accesses);
+        }
+        if Instant::now() >= next_plan {
+            next_plan = Instant::now() + interval;
+            plan_once(inner);
+        }
+    }
+}
+
+/// One `plan()` call with the interval's budget; moves past the budget are rejected.
+pub(crate) fn plan_once(inner: &EngineInner) {
+    let now_ns = inner.tiering.now_ns();
+    let budget_bytes = inner.tiering.config.plan_budget_bytes();
+    let view = EngineView::new(inner);
+    let moves = inner
+        .tiering
+        .policy
+        .lock()
+        .plan(now_ns, &view, budget_bytes);
+    let volumes = inner.volumes_by_id();
+    let mut spent_bytes = 0u64;
+    let mut within = Vec::with_capacity(moves.len());
+    for mv in moves {
+        let extent_bytes = volumes
+            .get(&mv.extent.volume)
+            .map_or(0, |v| v.extent_size());
+        spent_bytes = spent_bytes.saturating_add(extent_bytes);
+        if spent_bytes > budget_bytes {
+            inner
+                .tiering
+                .counters
+                .planned
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            inner.tiering.reject(MoveRejection::OverBudget);
+        } else {
+            within.push(mv);
+        }
+    }
+    inner.tiering.enqueue(within);
+}
+
+/// New read and write events of every volume, as policy accesses.
+fn collect_accesses(
+    inner: &EngineInner,
+    cursors: &mut BTreeMap<u64, Cursor>,
+    now_ns: u64,
+) -> Vec<Access> {
+    let volumes = inner.volumes_by_id();
+    cursors.retain(|id, _| volumes.contains_key(id));
+    let mut out = Vec::new();
+    for (&id, volume) in volumes.iter() {
+        let cursor = cursors.entry(id).or_default();
+        let batch = volume.access.read_since(cursor.next);
+        cursor.next = batch.next_cursor;
+        for event in batch.events {
+            let kind = match event.kind {
+                AccessKind::Read => IoKind::Read,
+                AccessKind::Write => IoKind::Write,
+                AccessKind::Trim | AccessKind::WriteZeroes => continue,
+            };
+            let len_bytes = u64::from(event.blocks) * strata_core::BLOCK_SIZE;
+            let sequential = cursor.last_was_whole_extent
+                && cursor
+                    .last_extent
+                    .is_some_and(|last| last + 1 == event.extent);
+            cursor.run_bytes = if sequential {
+                cursor.run_bytes.saturating_add(len_bytes)
+            } else {
+                len_bytes
+            };
+            cursor.last_extent = Some(event.extent);
+            cursor.last_was_whole_extent = len_bytes >= volume.extent_size();
+            out.push(Access {
+                extent: ExtentId::new(id, event.extent),
+                kind,
+                time_ns: now_ns,
+                len_bytes,
+                sequential,
+                run_bytes: cursor.run_bytes,
+            });
+        }
+    }
+    out
+}
+
+fn execute_loop(inner: &EngineInner) {
+    let tiering = &inner.tiering;
+    while !tiering.cancel.is_cancelled() {
+        let Some(mv) = tiering.pop() else {
+            tiering.cancel.sleep(IDLE_WAIT);
+            continue;
+        };
+        match resolve(inner, &mv) {
+            Ok(job) => {
+                if let Err(why) = inner.execute_move(&job) {
+                    tiering.reject(why);
+                }
+            }
+            Err(why) => tiering.reject(why),
+        }
+    }
+}
+
+/// Turns a policy move into a job on a live volume.
+pub(crate) fn resolve(inner: &EngineInner, mv: &Move) -> Result<MoveJob, MoveRejection> {
+    let volume = inner
+        .volumes_by_id()
+        .get(&mv.extent.volume)
+        .cloned()
+        .ok_or(MoveRejection::WrongSource)?;
+    if mv.to.rank() >= inner.tiers.len() || mv.to == mv.from {
+        return Err(MoveRejection::InvalidTarget);
+    }
+    Ok(MoveJob {
+        volume,
+        extent: mv.extent.index,
+        from: mv.from.rank(),
+        to: mv.to.rank(),
+        reason: mv.reason.as_str(),
+    })
+}

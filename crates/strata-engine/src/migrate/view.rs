@@ -1,0 +1,124 @@
+//! How a placement policy sees the engine: [`EngineView`] implements
+//! `strata_policy::TierView` over the live tiers and extent maps, and [`PolicyHook`] lets
+//! the policy choose tiers for new extents through the engine's `PlacementHook` seam.
+//!
+//! Capacities are counted in extents of [`VIEW_EXTENT_BYTES`] (the default extent size):
+//! tiers are shared by volumes of different extent sizes, and the policy API has one
+//! extent size. A degraded tier reports no free room, so policies stop planning into it.
+//! The view takes only leaf locks (allocators, the id → volume snapshot), so it is safe to
+//! build while the I/O path holds a volume's map lock.
+
+use crate::config::GRANULE_BYTES;
+use crate::engine::EngineInner;
+use crate::placement::{PlacementHook, PlacementRequest};
+use crate::volume::Volume;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use strata_core::{DeviceProfile, TierKind};
+use strata_policy::{ExtentId, PlacementPolicy, TierId, TierView};
+
+/// Extent size the view counts capacity in.
+pub const VIEW_EXTENT_BYTES: u64 = strata_core::DEFAULT_EXTENT_SIZE;
+
+/// The volumes by id, as the view sees them.
+pub(crate) type VolumesById = Arc<BTreeMap<u64, Arc<Volume>>>;
+
+/// A snapshot-free view: every answer is read live when asked.
+pub(crate) struct EngineView<'a> {
+    inner: &'a EngineInner,
+    volumes: VolumesById,
+}
+
+impl<'a> EngineView<'a> {
+    pub fn new(inner: &'a EngineInner) -> Self {
+        Self {
+            volumes: inner.volumes_by_id(),
+            inner,
+        }
+    }
+
+    fn tier(&self, tier: TierId) -> Option<&crate::tier::Tier> {
+        self.inner.tiers.get(tier.rank())
+    }
+}
+
+fn granules_to_extents(granules: u64) -> u64 {
+    granules * GRANULE_BYTES / VIEW_EXTENT_BYTES
+}
+
+impl TierView for EngineView<'_> {
+    fn tier_count(&self) -> usize {
+        self.inner.tiers.len()
+    }
+
+    fn kind(&self, tier: TierId) -> Option<&TierKind> {
+        self.tier(tier).map(|t| &t.config.kind)
+    }
+
+    fn profile(&self, tier: TierId) -> Option<DeviceProfile> {
+        self.tier(tier).map(|t| t.config.profile)
+    }
+
+    fn capacity_extents(&self, tier: TierId) -> Option<u64> {
+        let Some(t) = self.tier(tier) else {
+            return Some(0);
+        };
+        if t.degraded.load(Ordering::Relaxed) {
+            return Some(self.used_extents(tier));
+        }
+        Some(granules_to_extents(t.alloc.lock().capacity_granules()))
+    }
+
+    fn used_extents(&self, tier: TierId) -> u64 {
+        self.tier(tier)
+            .map_or(0, |t| granules_to_extents(t.alloc.lock().used_granules()))
+    }
+
+    fn queue_delay_ns(&self, tier: TierId) -> u64 {
+        self.tier(tier).map_or(0, crate::tier::Tier::queue_delay_ns)
+    }
+
+    fn location(&self, extent: ExtentId) -> Option<TierId> {
+        let volume = self.volumes.get(&extent.volume)?;
+        let placement = volume.map.get(extent.index)?;
+        u8::try_from(placement.tier).ok().map(TierId)
+    }
+
+    fn extent_bytes(&self) -> u64 {
+        VIEW_EXTENT_BYTES
+    }
+}
+
+/// The configured policy, shared by the I/O path (`place_new`) and the tiering thread.
+pub(crate) type SharedPolicy = Arc<Mutex<Box<dyn PlacementPolicy>>>;
+
+/// Asks the policy where a new extent goes. The answer comes first; then, per the executor
+/// contract, the slower tiers in order; then (rather than failing the write) the faster ones.
+#[derive(Debug)]
+pub(crate) struct PolicyHook {
+    engine: Weak<EngineInner>,
+    policy: SharedPolicy,
+}
+
+impl PolicyHook {
+    pub fn new(engine: Weak<EngineInner>, policy: SharedPolicy) -> Self {
+        Self { engine, policy }
+    }
+}
+
+impl PlacementHook for PolicyHook {
+    fn choose_tiers(&self, request: &PlacementRequest<'_>) -> Vec<usize> {
+        let all = 0..request.tier_count;
+        let Some(engine) = self.engine.upgrade() else {
+            return all.collect();
+        };
+        let view = EngineView::new(&engine);
+        let extent = ExtentId::new(request.volume_id, request.extent);
+        let chosen = self.policy.lock().place_new(extent, &view).rank();
+        (chosen..request.tier_count)
+            .chain(0..chosen.min(request.tier_count))
+            .collect()
+    }
+}
