@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Fuzz smoke test (issue 9): builds every cargo-fuzz target in fuzz/ once, then runs each
-# for FUZZ_SECONDS (default 20) starting from its seed corpus in fuzz/corpus/<target>.
+# for FUZZ_SECONDS (default 15) starting from its seed corpus in fuzz/corpus/<target>.
 # Any crash, panic, hang (-timeout) or out-of-memory fails the script; the reproducer is
 # left in fuzz/artifacts/<target>/. New inputs found go to a temporary directory, so the
 # checked-in corpus only changes when someone decides to add to it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds="${FUZZ_SECONDS:-20}"
+seconds="${FUZZ_SECONDS:-15}"
 # Only the stable toolchain is installed; cargo-fuzz passes -Z flags (sanitizer,
 # coverage), which stable rustc accepts under RUSTC_BOOTSTRAP.
 export RUSTC_BOOTSTRAP=1
