@@ -134,7 +134,7 @@ def trace_seeds():
     put("trace", "blkparse_issue", bytes([FORMATS.index("blkparse") | 0x80])
         + head("blkparse_handwritten.txt", 40))
     msr = head("msr_hm_0_sample1000.csv", 8)
-    put("trace", "msr_gzip", b"\x00" + gzip.compress(msr))
+    put("trace", "msr_gzip", b"\x00" + gzip.compress(msr, mtime=0))
     put("trace", "msr_xz", b"\x00" + lzma.compress(msr))
     zst = subprocess.run(["zstd", "-q", "-c"], input=msr, check=True, capture_output=True)
     put("trace", "msr_zstd", b"\x00" + zst.stdout)
@@ -175,6 +175,8 @@ def api_seeds():
         put("api_bodies", name, b"\x00" + json.dumps(body).encode())
     put("api_bodies", "show", b"\x01db01")
     put("api_bodies", "delete", b"\x02db01")
+    # Finding of 2026-11-23: GET /v1/volumes/d%9D%CF1 (name not UTF-8) got a plain-text 400.
+    put("api_bodies", "regression_non_utf8_name", b"\x01d\x9d\xcf1")
 
 
 def record_seeds():
