@@ -19,7 +19,7 @@ fn open(dir: &std::path::Path) -> Arc<Engine> {
         data_dir: dir.to_path_buf(),
         tiers: vec![
             TierConfig::builtin(TierKind::Nvme, 32 * MIB, 0.25),
-            TierConfig::builtin(TierKind::Hdd, 64 * MIB, 0.03),
+            TierConfig::builtin(TierKind::Ssd, 64 * MIB, 0.1),
         ],
         emulation: true,
         placement: PlacementConfig::default(),
@@ -69,7 +69,7 @@ fn read_p99_with_and_without_migrations() {
             .unwrap();
     }
     for extent in HOT_EXTENTS..HOT_EXTENTS + COLD_EXTENTS {
-        engine.migrate_extent("v", extent, &TierKind::Hdd).unwrap();
+        engine.migrate_extent("v", extent, &TierKind::Ssd).unwrap();
     }
     handle.flush().unwrap();
     let (base_p50, base_p99) = measure(&engine);
@@ -82,7 +82,7 @@ fn read_p99_with_and_without_migrations() {
             let mut bytes = 0u64;
             let started = Instant::now();
             'outer: loop {
-                for to in [TierKind::Nvme, TierKind::Hdd] {
+                for to in [TierKind::Nvme, TierKind::Ssd] {
                     for extent in HOT_EXTENTS..HOT_EXTENTS + COLD_EXTENTS {
                         if stop.load(Ordering::Relaxed) {
                             break 'outer;
