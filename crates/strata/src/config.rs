@@ -24,6 +24,9 @@ pub struct FileConfig {
     pub nbd_max_request: Option<String>,
     #[serde(default, rename = "tier")]
     pub tiers: Vec<FileTier>,
+    /// Placement policy and background migration (`[placement]`; default: `static`).
+    #[serde(default)]
+    pub placement: strata_engine::PlacementConfig,
 }
 
 /// One `[[tier]]` table.
@@ -64,6 +67,7 @@ pub struct ServeConfig {
     pub api_token: Option<String>,
     pub nbd_max_request_bytes: u32,
     pub tiers: Vec<strata_engine::TierConfig>,
+    pub placement: strata_engine::PlacementConfig,
 }
 
 /// The embedded default of INTERFACE.md: three sparse file tiers.
@@ -163,6 +167,7 @@ impl FileConfig {
             api_token,
             nbd_max_request_bytes,
             tiers,
+            placement: self.placement,
         })
     }
 }
@@ -269,6 +274,17 @@ mod tests {
         assert!(!cfg.emulation);
         assert_eq!(cfg.tiers[0].path, Some(PathBuf::from("d/n.img")));
         assert_eq!(cfg.tiers[1].kind.to_string(), "cold");
+    }
+
+    #[test]
+    fn placement_table_is_read_and_checked() {
+        let cfg = FileConfig::parse("[placement]\npolicy = \"lru-promote\"\nmigration_mbps = 50\n")
+            .and_then(|f| f.resolve(Overrides::default()))
+            .expect("placement table");
+        assert_eq!(cfg.placement.policy, "lru-promote");
+        assert_eq!(cfg.placement.migration_mbps, 50);
+        let err = FileConfig::parse("[placement]\npolicie = \"x\"\n").expect_err("typo");
+        assert!(err.to_string().contains("policie"), "{err}");
     }
 
     #[test]

@@ -81,6 +81,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         data_dir: config.data_dir.clone(),
         tiers: config.tiers.clone(),
         emulation: config.emulation,
+        placement: config.placement.clone(),
     };
     let engine = tokio::task::spawn_blocking(move || strata_engine::Engine::open(engine_config))
         .await
