@@ -16,7 +16,7 @@ use strata_meta::MemoryStore;
 const EXTENT_BYTES: u64 = 256 * KIB;
 const BLOCKS: u64 = EXTENT_BYTES / 4096;
 const WRITERS: u64 = 4;
-const ROUND_TRIPS: usize = 60;
+const ROUND_TRIPS: usize = 200;
 
 fn block(owner: u64, counter: u64) -> Vec<u8> {
     let mut buf = vec![(counter.wrapping_mul(7) ^ owner) as u8; 4096];
