@@ -4,7 +4,27 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use strata_engine::{EngineError, EngineErrorKind};
+use utoipa::ToSchema;
+
+/// The body of every error reply.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorReply {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong: a stable code to match on and a message for people.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `invalid_argument`, `not_found`, `already_exists`,
+    /// `in_use`, `unauthorized`, `unsupported_media_type`, `body_too_large`,
+    /// `not_implemented`, `no_space`, `internal`.
+    #[schema(example = "not_found")]
+    pub code: String,
+    #[schema(example = "no such volume")]
+    pub message: String,
+}
 
 /// An error reply: status, a stable machine-readable code and a human message.
 #[derive(Debug)]
@@ -30,11 +50,31 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// The route exists and the request was valid, but the feature behind it is not
+    /// running on this server yet; never answered with a made-up success instead.
+    pub fn not_implemented(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_IMPLEMENTED, "not_implemented", message)
+    }
+
+    /// A blocking task that died (panicked or was cancelled) is the server's fault.
+    pub(crate) fn from_join(err: tokio::task::JoinError) -> Self {
+        Self::internal(format!("worker task failed: {err}"))
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
+        let body = ErrorReply {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }
@@ -56,9 +96,14 @@ impl From<EngineError> for ApiError {
 }
 
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {}", uri.path()))
+}
+
+/// A known path called with a method it does not serve.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        format!("no route for {}", uri.path()),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not served on {}", uri.path()),
     )
 }

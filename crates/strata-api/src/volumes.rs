@@ -1,23 +1,29 @@
-//! `/v1/volumes`: create, list, show and delete volumes.
+//! `/v1/volumes`: create, list, show and delete volumes, and a volume's observed profile.
 
+use crate::extract::{VolumeName, validate_volume_name};
 use crate::json::ApiJson;
-use crate::{ApiError, ApiState};
+use crate::telemetry::TelemetrySample;
+use crate::tiers::ratio;
+use crate::{ApiError, ApiState, blocking};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use strata_core::{TierKind, parse_size};
-use strata_engine::{VolumeInfo, VolumeSpec};
+use strata_engine::{VolumeInfo, VolumeSpec, VolumeStats};
+use utoipa::ToSchema;
 
 /// Workload classes a volume may be created with (INTERFACE.md).
 pub const WORKLOAD_CLASSES: [&str; 7] =
     ["database", "web", "file", "dev", "vdi", "backup", "unknown"];
 
 /// A size given as a number of bytes or as a string such as `"20G"`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum SizeValue {
     Bytes(u64),
+    #[schema(example = "20G")]
     Text(String),
 }
 
@@ -33,18 +39,30 @@ impl SizeValue {
 }
 
 /// Body of `POST /v1/volumes`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateVolume {
+    /// 1–64 of `[A-Za-z0-9._-]`, not starting with `.`; also the NBD export name.
+    #[schema(example = "db01")]
     pub name: String,
+    /// Volume size; a multiple of 4096 bytes.
     pub size: SizeValue,
+    /// Workload class: database, web, file, dev, vdi, backup or unknown.
+    #[serde(default)]
+    #[schema(example = "database")]
     pub profile: Option<String>,
+    /// A power of two from 64 KiB to 64 MiB [default: 1 MiB].
+    #[serde(default)]
     pub extent_size: Option<SizeValue>,
+    /// Keep every extent on this tier.
+    #[serde(default)]
+    #[schema(example = "nvme")]
     pub pin: Option<String>,
 }
 
 impl CreateVolume {
     fn into_spec(self) -> Result<VolumeSpec, ApiError> {
+        validate_volume_name(&self.name)?;
         if let Some(profile) = &self.profile
             && !WORKLOAD_CLASSES.contains(&profile.as_str())
         {
@@ -73,44 +91,225 @@ impl CreateVolume {
     }
 }
 
-pub async fn list(State(state): State<ApiState>) -> Result<Json<Vec<VolumeInfo>>, ApiError> {
-    let engine = state.engine.clone();
-    let volumes = tokio::task::spawn_blocking(move || engine.list_volumes())
-        .await
-        .map_err(|err| ApiError::internal(err.to_string()))?;
-    Ok(Json(volumes))
+/// A volume as the API shows it (flattened into `/v1/stats` entries, hence no
+/// `deny_unknown_fields`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Volume {
+    pub id: u64,
+    pub name: String,
+    pub size_bytes: u64,
+    pub extent_size_bytes: u64,
+    pub block_size: u64,
+    /// Workload class it was created with.
+    pub profile: Option<String>,
+    /// Tier every extent is kept on, if pinned.
+    pub pin: Option<String>,
+    /// Bytes of allocated extents (thin: grows only with writes).
+    pub allocated_bytes: u64,
+    /// Tier name → allocated bytes on it.
+    pub bytes_per_tier: BTreeMap<String, u64>,
+    pub created_unix_s: u64,
+    /// Open handles (NBD connections and other users).
+    pub open_handles: usize,
 }
 
+impl From<VolumeInfo> for Volume {
+    fn from(v: VolumeInfo) -> Self {
+        Self {
+            id: v.id,
+            name: v.name,
+            size_bytes: v.size_bytes,
+            extent_size_bytes: v.extent_size_bytes,
+            block_size: v.block_size,
+            profile: v.profile,
+            pin: v.pin.map(|p| p.as_str().to_owned()),
+            allocated_bytes: v.allocated_bytes,
+            bytes_per_tier: v.bytes_per_tier,
+            created_unix_s: v.created_unix_s,
+            open_handles: v.open_handles,
+        }
+    }
+}
+
+/// A volume's I/O since the server started.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeIo {
+    pub reads: u64,
+    pub writes: u64,
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+    pub flushes: u64,
+    pub trims: u64,
+    pub write_zeroes: u64,
+    /// Reads of never-written extents (served as zeros, no tier touched).
+    pub unallocated_reads: u64,
+    /// Tier name → reads it served.
+    pub read_hits_by_tier: BTreeMap<String, u64>,
+    /// Tier name → share of all reads it served, 0 to 1 (0 before the first read).
+    pub hit_ratio_by_tier: BTreeMap<String, f64>,
+}
+
+impl From<VolumeStats> for VolumeIo {
+    fn from(s: VolumeStats) -> Self {
+        let hit_ratio_by_tier = s
+            .read_hits_by_tier
+            .iter()
+            .map(|(tier, &hits)| (tier.clone(), ratio(hits, s.reads)))
+            .collect();
+        Self {
+            reads: s.reads,
+            writes: s.writes,
+            read_bytes: s.read_bytes,
+            write_bytes: s.write_bytes,
+            flushes: s.flushes,
+            trims: s.trims,
+            write_zeroes: s.write_zeroes,
+            unallocated_reads: s.unallocated_reads,
+            read_hits_by_tier: s.read_hits_by_tier,
+            hit_ratio_by_tier,
+        }
+    }
+}
+
+/// What is known about a volume's workload today.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeProfile {
+    pub volume: String,
+    /// The class the volume was created with; `null` when none was given.
+    pub declared_class: Option<String>,
+    /// The class the workload classifier inferred; `null` while it does not run here.
+    pub inferred_class: Option<String>,
+    /// Wanted fraction of the working set per tier; empty while no profiler runs here.
+    pub tier_profile: BTreeMap<String, f64>,
+    /// Observed I/O counters of the volume.
+    pub io: VolumeIo,
+    /// Telemetry samples posted for this volume, oldest first (a bounded ring).
+    pub telemetry: Vec<TelemetrySample>,
+    /// Says which parts are not measured yet, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// List volumes.
+#[utoipa::path(
+    get,
+    path = "/v1/volumes",
+    tag = "volumes",
+    responses((status = 200, description = "Every volume of this server", body = Vec<Volume>))
+)]
+pub async fn list(State(state): State<ApiState>) -> Result<Json<Vec<Volume>>, ApiError> {
+    let engine = state.engine.clone();
+    let volumes = blocking(move || engine.list_volumes()).await?;
+    Ok(Json(volumes.into_iter().map(Volume::from).collect()))
+}
+
+/// Create a thin volume.
+#[utoipa::path(
+    post,
+    path = "/v1/volumes",
+    tag = "volumes",
+    request_body = CreateVolume,
+    responses(
+        (status = 201, description = "Created", body = Volume),
+        (status = 400, description = "Invalid body", body = crate::ErrorReply),
+        (status = 409, description = "A volume of that name exists", body = crate::ErrorReply),
+        (status = 413, description = "Body too large", body = crate::ErrorReply),
+        (status = 415, description = "Body is not JSON", body = crate::ErrorReply),
+    )
+)]
 pub async fn create(
     State(state): State<ApiState>,
     ApiJson(body): ApiJson<CreateVolume>,
-) -> Result<(StatusCode, Json<VolumeInfo>), ApiError> {
+) -> Result<(StatusCode, Json<Volume>), ApiError> {
     let spec = body.into_spec()?;
     let engine = state.engine.clone();
-    let info = tokio::task::spawn_blocking(move || engine.create_volume(spec))
-        .await
-        .map_err(|err| ApiError::internal(err.to_string()))??;
-    Ok((StatusCode::CREATED, Json(info)))
+    let info = blocking(move || engine.create_volume(spec)).await??;
+    state.telemetry.forget(&info.name);
+    Ok((StatusCode::CREATED, Json(info.into())))
 }
 
+/// Show one volume.
+#[utoipa::path(
+    get,
+    path = "/v1/volumes/{name}",
+    tag = "volumes",
+    params(("name" = String, Path, description = "Volume name")),
+    responses(
+        (status = 200, description = "The volume", body = Volume),
+        (status = 400, description = "Invalid name", body = crate::ErrorReply),
+        (status = 404, description = "No such volume", body = crate::ErrorReply),
+    )
+)]
 pub async fn show(
     State(state): State<ApiState>,
-    Path(name): Path<String>,
-) -> Result<Json<VolumeInfo>, ApiError> {
+    VolumeName(name): VolumeName,
+) -> Result<Json<Volume>, ApiError> {
     let engine = state.engine.clone();
-    let info = tokio::task::spawn_blocking(move || engine.volume_info(&name))
-        .await
-        .map_err(|err| ApiError::internal(err.to_string()))??;
-    Ok(Json(info))
+    let info = blocking(move || engine.volume_info(&name)).await??;
+    Ok(Json(info.into()))
 }
 
+/// Delete a volume and free its space.
+#[utoipa::path(
+    delete,
+    path = "/v1/volumes/{name}",
+    tag = "volumes",
+    params(("name" = String, Path, description = "Volume name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Invalid name", body = crate::ErrorReply),
+        (status = 404, description = "No such volume", body = crate::ErrorReply),
+        (status = 409, description = "The volume is in use", body = crate::ErrorReply),
+    )
+)]
 pub async fn delete(
     State(state): State<ApiState>,
-    Path(name): Path<String>,
+    VolumeName(name): VolumeName,
 ) -> Result<StatusCode, ApiError> {
     let engine = state.engine.clone();
-    tokio::task::spawn_blocking(move || engine.delete_volume(&name))
-        .await
-        .map_err(|err| ApiError::internal(err.to_string()))??;
+    let target = name.clone();
+    blocking(move || engine.delete_volume(&target)).await??;
+    state.telemetry.forget(&name);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A volume's workload profile: declared class, observed I/O and posted telemetry.
+#[utoipa::path(
+    get,
+    path = "/v1/volumes/{name}/profile",
+    tag = "volumes",
+    params(("name" = String, Path, description = "Volume name")),
+    responses(
+        (status = 200, description = "The profile", body = VolumeProfile),
+        (status = 400, description = "Invalid name", body = crate::ErrorReply),
+        (status = 404, description = "No such volume", body = crate::ErrorReply),
+    )
+)]
+pub async fn profile(
+    State(state): State<ApiState>,
+    VolumeName(name): VolumeName,
+) -> Result<Json<VolumeProfile>, ApiError> {
+    let engine = state.engine.clone();
+    let lookup = name.clone();
+    let (info, stats) = blocking(move || {
+        let info = engine.volume_info(&lookup)?;
+        let stats = engine.volume_stats(&lookup)?;
+        Ok::<_, strata_engine::EngineError>((info, stats))
+    })
+    .await??;
+    Ok(Json(VolumeProfile {
+        telemetry: state.telemetry.samples(&name),
+        volume: name,
+        declared_class: info.profile,
+        inferred_class: None,
+        tier_profile: BTreeMap::new(),
+        io: stats.into(),
+        note: Some(
+            "the workload classifier and tier profiler do not run on this server yet; \
+             inferred_class and tier_profile stay empty until they do"
+                .into(),
+        ),
+    }))
 }

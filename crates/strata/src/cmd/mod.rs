@@ -3,6 +3,7 @@
 mod bench;
 mod serve;
 mod sim;
+mod status;
 mod torture;
 mod volume;
 
@@ -31,6 +32,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Replay block traces through cache or tiering simulators.
     Sim(sim::SimArgs),
+    /// Tiers, occupancy, volumes with hit ratios, prefetch and migration state.
+    Status(status::StatusArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -40,5 +43,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sim(args) => sim::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Torture(args) => torture::run(args),
+        Command::Status(args) => status::run(args, &cli.api),
     }
 }

@@ -134,11 +134,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tasks.spawn(async move { server.serve_unix(listener, token).await });
     }
     {
-        let state = strata_api::ApiState {
-            engine: engine.clone(),
-            token: config.api_token.as_deref().map(Arc::from),
-            server_id: Arc::from(config.server_id.as_str()),
-        };
+        let state = strata_api::ApiState::new(engine.clone(), config.server_id.as_str())
+            .with_token(config.api_token.as_deref())
+            .with_addresses(nbd_addr.to_string(), api_addr.to_string())
+            .with_nbd_stats(nbd_server.stats());
         let token = shutdown.clone();
         tasks.spawn(async move {
             strata_api::serve(api_listener, state, async move { token.cancelled().await }).await

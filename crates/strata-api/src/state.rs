@@ -1,0 +1,86 @@
+//! What every handler shares: the engine, the auth token, this server's identity and
+//! addresses, the NBD server's counters, the telemetry rings and extra metric collectors.
+
+use crate::metrics::Collector;
+use crate::telemetry::TelemetryStore;
+use std::sync::Arc;
+use strata_engine::Engine;
+use strata_nbd::ServerStats;
+
+/// Shared by all requests; cheap to clone. Build with [`ApiState::new`] and the `with_*`
+/// setters.
+#[derive(Clone)]
+pub struct ApiState {
+    pub(crate) engine: Arc<Engine>,
+    /// Bearer token required on every route but `/healthz`; `None` disables auth.
+    pub(crate) token: Option<Arc<str>>,
+    pub(crate) server_id: Arc<str>,
+    pub(crate) nbd_address: Option<Arc<str>>,
+    pub(crate) api_address: Option<Arc<str>>,
+    pub(crate) nbd_stats: Option<Arc<ServerStats>>,
+    pub(crate) telemetry: Arc<TelemetryStore>,
+    pub(crate) collectors: Vec<Arc<dyn Collector>>,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("server_id", &self.server_id)
+            .field("auth", &self.token.is_some())
+            .field("nbd_address", &self.nbd_address)
+            .field("api_address", &self.api_address)
+            .field("collectors", &self.collectors.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApiState {
+    pub fn new(engine: Arc<Engine>, server_id: impl Into<Arc<str>>) -> Self {
+        Self {
+            engine,
+            token: None,
+            server_id: server_id.into(),
+            nbd_address: None,
+            api_address: None,
+            nbd_stats: None,
+            telemetry: Arc::new(TelemetryStore::default()),
+            collectors: Vec::new(),
+        }
+    }
+
+    /// Requires `Authorization: Bearer TOKEN` on every route but `/healthz`; `None` or an
+    /// empty token leaves the API open.
+    pub fn with_token(mut self, token: Option<&str>) -> Self {
+        self.token = token.filter(|t| !t.is_empty()).map(Arc::from);
+        self
+    }
+
+    /// The addresses clients reach this server's NBD and API listeners on, as reported by
+    /// `GET /v1/servers`.
+    pub fn with_addresses(mut self, nbd: impl Into<Arc<str>>, api: impl Into<Arc<str>>) -> Self {
+        self.nbd_address = Some(nbd.into());
+        self.api_address = Some(api.into());
+        self
+    }
+
+    /// The NBD server's counters, exported in `/metrics` and `/v1/stats`.
+    pub fn with_nbd_stats(mut self, stats: Arc<ServerStats>) -> Self {
+        self.nbd_stats = Some(stats);
+        self
+    }
+
+    /// Adds a component's metrics to `/metrics` (migration executor, prefetcher, control
+    /// plane): the registry is this list, passed in rather than global.
+    pub fn with_collector(mut self, collector: Arc<dyn Collector>) -> Self {
+        self.collectors.push(collector);
+        self
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn server_id(&self) -> &str {
+        &self.server_id
+    }
+}

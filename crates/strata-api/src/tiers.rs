@@ -1,0 +1,111 @@
+//! The API's view of a tier: capacity and occupancy, device profile, cost and the device
+//! counters the engine keeps. Own types (not the engine's) so the OpenAPI schema and the
+//! wire format stay stable while the engine changes.
+
+use serde::{Deserialize, Serialize};
+use strata_engine::{TierIoStats, TierStatus};
+use utoipa::ToSchema;
+
+/// One tier of this server, fastest first in every list.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// `nvme`, `ssd`, `hdd` or an operator-named tier.
+    #[schema(example = "nvme")]
+    pub kind: String,
+    /// Allocatable bytes.
+    pub capacity_bytes: u64,
+    /// Bytes held by allocated extents.
+    pub used_bytes: u64,
+    pub free_bytes: u64,
+    /// `used_bytes / capacity_bytes`, 0 to 1.
+    pub occupancy: f64,
+    /// Allocation unit of the tier, in bytes.
+    pub slot_granule_bytes: u64,
+    pub cost_per_gib_month: f64,
+    pub profile: Profile,
+    pub io: TierIo,
+}
+
+/// The device model of a tier (DESIGN.md, "Device profiles").
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub read_latency_us: f64,
+    pub write_latency_us: f64,
+    /// Sustained read bandwidth in MB/s (10^6 bytes per second).
+    pub read_mbps: f64,
+    pub write_mbps: f64,
+    /// Requests served at once.
+    pub parallelism: u32,
+    /// Random access pays the full latency (a disk).
+    pub seek_penalty: bool,
+}
+
+/// Everything the engine sent to a tier's device since start-up.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierIo {
+    pub reads: u64,
+    pub writes: u64,
+    pub flushes: u64,
+    pub discards: u64,
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+    pub errors: u64,
+    pub read_latency_mean_us: f64,
+    /// Estimate: upper bound of the log2 histogram bucket holding the 99th percentile.
+    pub read_latency_p99_us: u64,
+    pub write_latency_mean_us: f64,
+    pub write_latency_p99_us: u64,
+}
+
+impl From<&TierStatus> for Tier {
+    fn from(t: &TierStatus) -> Self {
+        Self {
+            kind: t.kind.as_str().to_owned(),
+            capacity_bytes: t.capacity_bytes,
+            used_bytes: t.used_bytes,
+            free_bytes: t.free_bytes,
+            occupancy: ratio(t.used_bytes, t.capacity_bytes),
+            slot_granule_bytes: t.slot_granule_bytes,
+            cost_per_gib_month: t.cost_per_gib_month,
+            profile: Profile {
+                read_latency_us: t.profile.read_latency_us,
+                write_latency_us: t.profile.write_latency_us,
+                read_mbps: t.profile.read_mbps,
+                write_mbps: t.profile.write_mbps,
+                parallelism: t.profile.parallelism,
+                seek_penalty: t.profile.seek_penalty,
+            },
+            io: TierIo::from(&t.io),
+        }
+    }
+}
+
+impl From<&TierIoStats> for TierIo {
+    fn from(io: &TierIoStats) -> Self {
+        Self {
+            reads: io.reads,
+            writes: io.writes,
+            flushes: io.flushes,
+            discards: io.discards,
+            read_bytes: io.read_bytes,
+            write_bytes: io.write_bytes,
+            errors: io.errors,
+            read_latency_mean_us: io.read_latency_mean_us,
+            read_latency_p99_us: io.read_latency_p99_us,
+            write_latency_mean_us: io.write_latency_mean_us,
+            write_latency_p99_us: io.write_latency_p99_us,
+        }
+    }
+}
+
+/// `part / whole`, 0 when `whole` is 0 (an idle volume has no hit ratio yet, not NaN).
+pub(crate) fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}

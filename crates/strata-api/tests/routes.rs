@@ -1,0 +1,348 @@
+//! Every route of INTERFACE.md called at least once over HTTP, with asserted status and
+//! body shape, and the error format on 400/401/404/405/413/415/501.
+
+mod support;
+
+use serde_json::json;
+use support::TestServer;
+
+#[test]
+fn healthz_answers_ok_without_a_token() {
+    let server = TestServer::start_with_token(Some("s3cret"));
+    let reply = server.request_with_token("GET", "/healthz", None, None, None);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json(), json!({"status": "ok"}));
+}
+
+#[test]
+fn volume_lifecycle() {
+    let server = TestServer::start();
+    let created = server.create_volume("db01", "64M");
+    assert_eq!(created["name"], "db01");
+    assert_eq!(created["size_bytes"], 64u64 << 20);
+    assert_eq!(created["allocated_bytes"], 0);
+
+    let reply = server.post_json(
+        "/v1/volumes",
+        &json!({"name": "web1", "size": 1 << 20, "profile": "web", "extent_size": "64K", "pin": "ssd"}),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.json()["pin"], "ssd");
+    assert_eq!(reply.json()["extent_size_bytes"], 65536);
+
+    let list = server.get("/v1/volumes");
+    assert_eq!(list.status, 200);
+    let names: Vec<_> = list
+        .json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("db01"), json!("web1")]);
+
+    let show = server.get("/v1/volumes/db01");
+    assert_eq!(show.status, 200);
+    assert_eq!(show.json()["id"], created["id"]);
+
+    server
+        .post_json("/v1/volumes", &json!({"name": "db01", "size": "1M"}))
+        .assert_error(409, "already_exists");
+
+    let deleted = server.delete("/v1/volumes/db01");
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    server
+        .get("/v1/volumes/db01")
+        .assert_error(404, "not_found");
+    server
+        .delete("/v1/volumes/db01")
+        .assert_error(404, "not_found");
+}
+
+#[test]
+fn volume_inputs_are_validated() {
+    let server = TestServer::start();
+    for body in [
+        json!({"name": "../x", "size": "1M"}),
+        json!({"name": "", "size": "1M"}),
+        json!({"name": "a", "size": "lots"}),
+        json!({"name": "a", "size": 4095}),
+        json!({"name": "a", "size": "1M", "profile": "gaming"}),
+        json!({"name": "a", "size": "1M", "pin": "NVME!"}),
+        json!({"name": "a", "size": "1M", "extent_size": "3K"}),
+        json!({"name": "a", "size": "1M", "colour": "red"}),
+        json!({"name": 5, "size": "1M"}),
+        json!({"size": "1M"}),
+        json!([]),
+    ] {
+        server
+            .post_json("/v1/volumes", &body)
+            .assert_error(400, "invalid_argument");
+    }
+    server
+        .get("/v1/volumes/..%2Fx")
+        .assert_error(400, "invalid_argument");
+    server
+        .get("/v1/volumes/.hidden")
+        .assert_error(400, "invalid_argument");
+    assert_eq!(server.get("/v1/volumes").json(), json!([]));
+}
+
+#[test]
+fn servers_lists_this_server_with_its_tiers() {
+    let server = TestServer::start();
+    let reply = server.get("/v1/servers");
+    assert_eq!(reply.status, 200);
+    let servers = reply.json()["servers"].as_array().expect("servers").clone();
+    assert_eq!(servers.len(), 1);
+    let me = &servers[0];
+    assert_eq!(me["id"], "test-1");
+    assert_eq!(me["health"], "up");
+    let kinds: Vec<_> = me["tiers"]
+        .as_array()
+        .expect("tiers")
+        .iter()
+        .map(|t| t["kind"].clone())
+        .collect();
+    assert_eq!(kinds, vec![json!("nvme"), json!("ssd"), json!("hdd")]);
+    let nvme = &me["tiers"][0];
+    assert_eq!(nvme["capacity_bytes"], 8u64 << 20);
+    assert_eq!(nvme["free_bytes"], 8u64 << 20);
+    assert_eq!(nvme["cost_per_gib_month"], 0.25);
+    assert!(nvme["profile"]["read_latency_us"].as_f64().is_some());
+}
+
+#[test]
+fn stats_show_tiers_volumes_and_inactive_background_work() {
+    let server = TestServer::start();
+    server.create_volume("v1", "4M");
+    let handle = server.engine.open_volume("v1").expect("open");
+    handle.write(0, &[7u8; 4096], false).expect("write");
+    let mut buf = [0u8; 4096];
+    handle.read(0, &mut buf).expect("read");
+    drop(handle);
+
+    let reply = server.get("/v1/stats");
+    assert_eq!(reply.status, 200);
+    let stats = reply.json();
+    assert_eq!(stats["server_id"], "test-1");
+    assert_eq!(stats["tiers"].as_array().map(Vec::len), Some(3));
+    assert!(
+        stats["tiers"][0]["used_bytes"].as_u64() > Some(0),
+        "{stats}"
+    );
+    let v = &stats["volumes"][0];
+    assert_eq!(v["name"], "v1");
+    assert_eq!(v["io"]["reads"], 1);
+    assert_eq!(v["io"]["writes"], 1);
+    assert_eq!(v["io"]["hit_ratio_by_tier"]["nvme"], 1.0);
+    assert_eq!(stats["nbd"]["connections_open"], 0);
+    assert_eq!(stats["migrations"]["active"], false);
+    assert_eq!(stats["prefetch"]["active"], false);
+}
+
+#[test]
+fn telemetry_is_validated_kept_and_shown_in_the_profile() {
+    let server = TestServer::start();
+    server.create_volume("vm1", "4M");
+    let sample = json!({"cpu_percent": 42.5, "memory_used_bytes": 1024, "memory_total_bytes": 4096,
+                        "net_rx_bytes_per_s": 10.0, "app_type": "database", "user_active": true});
+    let reply = server.post_json("/v1/volumes/vm1/telemetry", &sample);
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    assert_eq!(reply.json()["samples_kept"], 1);
+
+    for bad in [
+        json!({}),
+        json!({"cpu_percent": 101}),
+        json!({"cpu_percent": -1}),
+        json!({"memory_used_bytes": 5, "memory_total_bytes": 4}),
+        json!({"memory_total_bytes": 0}),
+        json!({"net_tx_bytes_per_s": -3}),
+        json!({"app_type": "game"}),
+        json!({"user_active": "yes"}),
+        json!({"timestamp_unix_ms": u64::MAX}),
+        json!({"cpu_percent": 1, "gpu": 3}),
+    ] {
+        server
+            .post_json("/v1/volumes/vm1/telemetry", &bad)
+            .assert_error(400, "invalid_argument");
+    }
+    server
+        .post_json("/v1/volumes/nope/telemetry", &json!({"cpu_percent": 1}))
+        .assert_error(404, "not_found");
+
+    let profile = server.get("/v1/volumes/vm1/profile");
+    assert_eq!(profile.status, 200);
+    let p = profile.json();
+    assert_eq!(p["volume"], "vm1");
+    assert_eq!(p["declared_class"], serde_json::Value::Null);
+    assert_eq!(p["inferred_class"], serde_json::Value::Null);
+    assert_eq!(p["io"]["reads"], 0);
+    let samples = p["telemetry"].as_array().expect("telemetry");
+    assert_eq!(samples.len(), 1);
+    assert_eq!(samples[0]["app_type"], "database");
+    assert!(samples[0]["timestamp_unix_ms"].as_u64().is_some());
+    server
+        .get("/v1/volumes/nope/profile")
+        .assert_error(404, "not_found");
+}
+
+#[test]
+fn telemetry_ring_is_bounded() {
+    let server = TestServer::start();
+    server.create_volume("vm1", "4M");
+    let mut last = 0;
+    for i in 0..(strata_api::TELEMETRY_RING_LEN + 10) {
+        let reply = server.post_json(
+            "/v1/volumes/vm1/telemetry",
+            &json!({"cpu_percent": (i % 100) as f64}),
+        );
+        last = reply.json()["samples_kept"].as_u64().expect("kept");
+    }
+    assert_eq!(last, strata_api::TELEMETRY_RING_LEN as u64);
+    let samples = server.get("/v1/volumes/vm1/profile").json()["telemetry"].clone();
+    assert_eq!(
+        samples.as_array().map(Vec::len),
+        Some(strata_api::TELEMETRY_RING_LEN)
+    );
+    assert_eq!(
+        samples[0]["cpu_percent"], 10.0,
+        "oldest samples are dropped first"
+    );
+}
+
+#[test]
+fn lease_routes_validate_then_answer_not_implemented() {
+    let server = TestServer::start();
+    server.create_volume("db01", "4M");
+    let acquire = json!({"volume": "db01", "holder": "host7/vm-42", "ttl_s": 30,
+                         "prefer": {"nvme": "30%", "ssd": 0.5, "hdd": "20%"}});
+    server
+        .post_json("/v1/leases", &acquire)
+        .assert_error(501, "not_implemented");
+    server
+        .post_json("/v1/leases", &json!({"volume": "nope", "holder": "h"}))
+        .assert_error(404, "not_found");
+    for bad in [
+        json!({"volume": "db01", "holder": ""}),
+        json!({"volume": "db01", "holder": "h", "ttl_s": 0}),
+        json!({"volume": "db01", "holder": "h", "ttl_s": 86401}),
+        json!({"volume": "db01", "holder": "h", "prefer": {"nvme": "80%", "ssd": "30%"}}),
+        json!({"volume": "db01", "holder": "h", "prefer": {"tape": "10%"}}),
+        json!({"volume": "db01", "holder": "h", "prefer": {"nvme": 1.5}}),
+        json!({"volume": "../db01", "holder": "h"}),
+        json!({"volume": "db01", "holder": "h", "generation": 3}),
+    ] {
+        server
+            .post_json("/v1/leases", &bad)
+            .assert_error(400, "invalid_argument");
+    }
+    server
+        .put_json("/v1/leases/lease-1", &json!({"ttl_s": 60, "generation": 2}))
+        .assert_error(501, "not_implemented");
+    server
+        .put_json("/v1/leases/lease-1", &json!({"ttl_s": 0}))
+        .assert_error(400, "invalid_argument");
+    server
+        .put_json("/v1/leases/a%20b", &json!({}))
+        .assert_error(400, "invalid_argument");
+    server
+        .delete("/v1/leases/lease-1")
+        .assert_error(501, "not_implemented");
+    server
+        .get("/v1/leases")
+        .assert_error(501, "not_implemented");
+    server
+        .get("/v1/reservations")
+        .assert_error(501, "not_implemented");
+    server
+        .get("/v1/reservations?volume=db01")
+        .assert_error(501, "not_implemented");
+    server
+        .get("/v1/reservations?volume=..%2Fx")
+        .assert_error(400, "invalid_argument");
+    server
+        .get("/v1/reservations?colour=red")
+        .assert_error(400, "invalid_argument");
+}
+
+#[test]
+fn migrations_and_prefetch_say_they_are_not_running() {
+    let server = TestServer::start();
+    let reply = server.get("/v1/migrations");
+    assert_eq!(reply.status, 200);
+    let log = reply.json();
+    assert_eq!(log["migrations"], json!([]));
+    assert!(
+        log["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("no migration"))
+    );
+    assert_eq!(server.get("/v1/migrations?volume=db01&limit=5").status, 200);
+    server
+        .get("/v1/migrations?limit=0")
+        .assert_error(400, "invalid_argument");
+    server
+        .get("/v1/migrations?limit=many")
+        .assert_error(400, "invalid_argument");
+    server
+        .get("/v1/migrations?since=3")
+        .assert_error(400, "invalid_argument");
+
+    let reply = server.get("/v1/prefetch");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["active"], false);
+    assert_eq!(reply.json()["predictors"], json!([]));
+}
+
+#[test]
+fn error_format_on_transport_mistakes() {
+    let server = TestServer::start();
+    server.get("/v2/nothing").assert_error(404, "not_found");
+    server
+        .request("POST", "/v1/volumes", Some("text/plain"), Some(b"name=x"))
+        .assert_error(415, "unsupported_media_type");
+    server
+        .request("POST", "/v1/volumes", None, Some(b"{}"))
+        .assert_error(415, "unsupported_media_type");
+    server
+        .request(
+            "POST",
+            "/v1/volumes",
+            Some("application/json"),
+            Some(b"{not json"),
+        )
+        .assert_error(400, "invalid_argument");
+    server
+        .request("POST", "/v1/volumes", Some("application/json"), Some(b""))
+        .assert_error(400, "invalid_argument");
+    let big = format!(
+        "{{\"name\": \"{}\", \"size\": 1}}",
+        "a".repeat(strata_api::MAX_BODY_BYTES)
+    );
+    server
+        .request(
+            "POST",
+            "/v1/volumes",
+            Some("application/json"),
+            Some(big.as_bytes()),
+        )
+        .assert_error(413, "body_too_large");
+    server
+        .request("PATCH", "/v1/volumes", None, None)
+        .assert_error(405, "method_not_allowed");
+}
+
+#[test]
+fn bearer_token_is_required_when_configured() {
+    let server = TestServer::start_with_token(Some("s3cret"));
+    for path in ["/v1/volumes", "/v1/stats", "/metrics", "/openapi.json"] {
+        server
+            .request_with_token("GET", path, None, None, None)
+            .assert_error(401, "unauthorized");
+        server
+            .request_with_token("GET", path, None, None, Some("wrong"))
+            .assert_error(401, "unauthorized");
+        assert_eq!(server.get(path).status, 200, "{path} with the token");
+    }
+}

@@ -1,0 +1,156 @@
+//! `strata status [--json]`: tiers, occupancy, volumes with hit ratios per tier, and the
+//! state of prefetch and migration, from the server's `GET /v1/stats`.
+
+use crate::api_client::ApiClient;
+use clap::Args;
+use serde_json::Value;
+use std::fmt::Write;
+use strata_core::format_size;
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the server's `/v1/stats` document as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: StatusArgs, api: &str) -> anyhow::Result<()> {
+    let stats: Value = ApiClient::new(api).get("/v1/stats")?;
+    if args.json {
+        println!("{stats}");
+    } else {
+        print!("{}", render(&stats));
+    }
+    Ok(())
+}
+
+/// The readable report; a missing field shows as `?` or 0 rather than failing, so an
+/// older or newer server still gets a useful table.
+fn render(stats: &Value) -> String {
+    let mut out = String::new();
+    let text = |v: &Value| v.as_str().unwrap_or("?").to_owned();
+    let bytes = |v: &Value| format_size(v.as_u64().unwrap_or(0));
+    let percent = |v: &Value| format!("{:.1}%", v.as_f64().unwrap_or(0.0) * 100.0);
+    let empty = Vec::new();
+    let tiers = stats["tiers"].as_array().unwrap_or(&empty);
+    let volumes = stats["volumes"].as_array().unwrap_or(&empty);
+    let tier_names: Vec<String> = tiers.iter().map(|t| text(&t["kind"])).collect();
+
+    // Writing into a String cannot fail.
+    let _ = writeln!(out, "server {}\n", text(&stats["server_id"]));
+    let _ = writeln!(
+        out,
+        "{:<8} {:>10} {:>10} {:>10} {:>9} {:>10} {:>10} {:>12} {:>12}",
+        "TIER",
+        "CAPACITY",
+        "USED",
+        "FREE",
+        "OCCUPIED",
+        "READS",
+        "WRITES",
+        "READ p99 µs",
+        "WRITE p99 µs"
+    );
+    for t in tiers {
+        let _ = writeln!(
+            out,
+            "{:<8} {:>10} {:>10} {:>10} {:>9} {:>10} {:>10} {:>12} {:>12}",
+            text(&t["kind"]),
+            bytes(&t["capacity_bytes"]),
+            bytes(&t["used_bytes"]),
+            bytes(&t["free_bytes"]),
+            percent(&t["occupancy"]),
+            t["io"]["reads"].as_u64().unwrap_or(0),
+            t["io"]["writes"].as_u64().unwrap_or(0),
+            t["io"]["read_latency_p99_us"].as_u64().unwrap_or(0),
+            t["io"]["write_latency_p99_us"].as_u64().unwrap_or(0),
+        );
+    }
+
+    let _ = writeln!(out);
+    if volumes.is_empty() {
+        let _ = writeln!(out, "no volumes");
+    } else {
+        let mut header = format!(
+            "{:<24} {:>10} {:>10} {:<9} {:>10} {:>10}",
+            "VOLUME", "SIZE", "ALLOCATED", "CLASS", "READS", "WRITES"
+        );
+        for tier in &tier_names {
+            let _ = write!(header, " {:>9}", format!("HIT {tier}"));
+        }
+        let _ = writeln!(out, "{header}");
+        for v in volumes {
+            let mut line = format!(
+                "{:<24} {:>10} {:>10} {:<9} {:>10} {:>10}",
+                text(&v["name"]),
+                bytes(&v["size_bytes"]),
+                bytes(&v["allocated_bytes"]),
+                v["profile"].as_str().unwrap_or("-"),
+                v["io"]["reads"].as_u64().unwrap_or(0),
+                v["io"]["writes"].as_u64().unwrap_or(0),
+            );
+            for tier in &tier_names {
+                let _ = write!(line, " {:>9}", percent(&v["io"]["hit_ratio_by_tier"][tier]));
+            }
+            let _ = writeln!(out, "{line}");
+        }
+    }
+
+    let _ = writeln!(out);
+    let nbd = &stats["nbd"];
+    if nbd.is_object() {
+        let _ = writeln!(
+            out,
+            "nbd:        {} connections open, {} total, {} requests, {} error replies",
+            nbd["connections_open"].as_u64().unwrap_or(0),
+            nbd["connections_total"].as_u64().unwrap_or(0),
+            nbd["requests_total"].as_u64().unwrap_or(0),
+            nbd["error_replies_total"].as_u64().unwrap_or(0),
+        );
+    }
+    for section in ["prefetch", "migrations"] {
+        let s = &stats[section];
+        let state = if s["active"].as_bool() == Some(true) {
+            "active".to_owned()
+        } else {
+            match s["note"].as_str() {
+                Some(note) => format!("not active ({note})"),
+                None => "not active".to_owned(),
+            }
+        };
+        let _ = writeln!(out, "{:<11} {state}", format!("{section}:"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_tiers_volumes_and_inactive_sections() {
+        let stats = serde_json::json!({
+            "server_id": "s1",
+            "tiers": [{"kind": "nvme", "capacity_bytes": 1u64 << 30, "used_bytes": 1u64 << 28,
+                       "free_bytes": 3u64 << 28, "occupancy": 0.25, "io": {"reads": 7}}],
+            "volumes": [{"name": "db01", "size_bytes": 1u64 << 30, "allocated_bytes": 1u64 << 20,
+                         "profile": "database",
+                         "io": {"reads": 10, "writes": 2, "hit_ratio_by_tier": {"nvme": 0.9}}}],
+            "nbd": {"connections_open": 1, "connections_total": 3, "requests_total": 99,
+                    "error_replies_total": 0},
+            "prefetch": {"active": false, "note": "no prefetcher"},
+            "migrations": {"active": false},
+        });
+        let text = render(&stats);
+        assert!(text.contains("server s1"), "{text}");
+        assert!(text.contains("25.0%"), "{text}");
+        assert!(text.contains("HIT nvme"), "{text}");
+        assert!(text.contains("90.0%"), "{text}");
+        assert!(
+            text.contains("prefetch:   not active (no prefetcher)"),
+            "{text}"
+        );
+        assert!(text.contains("migrations: not active"), "{text}");
+        assert!(text.contains("99 requests"), "{text}");
+    }
+}
