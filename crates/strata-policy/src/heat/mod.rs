@@ -6,9 +6,10 @@
 //! * Counts decay exponentially with a half-life in virtual (or monotonic) time, applied
 //!   lazily when an extent is touched, from a coarse `u32` stamp; reading a count decays it
 //!   to the asked instant without storing anything.
-//! * A *visit* is an access that starts a run on the extent (`Access::sequential == false`).
-//!   A sequential continuation costs a disk no seek, so it sets the run flag but adds no
-//!   visit: a scan leaves each extent with one visit, not hundreds.
+//! * A *visit* is an access that starts a run on the extent (`Access::sequential == false`)
+//!   or comes a tick or more after the extent's previous access. A quick sequential
+//!   continuation costs a disk no seek, so it adds no visit: a scan leaves each extent with
+//!   one visit, not hundreds.
 //! * Storage is a dense `Vec` of 12-byte [`HeatEntry`]s per volume indexed by extent, grown
 //!   only where it stays at least half full; far-off indices live in a sparse side table.
 
@@ -192,7 +193,9 @@ impl HeatMap {
         };
         let entry = heat.slot(access.extent.index);
         let write = access.kind == IoKind::Write;
-        if !access.sequential {
+        // A continuation in the same tick is the same visit; a slower stream is interleaved
+        // with other requests, so the disk seeks for each of its requests anyway.
+        if !access.sequential || now > entry.stamp_ticks {
             if write {
                 writes += 1.0;
             } else {

@@ -62,8 +62,8 @@ impl Default for StrataConfig {
             cooldown_ns: 60_000_000_000,
             high_watermark_permille: 980,
             low_watermark_permille: 950,
-            benefit_margin_percent: 150,
-            max_copy_share_percent: 50,
+            benefit_margin_percent: 100,
+            max_copy_share_percent: 100,
             pins: Vec::new(),
             reservations: Vec::new(),
         }

@@ -1,20 +1,25 @@
 //! `strata`: cost-aware placement over the heat map.
 //!
-//! * `on_access` feeds the [`HeatMap`] and moves nothing; every move is made by `plan`,
-//!   within the byte budget and within a share of each device's time per interval.
+//! * `on_access` feeds the [`HeatMap`]; moves are made by `plan`, within the byte budget and
+//!   within a share of each device's time per interval, and by the express lane
+//!   (`express.rs`) from what the last plan left of both.
 //! * An extent's *score* is its decayed visit count — the expected visits over the next
 //!   half-life — averaged with the [`Forecast`] when one predicts it.
-//! * A promotion is made when the device time it saves (score × the service-time gap between
-//!   the tiers) beats the time the copy takes on both devices by the benefit margin; when the
-//!   target is full, the coldest resident's lost saving and its demotion copy are charged
-//!   too. That is why it does not lose to `static` where `lru-promote` does: on a saturated
-//!   disk a 1 MiB copy costs as much as a few random reads.
+//! * A promotion is made when the latency it saves (score × the service-time gap between the
+//!   tiers) beats the cost of the copy by the benefit margin; when the target is full, the
+//!   coldest resident's lost saving and its demotion copy are charged too. A copy costs its
+//!   device time on each device weighted by how busy that device is (the foreground share
+//!   observed since the last plan plus the copies already planned): on an idle disk a copy
+//!   delays almost nobody, on a saturated one every queued request waits for it. That is
+//!   why it does not lose to `static` where `lru-promote` does: on a saturated disk a 1 MiB
+//!   copy costs as much as a few random reads.
 //! * Admission on repeated touches, scan bypass (an extent last seen in a long sequential run
 //!   is not promoted), a cool-down after every move, high/low watermarks, pins, soft
 //!   reservations of other volumes and congestion (no promotion into a tier whose queue is
 //!   longer than the source's) bound what may move.
 
 mod config;
+mod express;
 mod plan;
 
 pub use config::{Pin, Reservation, StrataConfig};
@@ -38,6 +43,11 @@ pub struct Strata {
     /// Moving average of a visit's request length, for service-time estimates.
     typical_len_bytes: f64,
     last_plan_ns: Option<u64>,
+    /// Foreground device time observed per tier since the last plan.
+    foreground_busy_ns: Vec<f64>,
+    /// Smoothed share of each tier's device time foreground I/O takes (0 idle … 1 saturated).
+    load: Vec<f64>,
+    express: express::Express,
 }
 
 impl Strata {
@@ -62,6 +72,9 @@ impl Strata {
             usage: HashMap::new(),
             typical_len_bytes: 16_384.0,
             last_plan_ns: None,
+            foreground_busy_ns: Vec::new(),
+            load: Vec::new(),
+            express: express::Express::default(),
         }
     }
 
@@ -103,6 +116,15 @@ impl Strata {
         used < high && free > self.reserved_for_others(volume, tier)
     }
 
+    /// Expected visits over the next half-life: the heat, averaged with the forecast when
+    /// one predicts this extent.
+    fn score(&self, extent: ExtentId, heat: f64) -> f64 {
+        match self.forecast.get(extent) {
+            Some(predicted) => (heat + f64::from(predicted)) / 2.0,
+            None => heat,
+        }
+    }
+
     fn note_placed(&mut self, volume: u64, tier: TierId) {
         *self.usage.entry((volume, tier)).or_insert(0) += 1;
     }
@@ -139,12 +161,23 @@ impl PlacementPolicy for Strata {
         tier
     }
 
-    fn on_access(&mut self, access: &Access, _view: &dyn TierView) -> Vec<Move> {
+    fn on_access(&mut self, access: &Access, view: &dyn TierView) -> Vec<Move> {
         if !access.sequential {
             self.typical_len_bytes += (access.len_bytes as f64 - self.typical_len_bytes) / 64.0;
         }
+        if let Some(tier) = view.location(access.extent)
+            && let Some(profile) = view.profile(tier)
+        {
+            if self.foreground_busy_ns.len() < view.tier_count() {
+                self.foreground_busy_ns.resize(view.tier_count(), 0.0);
+            }
+            if let Some(busy) = self.foreground_busy_ns.get_mut(tier.rank()) {
+                *busy +=
+                    profile.service_ns(access.kind, access.len_bytes, access.sequential) as f64;
+            }
+        }
         self.heat.record(access);
-        Vec::new()
+        self.express_promotion(access, view)
     }
 
     fn plan(&mut self, now_ns: u64, view: &dyn TierView, budget_bytes: u64) -> Vec<Move> {

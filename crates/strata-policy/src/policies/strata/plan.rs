@@ -19,18 +19,35 @@ struct Item {
     cooling: bool,
 }
 
+/// A copy on an idle device still costs this share of its device time (a request may
+/// arrive during it).
+pub(super) const MIN_COPY_WEIGHT: f64 = 0.1;
+
 /// The batch plus what it has spent of each device's copy allowance.
 struct Batch {
     builder: PlanBuilder,
+    interval_ns: f64,
+    /// Foreground share of each device's time, 0 … 1.
+    load: Vec<f64>,
+    /// Copy time this batch already put on each device.
+    planned_ns: Vec<f64>,
     copy_ns_left: Vec<f64>,
     copy_read_ns: Vec<f64>,
     copy_write_ns: Vec<f64>,
 }
 
 impl Batch {
+    /// How much of a copy's device time on `tier` counts as delay to foreground requests.
+    fn weight(&self, tier: TierId) -> f64 {
+        let load = self.load.get(tier.rank()).copied().unwrap_or(1.0);
+        let planned = self.planned_ns.get(tier.rank()).copied().unwrap_or(0.0);
+        (load + planned / self.interval_ns).clamp(MIN_COPY_WEIGHT, 1.0)
+    }
+
+    /// The cost of copying one extent from `from` to `to`, in foreground-delay ns.
     fn copy_ns(&self, from: TierId, to: TierId) -> f64 {
-        self.copy_read_ns.get(from.rank()).copied().unwrap_or(0.0)
-            + self.copy_write_ns.get(to.rank()).copied().unwrap_or(0.0)
+        self.copy_read_ns.get(from.rank()).copied().unwrap_or(0.0) * self.weight(from)
+            + self.copy_write_ns.get(to.rank()).copied().unwrap_or(0.0) * self.weight(to)
     }
 
     fn affordable(&self, copies: &[(TierId, TierId)]) -> bool {
@@ -60,11 +77,13 @@ impl Batch {
                 .unwrap_or(0.0),
             self.copy_write_ns.get(to.rank()).copied().unwrap_or(0.0),
         );
-        if let Some(l) = self.copy_ns_left.get_mut(item.tier.rank()) {
-            *l -= from_ns;
-        }
-        if let Some(l) = self.copy_ns_left.get_mut(to.rank()) {
-            *l -= to_ns;
+        for (rank, ns) in [(item.tier.rank(), from_ns), (to.rank(), to_ns)] {
+            if let Some(l) = self.copy_ns_left.get_mut(rank) {
+                *l -= ns;
+            }
+            if let Some(p) = self.planned_ns.get_mut(rank) {
+                *p += ns;
+            }
         }
         item.tier = to;
         item.cooling = true;
@@ -101,8 +120,12 @@ impl Strata {
         let extent_bytes = view.extent_bytes();
         let allowance_ns =
             interval_ns as f64 * f64::from(self.config.max_copy_share_percent) / 100.0;
+        self.update_load(view, interval_ns);
         let mut batch = Batch {
             builder: PlanBuilder::new(view, budget_bytes),
+            interval_ns: interval_ns as f64,
+            load: self.load.clone(),
+            planned_ns: vec![0.0; tiers],
             copy_ns_left: vec![allowance_ns; tiers],
             copy_read_ns: (0..tiers)
                 .map(|r| profile_ns(view, tier(r), IoKind::Read, extent_bytes))
@@ -116,11 +139,43 @@ impl Strata {
         for target in 0..tiers.saturating_sub(1) {
             self.promote_into(view, tier(target), &mut items, &mut batch);
         }
+        self.express = super::express::Express {
+            // What the plan left of its budget and copy allowance serves the interval's
+            // express promotions.
+            moves_left: batch.builder.moves_left(),
+            copy_ns_left: batch.copy_ns_left.clone(),
+            copy_read_ns: batch.copy_read_ns.clone(),
+            copy_write_ns: batch.copy_write_ns.clone(),
+            victims: Self::victims(&items, TierId::FASTEST)
+                .into_iter()
+                .map(|i| items[i].extent)
+                .collect(),
+            visit_ns: (0..tiers)
+                .map(|r| visit_ns(view, tier(r), self.typical_len_bytes.max(512.0) as u64))
+                .collect(),
+        };
         let moves = batch.builder.finish();
         for mv in &moves {
             self.moved_at_ns.insert(mv.extent, now_ns);
         }
         moves
+    }
+
+    /// Folds the foreground device time seen since the last plan into the smoothed load; a
+    /// tier whose queue is longer than the interval counts as saturated.
+    fn update_load(&mut self, view: &dyn TierView, interval_ns: u64) {
+        let tiers = view.tier_count();
+        self.load.resize(tiers, 0.0);
+        self.foreground_busy_ns.resize(tiers, 0.0);
+        for rank in 0..tiers {
+            let busy = std::mem::take(&mut self.foreground_busy_ns[rank]);
+            let observed = if view.queue_delay_ns(tier(rank)) >= interval_ns {
+                1.0
+            } else {
+                (busy / interval_ns as f64).min(1.0)
+            };
+            self.load[rank] = (self.load[rank] + observed) / 2.0;
+        }
     }
 
     fn items(&self, now_ns: u64, view: &dyn TierView) -> Vec<Item> {
@@ -130,10 +185,7 @@ impl Strata {
             .filter_map(|(extent, sample)| {
                 let tier = view.location(extent)?;
                 let heat = f64::from(sample.reads) + write_visits_count * f64::from(sample.writes);
-                let score = match self.forecast.get(extent) {
-                    Some(predicted) => (heat + f64::from(predicted)) / 2.0,
-                    None => heat,
-                };
+                let score = self.score(extent, heat);
                 Some(Item {
                     extent,
                     tier,
