@@ -76,11 +76,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let rig = Rig::new(&[64 * MIB, 256 * MIB]);
-    let state = ApiState {
-        engine: rig.engine.clone(),
-        token: None,
-        server_id: "fuzz".into(),
-    };
+    let state = ApiState::new(rig.engine.clone(), "fuzz");
     runtime().block_on(async {
         match selector % 3 {
             0 => {
