@@ -1,0 +1,78 @@
+//! The real `strata serve` binary: `/metrics` shows NBD counters moving after a client
+//! connects, `/v1/servers` reports the listeners' addresses, and `strata status` prints
+//! the table and the JSON document.
+
+mod common;
+
+use common::{Server, TEST_CONFIG, assert_success};
+
+fn get(url: &str) -> String {
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build();
+    let agent: ureq::Agent = config.into();
+    let mut resp = agent.get(url).call().expect("GET");
+    assert_eq!(resp.status().as_u16(), 200, "GET {url}");
+    resp.body_mut().read_to_string().expect("body")
+}
+
+/// The value of the unlabelled sample `name` in an exposition.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+}
+
+#[test]
+fn status_servers_and_metrics_against_a_real_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path(), TEST_CONFIG);
+    server.create_volume("db01", "8M");
+
+    let servers: serde_json::Value =
+        serde_json::from_str(&get(&format!("{}/v1/servers", server.api_url()))).expect("json");
+    let me = &servers["servers"][0];
+    assert_eq!(me["nbd_address"], server.nbd.to_string());
+    assert_eq!(me["api_address"], server.api.to_string());
+    assert_eq!(me["health"], "up");
+
+    let before = get(&format!("{}/metrics", server.api_url()));
+    assert_eq!(sample(&before, "strata_nbd_connections_total"), 0.0);
+
+    // One NBD session: a raw handshake through qemu-io writes and reads a block.
+    common::qemu_io(
+        &server.uri("db01"),
+        &["write -P 0x5a 0 64k", "read -P 0x5a 0 64k"],
+    );
+
+    let after = get(&format!("{}/metrics", server.api_url()));
+    assert!(sample(&after, "strata_nbd_connections_total") >= 1.0);
+    assert!(sample(&after, "strata_nbd_requests_total") >= 2.0);
+    assert!(sample(&after, "strata_nbd_written_bytes_total") >= 65536.0);
+    assert!(after.contains("strata_volume_writes_total{volume=\"db01\",class=\"unknown\"}"));
+
+    let out = server.cli(&["status"]);
+    assert_success("strata status", &out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "TIER",
+        "nvme",
+        "db01",
+        "HIT nvme",
+        "prefetch:   not active",
+        "migrations: not active",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+
+    let out = server.cli(&["status", "--json"]);
+    assert_success("strata status --json", &out);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("status --json is JSON");
+    assert_eq!(doc["volumes"][0]["name"], "db01");
+    assert!(
+        doc["volumes"][0]["io"]["writes"].as_u64() >= Some(1),
+        "{doc}"
+    );
+    assert_eq!(doc["prefetch"]["active"], false);
+}
