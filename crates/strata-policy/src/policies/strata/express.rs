@@ -137,7 +137,8 @@ impl Strata {
         );
         let net = saving - victim_score * gap(below);
         let cost = self.copy_cost_ns(from, target) + self.copy_cost_ns(target, below);
-        if net <= margin * cost || !self.take_allowance(&[(target, below), (from, target)]) {
+        let risk = self.swap_risk_ns(score, victim_score, view.queue_delay_ns(below), gap(from));
+        if net <= margin * cost + risk || !self.take_allowance(&[(target, below), (from, target)]) {
             return Vec::new();
         }
         self.express.victims.pop_front();

@@ -125,6 +125,18 @@ impl Strata {
         }
     }
 
+    /// The extra price of a swap beyond its copies: the victim waits behind the destination
+    /// queue (`queue_ns`) for its copy, and is visited about `victim_score × queue / horizon`
+    /// times meanwhile; and both scores are noisy counts, so the candidate must beat the
+    /// victim by two Poisson standard deviations of their sum, priced at `gap_ns` a visit.
+    fn swap_risk_ns(&self, score: f64, victim_score: f64, queue_ns: u64, gap_ns: f64) -> f64 {
+        let horizon_ns = self.config.heat.half_life_ns as f64 / std::f64::consts::LN_2;
+        let queue_ns = queue_ns as f64;
+        let waiting_ns = victim_score * queue_ns / horizon_ns.max(1.0) * queue_ns;
+        let noise_ns = 2.0 * (score + victim_score).sqrt() * gap_ns;
+        waiting_ns + noise_ns
+    }
+
     fn note_placed(&mut self, volume: u64, tier: TierId) {
         *self.usage.entry((volume, tier)).or_insert(0) += 1;
     }

@@ -341,7 +341,13 @@ impl Strata {
             };
             let net = saving - items[v].score * gap(below, target);
             let cost = batch.copy_ns(from, target) + batch.copy_ns(target, below);
-            if net > margin * cost && batch.affordable(&[(target, below), (from, target)]) {
+            let risk = self.swap_risk_ns(
+                items[c].score,
+                items[v].score,
+                view.queue_delay_ns(below),
+                gap(from, target),
+            );
+            if net > margin * cost + risk && batch.affordable(&[(target, below), (from, target)]) {
                 victims.remove(pick);
                 if batch.push(&mut items[v], below, MoveReason::Evict) {
                     batch.push(&mut items[c], target, MoveReason::Promote);
