@@ -15,6 +15,11 @@ pub struct TierSimConfig {
     pub planning_interval_ns: u64,
     /// Migration bandwidth a `plan` call may spend, in bytes per second of virtual time.
     pub migration_bytes_per_s: u64,
+    /// Rate limit of the moves `on_access` returns, in bytes per second of virtual time
+    /// (a token bucket holding one planning interval's worth and at least an eviction plus its
+    /// promotion, like bcache's promotion
+    /// throttle). `None`, the default, executes them all: the trait leaves them unbudgeted.
+    pub on_access_bytes_per_s: Option<u64>,
     /// Arrival rate given to traces without timestamps (ARC), in requests per second.
     pub arrival_rate_per_s: u64,
     /// Device profiles of the fast (nvme), middle (ssd) and slow (hdd) tiers.
@@ -30,6 +35,7 @@ impl Default for TierSimConfig {
             unit_bytes: strata_core::BLOCK_SIZE,
             planning_interval_ns: 1_000_000_000,
             migration_bytes_per_s: 200_000_000,
+            on_access_bytes_per_s: None,
             arrival_rate_per_s: 1_000,
             fast_profile: DeviceProfile::NVME,
             middle_profile: DeviceProfile::SSD,
@@ -55,6 +61,11 @@ impl TierSimConfig {
         self
     }
 
+    pub fn with_on_access_bytes_per_s(mut self, bytes_per_s: Option<u64>) -> Self {
+        self.on_access_bytes_per_s = bytes_per_s;
+        self
+    }
+
     pub fn with_arrival_rate_per_s(mut self, rate: u64) -> Self {
         self.arrival_rate_per_s = rate;
         self
@@ -72,12 +83,30 @@ impl TierSimConfig {
         u64::try_from(bytes).unwrap_or(u64::MAX)
     }
 
+    /// The token bucket for `on_access` moves, when they are rate-limited.
+    pub(crate) fn on_access_bucket(&self) -> Option<TokenBucket> {
+        self.on_access_bytes_per_s.map(|rate| {
+            let burst = u128::from(rate) * u128::from(self.planning_interval_ns) / 1_000_000_000;
+            TokenBucket::new(
+                rate,
+                u64::try_from(burst)
+                    .unwrap_or(u64::MAX)
+                    .max(2 * self.unit_bytes),
+            )
+        })
+    }
+
     pub fn validate(&self) -> Result<(), TierError> {
         if self.unit_bytes == 0 {
             return Err(TierError::invalid("--unit must be at least 1 byte"));
         }
         if self.planning_interval_ns == 0 {
             return Err(TierError::invalid("the planning interval must be positive"));
+        }
+        if self.on_access_bytes_per_s == Some(0) {
+            return Err(TierError::invalid(
+                "the on-access move rate must be positive",
+            ));
         }
         if self.arrival_rate_per_s == 0 {
             return Err(TierError::invalid("the arrival rate must be positive"));
@@ -104,5 +133,63 @@ impl TierSizes {
     /// max(1, floor(bytes / unit)) for a byte size.
     pub fn extents(size: SizeOrFraction, footprint_extents: u64, unit_bytes: u64) -> u64 {
         crate::run::cache_entries(size, footprint_extents, unit_bytes)
+    }
+}
+
+/// Bytes that may be spent now: refills at `rate_bytes_per_s` of virtual time up to `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TokenBucket {
+    rate_bytes_per_s: u64,
+    burst_bytes: u64,
+    tokens_bytes: u64,
+    updated_ns: u64,
+}
+
+impl TokenBucket {
+    pub(crate) fn new(rate_bytes_per_s: u64, burst_bytes: u64) -> Self {
+        Self {
+            rate_bytes_per_s,
+            burst_bytes,
+            tokens_bytes: burst_bytes,
+            updated_ns: 0,
+        }
+    }
+
+    /// Takes `bytes` at `now_ns` if the bucket holds them; otherwise takes nothing.
+    pub(crate) fn try_take(&mut self, now_ns: u64, bytes: u64) -> bool {
+        let elapsed_ns = now_ns.saturating_sub(self.updated_ns);
+        let refill = u128::from(elapsed_ns) * u128::from(self.rate_bytes_per_s) / 1_000_000_000;
+        if refill > 0 {
+            let refill = u64::try_from(refill).unwrap_or(u64::MAX);
+            self.tokens_bytes = self
+                .tokens_bytes
+                .saturating_add(refill)
+                .min(self.burst_bytes);
+            self.updated_ns = now_ns;
+        }
+        if self.tokens_bytes < bytes {
+            return false;
+        }
+        self.tokens_bytes -= bytes;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_refills_at_its_rate_up_to_its_burst() {
+        let mut bucket = TokenBucket::new(1_000, 2_000);
+        assert!(bucket.try_take(0, 1_500));
+        assert!(!bucket.try_take(0, 1_000), "500 left");
+        assert!(bucket.try_take(500_000_000, 1_000), "500 + 500 refilled");
+        assert!(!bucket.try_take(500_000_000, 1));
+        assert!(
+            bucket.try_take(100_000_000_000, 2_000),
+            "capped at the burst"
+        );
+        assert!(!bucket.try_take(100_000_000_000, 1));
     }
 }

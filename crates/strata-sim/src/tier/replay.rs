@@ -1,6 +1,7 @@
 //! The replay loop: requests in arrival order, placement of first-touched extents, service
 //! of every extent piece, `on_access` moves right behind the request, `plan` at every
-//! planning boundary of virtual time.
+//! planning boundary of virtual time. `on_access` moves may be rate-limited
+//! ([`TierSimConfig::on_access_bytes_per_s`]); `plan` moves always are, by its budget.
 
 use super::stats::Recorder;
 use super::{Piece, TierError, TierExecutor, TierInput, TierRun, TierSimConfig, TierSizes, pieces};
@@ -85,6 +86,7 @@ pub fn simulate_policy(
     let budget_bytes = config.plan_budget_bytes();
     let mut next_plan_ns = config.planning_interval_ns;
     let mut request_pieces: Vec<Piece> = Vec::new();
+    let mut on_access_bucket = config.on_access_bucket();
 
     for request in input.requests() {
         let arrival_ns = request.time_ns;
@@ -132,6 +134,15 @@ pub fn simulate_policy(
                 run_bytes: run.run_bytes,
             };
             let moves = policy.on_access(&access, &executor.view(arrival_ns));
+            // A throttled batch (an eviction and its promotion) is refused whole.
+            let batch_bytes = moves.len() as u64 * unit_bytes;
+            if !moves.is_empty()
+                && let Some(bucket) = on_access_bucket.as_mut()
+                && !bucket.try_take(arrival_ns, batch_bytes)
+            {
+                moves.iter().for_each(|_| executor.reject());
+                continue;
+            }
             for mv in &moves {
                 if executor.execute(arrival_ns, mv).is_ok() {
                     recorder.migrated(arrival_ns, unit_bytes);
