@@ -32,9 +32,32 @@ pub struct Migration {
     pub from_tier: String,
     pub to_tier: String,
     pub bytes: u64,
-    /// `promote`, `demote`, `prefetch` or `rebalance`.
+    /// `promote`, `demote`, `evict`, `prefetch`, `rebalance` or `manual`.
     pub reason: String,
     pub finished_unix_ms: u64,
+    pub duration_us: u64,
+    /// `done`, `failed`, `aborted` or `cancelled`.
+    pub outcome: String,
+    /// The device or store error of a failed move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<strata_engine::MigrationRecord> for Migration {
+    fn from(r: strata_engine::MigrationRecord) -> Self {
+        Self {
+            volume: r.volume,
+            extent: r.extent,
+            from_tier: r.from.to_string(),
+            to_tier: r.to.to_string(),
+            bytes: r.bytes,
+            reason: r.reason,
+            finished_unix_ms: r.time_unix_ms,
+            duration_us: r.duration_us,
+            outcome: format!("{:?}", r.outcome).to_lowercase(),
+            error: r.error,
+        }
+    }
 }
 
 /// Body of `GET /v1/migrations`.
@@ -72,8 +95,6 @@ pub struct PrefetchStatus {
     pub note: Option<String>,
 }
 
-pub(crate) const MIGRATIONS_NOTE: &str =
-    "no migration executor runs on this server yet, so no migration log exists";
 pub(crate) const PREFETCH_NOTE: &str = "no prefetcher runs on this server yet";
 
 /// The migration log.
@@ -88,7 +109,7 @@ pub(crate) const PREFETCH_NOTE: &str = "no prefetcher runs on this server yet";
     )
 )]
 pub async fn migrations(
-    State(_state): State<ApiState>,
+    State(state): State<ApiState>,
     ApiQuery(query): ApiQuery<MigrationQuery>,
 ) -> Result<Json<MigrationLog>, ApiError> {
     if let Some(volume) = &query.volume {
@@ -101,9 +122,15 @@ pub async fn migrations(
             "limit {limit} is not within 1..={MAX_MIGRATION_LIMIT}"
         )));
     }
+    let engine = state.engine().clone();
+    let limit = query.limit.unwrap_or(100) as usize;
+    let records =
+        tokio::task::spawn_blocking(move || engine.migration_log(query.volume.as_deref(), limit))
+            .await
+            .map_err(|err| ApiError::internal(err.to_string()))??;
     Ok(Json(MigrationLog {
-        migrations: Vec::new(),
-        note: Some(MIGRATIONS_NOTE.into()),
+        migrations: records.into_iter().map(Migration::from).collect(),
+        note: None,
     }))
 }
 

@@ -38,7 +38,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                     format!("request body exceeds {MAX_BODY_BYTES} bytes"),
                 )
             })?;
-        serde_json::from_slice(&bytes)
+        // Every body is a JSON object: serde would also accept an array for a struct whose
+        // fields are all optional, which no client means.
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|err| ApiError::bad_request(format!("invalid request body: {err}")))?;
+        if !value.is_object() {
+            return Err(ApiError::bad_request(
+                "invalid request body: expected a JSON object",
+            ));
+        }
+        serde_json::from_value(value)
             .map(ApiJson)
             .map_err(|err| ApiError::bad_request(format!("invalid request body: {err}")))
     }

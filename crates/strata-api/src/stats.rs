@@ -1,7 +1,7 @@
 //! `GET /v1/stats`: tiers, volumes with their I/O and hit ratios, the NBD server's
 //! counters, and whether migration and prefetch run — everything `strata status` shows.
 
-use crate::activity::{MIGRATIONS_NOTE, PREFETCH_NOTE};
+use crate::activity::PREFETCH_NOTE;
 use crate::tiers::Tier;
 use crate::volumes::{Volume, VolumeIo};
 use crate::{ApiError, ApiState, blocking};
@@ -81,7 +81,7 @@ pub struct StatsReply {
 )]
 pub async fn stats(State(state): State<ApiState>) -> Result<Json<StatsReply>, ApiError> {
     let engine = state.engine.clone();
-    let (tiers, volumes) = blocking(move || {
+    let (tiers, volumes, moves) = blocking(move || {
         let volumes = engine
             .list_volumes()
             .into_iter()
@@ -94,7 +94,7 @@ pub async fn stats(State(state): State<ApiState>) -> Result<Json<StatsReply>, Ap
                 })
             })
             .collect();
-        (engine.tiers(), volumes)
+        (engine.tiers(), volumes, engine.migration_stats())
     })
     .await?;
     Ok(Json(StatsReply {
@@ -103,8 +103,21 @@ pub async fn stats(State(state): State<ApiState>) -> Result<Json<StatsReply>, Ap
         volumes,
         nbd: state.nbd_stats.as_ref().map(|s| s.snapshot().into()),
         migrations: ActivitySection {
-            active: false,
-            note: Some(MIGRATIONS_NOTE.into()),
+            active: moves.policy != "static",
+            note: Some(format!(
+                "policy {}: {} moves done ({} bytes), {} failed, {} queued, degraded tiers: [{}]",
+                moves.policy,
+                moves.completed,
+                moves.bytes_moved,
+                moves.failed,
+                moves.queue_len,
+                moves
+                    .degraded_tiers
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
         },
         prefetch: ActivitySection {
             active: false,

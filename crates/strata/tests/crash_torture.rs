@@ -1,6 +1,7 @@
 //! `strata torture` as CI runs it: 100 SIGKILLs of a child server at random moments while
-//! several connections write checksummed blocks with FLUSH, FUA and WRITE_ZEROES; every
-//! block acknowledged before the last completed flush must come back intact.
+//! several connections write checksummed blocks with FLUSH, FUA and WRITE_ZEROES while the
+//! `lru-promote` policy migrates extents between tiers; every block acknowledged before the
+//! last completed flush must come back intact.
 
 use std::process::Command;
 
@@ -30,4 +31,10 @@ fn one_hundred_kills_lose_and_corrupt_nothing() {
         "the writers must have done real work: {report}"
     );
     assert!(report["flushes"].as_u64().unwrap_or(0) > 50, "{report}");
+    // The default policy migrates constantly, so kills also land mid-migration.
+    assert_eq!(report["policy"], "lru-promote");
+    assert!(
+        report["migrations_done"].as_u64().unwrap_or(0) > 100,
+        "extents must have moved between tiers during the run: {report}"
+    );
 }

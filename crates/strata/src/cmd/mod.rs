@@ -1,6 +1,7 @@
 //! Subcommands: one file each, each with its clap `Args` and a `run` function.
 
 mod bench;
+mod migration;
 mod serve;
 mod sim;
 mod status;
@@ -30,6 +31,8 @@ enum Command {
     Torture(torture::TortureArgs),
     /// Benchmarks against peers on this machine.
     Bench(bench::BenchArgs),
+    /// The migration log: extents moved between tiers and why.
+    Migration(migration::MigrationArgs),
     /// Replay block traces through cache or tiering simulators.
     Sim(sim::SimArgs),
     /// Tiers, occupancy, volumes with hit ratios, prefetch and migration state.
@@ -43,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sim(args) => sim::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Torture(args) => torture::run(args),
+        Command::Migration(args) => migration::run(args, &cli.api),
         Command::Status(args) => status::run(args, &cli.api),
     }
 }

@@ -41,16 +41,27 @@ pub struct TortureArgs {
     /// Longest time a round writes before the kill, in milliseconds.
     #[arg(long, default_value_t = 300)]
     max_round_ms: u64,
+    /// Placement policy of the child server; the default keeps extents migrating between
+    /// tiers all the time, so kills land mid-migration too.
+    #[arg(long, default_value = "lru-promote")]
+    policy: String,
 }
 
 /// Volume geometry: small extents over small tiers, so allocation, spill to slower tiers
 /// and freeing (WRITE_ZEROES of whole extents) happen all the time.
 const VOLUME_BYTES: u64 = 16 << 20;
 const EXTENT_BYTES: u64 = 64 << 10;
-const CONFIG: &str = "emulation = false\n\
+const TIERS: &str = "emulation = false\n\
 [[tier]]\nkind = \"nvme\"\ncapacity = \"4M\"\n\
 [[tier]]\nkind = \"ssd\"\ncapacity = \"8M\"\n\
 [[tier]]\nkind = \"hdd\"\ncapacity = \"64M\"\n";
+
+/// The child's config: small tiers and a placement policy that plans often.
+fn config(policy: &str) -> String {
+    format!(
+        "{TIERS}[placement]\npolicy = {policy:?}\nplan_interval_ms = 100\naccess_poll_ms = 20\n"
+    )
+}
 
 #[derive(Debug, Default, serde::Serialize)]
 struct Report {
@@ -61,6 +72,9 @@ struct Report {
     seed: u64,
     acknowledged_writes: u64,
     flushes: u64,
+    policy: String,
+    /// Extent migrations that completed in the child server across all rounds.
+    migrations_done: u64,
 }
 
 pub fn run(args: TortureArgs) -> anyhow::Result<()> {
@@ -83,7 +97,8 @@ pub fn run(args: TortureArgs) -> anyhow::Result<()> {
             temp.path().to_path_buf()
         }
     };
-    std::fs::write(dir.join("torture.toml"), CONFIG)?;
+    let config_text = config(&args.policy);
+    std::fs::write(dir.join("torture.toml"), &config_text)?;
     if !args.json {
         eprintln!(
             "torture: seed {seed}, {} kills, data in {}",
@@ -98,6 +113,7 @@ pub fn run(args: TortureArgs) -> anyhow::Result<()> {
     let model = Arc::new(Mutex::new(Model::new(blocks)));
     let mut report = Report {
         seed,
+        policy: args.policy.clone(),
         ..Report::default()
     };
     let mut rng = Rng(seed | 1);
@@ -133,6 +149,7 @@ pub fn run(args: TortureArgs) -> anyhow::Result<()> {
     runtime.block_on(verify(&child, &model, &mut report))?;
     child.stop()?;
     bar.finish_and_clear();
+    report.migrations_done = migrations_done(&config_text, &dir)?;
     {
         let model = model
             .lock()
@@ -144,13 +161,15 @@ pub fn run(args: TortureArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "kills {}  verified blocks {}  lost {}  corrupt {}  (acknowledged writes {}, flushes {}, seed {})",
+            "kills {}  verified blocks {}  lost {}  corrupt {}  (acknowledged writes {}, flushes {}, migrations {} under {}, seed {})",
             report.kills,
             report.verified_blocks,
             report.lost_blocks,
             report.corrupt_blocks,
             report.acknowledged_writes,
             report.flushes,
+            report.migrations_done,
+            report.policy,
             report.seed
         );
     }
@@ -170,6 +189,28 @@ async fn join_all(tasks: Vec<impl std::future::Future<Output = ()> + Send + 'sta
         set.spawn(task);
     }
     while set.join_next().await.is_some() {}
+}
+
+/// Counts the completed moves in the (stopped) server's durable migration log.
+fn migrations_done(config_text: &str, dir: &Path) -> anyhow::Result<u64> {
+    let config =
+        crate::config::FileConfig::parse(config_text)?.resolve(crate::config::Overrides {
+            data_dir: Some(dir.join("data")),
+            ..crate::config::Overrides::default()
+        })?;
+    let engine = strata_engine::Engine::open(strata_engine::EngineConfig {
+        data_dir: config.data_dir,
+        tiers: config.tiers,
+        emulation: false,
+        placement: strata_engine::PlacementConfig::default(),
+    })?;
+    let done = engine
+        .migration_log(None, usize::MAX)?
+        .iter()
+        .filter(|r| r.outcome == strata_engine::MigrationOutcome::Done)
+        .count();
+    engine.shutdown()?;
+    Ok(done as u64)
 }
 
 /// Reads every block and checks it against the model, then makes what was read the new
