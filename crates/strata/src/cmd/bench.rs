@@ -3,10 +3,10 @@
 //! disk, alternating target by target, plus fio straight on the raw file (io_uring,
 //! O_DIRECT) as the limit. Prints a table with ratios, or `--json`.
 
+use super::child::ChildServer;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -133,8 +133,8 @@ fn bench_nbd(args: NbdBenchArgs) -> anyhow::Result<()> {
     fill_random(&seed, size_bytes)?;
     std::fs::copy(&seed, &raw).context("copying the raw image")?;
 
-    let strata = StrataChild::start(work.path(), size_bytes, args.direct_io == "on")?;
-    strata.create_volume("bench", size_bytes)?;
+    let strata = start_strata(work.path(), size_bytes, args.direct_io == "on")?;
+    strata.create_volume(&serde_json::json!({"name": "bench", "size": size_bytes}))?;
     let strata_uri = format!("nbd://{}/bench", strata.nbd);
     qemu_img_convert_into(&seed, &strata_uri)?;
     let qemu = QemuNbd::start(&raw, args.connections)?;
@@ -355,82 +355,17 @@ fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
-/// A `strata serve` child with one O_DIRECT (or buffered) nvme tier and emulation off.
-struct StrataChild {
-    child: Child,
-    nbd: SocketAddr,
-    api: SocketAddr,
-}
-
-impl StrataChild {
-    fn start(dir: &Path, size_bytes: u64, direct_io: bool) -> anyhow::Result<Self> {
-        let config = dir.join("strata.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "emulation = false\n[[tier]]\nkind = \"nvme\"\ncapacity = \"{}\"\ndirect_io = {direct_io}\n",
-                size_bytes + (64 << 20)
-            ),
-        )?;
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["serve", "--config"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(dir.join("strata-data"))
-            .args(["--nbd-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
-            .env("STRATA_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("starting strata serve")?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        if !line.contains("ready") {
-            child.kill().ok();
-            bail!("strata serve did not start: {line:?}");
-        }
-        let field = |key: &str| -> anyhow::Result<SocketAddr> {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(key))
-                .context("ready line lacks an address")?
-                .parse()
-                .context("bad address in ready line")
-        };
-        Ok(Self {
-            nbd: field("nbd=")?,
-            api: field("api=")?,
-            child,
-        })
-    }
-
-    fn create_volume(&self, name: &str, size_bytes: u64) -> anyhow::Result<()> {
-        let client = crate::api_client::ApiClient::new(&format!("http://{}", self.api));
-        let _: serde_json::Value = client.post(
-            "/v1/volumes",
-            &serde_json::json!({"name": name, "size": size_bytes}),
-        )?;
-        Ok(())
-    }
-
-    fn stop(mut self) -> anyhow::Result<()> {
-        let pid = i32::try_from(self.child.id())?;
-        // SAFETY: signalling our own child, whose pid we hold and have not reaped.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let status = self.child.wait()?;
-        if !status.success() {
-            bail!("strata serve exited with {status}");
-        }
-        Ok(())
-    }
-}
-
-impl Drop for StrataChild {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            self.child.kill().ok();
-            self.child.wait().ok();
-        }
-    }
+/// Starts Strata with one O_DIRECT (or buffered) nvme tier and emulation off.
+fn start_strata(dir: &Path, size_bytes: u64, direct_io: bool) -> anyhow::Result<ChildServer> {
+    let config = dir.join("strata.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "emulation = false\n[[tier]]\nkind = \"nvme\"\ncapacity = \"{}\"\ndirect_io = {direct_io}\n",
+            size_bytes + (64 << 20)
+        ),
+    )?;
+    ChildServer::start(&config, &dir.join("strata-data"), "warn")
 }
 
 /// `qemu-nbd --cache=none --aio=native` on the raw file, the peer Strata is measured against.

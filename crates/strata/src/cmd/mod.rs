@@ -1,6 +1,7 @@
 //! Subcommands: one file each, each with its clap `Args` and a `run` function.
 
 mod bench;
+mod child;
 mod migration;
 mod serve;
 mod sim;

@@ -10,14 +10,13 @@
 mod block;
 mod model;
 
+use super::child::ChildServer;
 use anyhow::{Context, bail};
 use block::{BLOCK, decode, encode};
 use clap::Args;
 use model::{Kind, Model};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -122,8 +121,11 @@ pub fn run(args: TortureArgs) -> anyhow::Result<()> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
 
-    let mut child = ChildServer::start(&dir)?;
-    child.create_volume()?;
+    let start = || ChildServer::start(&dir.join("torture.toml"), &dir.join("data"), "error");
+    let mut child = start()?;
+    child.create_volume(
+        &serde_json::json!({"name": "torture", "size": VOLUME_BYTES, "extent_size": EXTENT_BYTES}),
+    )?;
     for kill in 0..args.kills {
         runtime.block_on(verify(&child, &model, &mut report))?;
         let delay = Duration::from_millis(10 + rng.below(args.max_round_ms.max(11) - 10));
@@ -141,10 +143,10 @@ pub fn run(args: TortureArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>();
         runtime.block_on(join_all(writers));
         killer.join().ok();
-        child.reap();
+        child.kill();
         report.kills = kill + 1;
         bar.inc(1);
-        child = ChildServer::start(&dir)?;
+        child = start()?;
     }
     runtime.block_on(verify(&child, &model, &mut report))?;
     child.stop()?;
@@ -344,83 +346,5 @@ impl Rng {
 
     fn below(&mut self, n: u64) -> u64 {
         if n == 0 { 0 } else { self.next() % n }
-    }
-}
-
-/// The server under test.
-struct ChildServer {
-    child: Child,
-    nbd: SocketAddr,
-    api: SocketAddr,
-}
-
-impl ChildServer {
-    fn start(dir: &Path) -> anyhow::Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["serve", "--config"])
-            .arg(dir.join("torture.toml"))
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .args(["--nbd-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
-            .env("STRATA_LOG", "error")
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("starting strata serve")?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        if !line.contains("ready") {
-            child.kill().ok();
-            child.wait().ok();
-            bail!("strata serve did not become ready (printed {line:?})");
-        }
-        let field = |key: &str| -> anyhow::Result<SocketAddr> {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(key))
-                .context("ready line lacks an address")?
-                .parse()
-                .context("bad address in ready line")
-        };
-        Ok(Self {
-            nbd: field("nbd=")?,
-            api: field("api=")?,
-            child,
-        })
-    }
-
-    fn pid(&self) -> i32 {
-        i32::try_from(self.child.id()).unwrap_or(i32::MAX)
-    }
-
-    fn create_volume(&self) -> anyhow::Result<()> {
-        let client = crate::api_client::ApiClient::new(&format!("http://{}", self.api));
-        let _: serde_json::Value = client.post(
-            "/v1/volumes",
-            &serde_json::json!({"name": "torture", "size": VOLUME_BYTES, "extent_size": EXTENT_BYTES}),
-        )?;
-        Ok(())
-    }
-
-    fn reap(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-
-    fn stop(mut self) -> anyhow::Result<()> {
-        // SAFETY: signalling our own, not yet reaped child.
-        unsafe { libc::kill(self.pid(), libc::SIGTERM) };
-        let status = self.child.wait()?;
-        if !status.success() {
-            bail!("strata serve exited with {status} after SIGTERM");
-        }
-        Ok(())
-    }
-}
-
-impl Drop for ChildServer {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            self.reap();
-        }
     }
 }
