@@ -141,13 +141,15 @@ impl Shared {
                     tracing::error!("export panicked serving handle {handle}");
                     (NBD_EIO, None)
                 });
-            drop(guard);
+            // Complete only once the reply is queued: a flush waiting on this command then
+            // queues its own reply behind it, so the client never sees the flush first.
             let _ = shared.replies.blocking_send(Reply {
                 handle,
                 error,
                 data,
                 _permit: permit,
             });
+            drop(guard);
         });
     }
 }
@@ -326,8 +328,8 @@ async fn dispatch<R: AsyncRead + Unpin>(
                 let error = tokio::task::spawn_blocking(move || errno_of(export.flush()))
                     .await
                     .unwrap_or(NBD_EIO);
-                drop(guard);
                 shared.reject(handle, error, permit).await;
+                drop(guard);
             });
         }
         Command::Trim => {
