@@ -168,7 +168,7 @@ fn bench_reservations(args: &Args, store: Arc<dyn MetaStore>) {
                     }
                     let volume = format!("vol-{}", (i / 2) % volumes);
                     let server = format!("srv-{:04}", (i / 2) % servers);
-                    let lease_id = format!("{volume}#1");
+                    let lease_id = format!("{volume}:1");
                     let tier = &TIERS[((i / 2) % 3) as usize].0;
                     plane
                         .reserve(&volume, &lease_id, &server, tier, GIB)

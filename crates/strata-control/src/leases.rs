@@ -86,16 +86,16 @@ fn invalid(op: &'static str, subject: &str, message: impl Into<String>) -> Contr
     ControlError::new(ControlErrorKind::InvalidArgument, op, subject, message)
 }
 
-/// Splits `<volume>#<generation>`.
+/// Splits `<volume>:<generation>`.
 pub fn parse_lease_id(lease_id: &str) -> Result<(&str, u64)> {
     lease_id
-        .rsplit_once('#')
+        .rsplit_once(':')
         .and_then(|(volume, generation)| Some((volume, generation.parse().ok()?)))
         .ok_or_else(|| {
             invalid(
                 "lease",
                 lease_id,
-                "lease ids look like <volume>#<generation>",
+                "lease ids look like <volume>:<generation>",
             )
         })
 }
@@ -133,7 +133,17 @@ impl ControlPlane {
         const OP: &str = "acquire";
         let volume = request.volume.as_str();
         keys::check_name(OP, "volume", volume)?;
-        keys::check_name(OP, "holder", &request.holder)?;
+        // The holder is data in the lease record, never part of a key: `host/vm` is fine.
+        if request.holder.is_empty()
+            || request.holder.len() > 200
+            || request.holder.contains(char::is_control)
+        {
+            return Err(invalid(
+                OP,
+                volume,
+                "holders are 1–200 characters without control characters",
+            ));
+        }
         validate_mix(OP, volume, &request.tier_preferences)?;
         if request.ttl.is_zero() {
             return Err(invalid(OP, volume, "the TTL must be positive"));
@@ -170,7 +180,7 @@ impl ControlPlane {
             let generation = old_gen + 1;
             let ttl_ms = u64::try_from(request.ttl.as_millis()).unwrap_or(u64::MAX);
             let lease = LeaseRecord {
-                lease_id: format!("{volume}#{generation}"),
+                lease_id: format!("{volume}:{generation}"),
                 volume: volume.to_owned(),
                 holder: request.holder.clone(),
                 generation,
@@ -323,10 +333,27 @@ impl ControlPlane {
     /// Extends the lease by its TTL; reports the cost so far and, given the workload the
     /// data path observed, whether another tier mix would fit better.
     pub fn renew(&self, lease_id: &str, observed: Option<&WorkloadSummary>) -> Result<RenewReport> {
+        self.renew_for(lease_id, None, observed)
+    }
+
+    /// [`ControlPlane::renew`], with a new TTL for this and later renewals when `ttl` is
+    /// given.
+    pub fn renew_for(
+        &self,
+        lease_id: &str,
+        ttl: Option<Duration>,
+        observed: Option<&WorkloadSummary>,
+    ) -> Result<RenewReport> {
         const OP: &str = "renew";
+        if ttl.is_some_and(|ttl| ttl.is_zero()) {
+            return Err(invalid(OP, lease_id, "the TTL must be positive"));
+        }
         for _ in 0..self.config.max_retries {
             let old = self.lease(lease_id)?;
             let mut lease = old.clone();
+            if let Some(ttl) = ttl {
+                lease.ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+            }
             let now_ns = self.now_ns();
             lease.expires_at_ns = now_ns.saturating_add(lease.ttl_ms.saturating_mul(1_000_000));
             let key = keys::lease(&lease.volume);

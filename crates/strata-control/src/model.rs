@@ -31,6 +31,9 @@ pub struct ServerSpec {
     pub id: String,
     /// Where clients and other servers reach it (`host:port`).
     pub address: String,
+    /// Where its REST API listens (`host:port`), when it serves one.
+    #[serde(default)]
+    pub api_address: Option<String>,
     pub tiers: Vec<TierSpec>,
 }
 
@@ -80,7 +83,7 @@ pub struct ServerStatus {
 /// A client's attachment to a volume.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeaseRecord {
-    /// `<volume>#<generation>`: unique, because every acquire bumps the generation.
+    /// `<volume>:<generation>`: unique, because every acquire bumps the generation.
     pub lease_id: String,
     pub volume: String,
     pub holder: String,

@@ -28,6 +28,7 @@ pub fn server(id: &str, tiers: Vec<TierSpec>) -> ServerSpec {
     ServerSpec {
         id: id.to_owned(),
         address: format!("{id}.local:10809"),
+        api_address: None,
         tiers,
     }
 }

@@ -129,8 +129,10 @@ fn contest(store: Arc<dyn MetaStore>, takeovers: u64) -> (u64, u64) {
 }
 
 fn check(accepted: u64, refused: u64, takeovers: u64) {
+    // Non-vacuous, not a rate: on a loaded machine takeovers win most races (redb's group
+    // commit measured 6-8 accepted writes in 1,000 takeovers with the other core busy).
     assert!(
-        accepted >= 10,
+        accepted >= 1,
         "writes did happen: {accepted} over {takeovers} takeovers"
     );
     assert!(refused > 0, "takeovers did contend with writers");

@@ -79,7 +79,7 @@ fn acquire_grants_with_a_fresh_generation_and_refuses_another_holder() {
             .acquire(&request("db", "host1", &[(Nvme, 0.3), (Ssd, 0.7)]))
             .unwrap(),
     );
-    assert_eq!((first.generation, first.lease_id.as_str()), (1, "db#1"));
+    assert_eq!((first.generation, first.lease_id.as_str()), (1, "db:1"));
     assert_eq!(first.tiers_granted, mix(&[(Nvme, 0.3), (Ssd, 0.7)]));
     let err = rig
         .plane
@@ -99,7 +99,7 @@ fn acquire_grants_with_a_fresh_generation_and_refuses_another_holder() {
     );
     rig.plane.check_generation("db", 2).unwrap();
     assert_eq!(
-        rig.plane.renew("db#1", None).unwrap_err().kind,
+        rig.plane.renew("db:1", None).unwrap_err().kind,
         ControlErrorKind::StaleGeneration
     );
     // Bad shares are refused before anything changes.
@@ -224,7 +224,7 @@ fn expiry_and_release_end_leases_and_free_their_reservations() {
     rig.advance(Duration::from_secs(20));
     rig.plane.renew(&b.lease_id, None).unwrap();
     rig.advance(Duration::from_secs(20));
-    assert_eq!(rig.plane.expire_due().unwrap(), vec!["va#1".to_owned()]);
+    assert_eq!(rig.plane.expire_due().unwrap(), vec!["va:1".to_owned()]);
     assert_eq!(reserved(&rig), 20 * GIB);
     assert_eq!(
         rig.plane.renew(&a.lease_id, None).unwrap_err().kind,
@@ -248,4 +248,36 @@ fn expiry_and_release_end_leases_and_free_their_reservations() {
             .unwrap(),
     );
     assert_eq!(c.generation, 2);
+}
+
+#[test]
+fn renewal_with_a_new_ttl_keeps_it_for_later_renewals() {
+    let rig = Rig::new(ControlConfig::default());
+    rig.plane
+        .register_server(&server("a", vec![tier(Ssd, 100, 0.05)]))
+        .unwrap();
+    let lease = granted(
+        rig.plane
+            .acquire(&request("v", "h", &[(Ssd, 1.0)]))
+            .unwrap(),
+    );
+    let report = rig
+        .plane
+        .renew_for(&lease.lease_id, Some(Duration::from_secs(300)), None)
+        .unwrap();
+    assert_eq!(report.lease.ttl_ms, 300_000);
+    // Past the first TTL (30 s) but within the new one, the lease lives on.
+    rig.advance(Duration::from_secs(200));
+    assert!(rig.plane.expire_due().unwrap().is_empty());
+    assert_eq!(
+        rig.plane.renew(&lease.lease_id, None).unwrap().lease.ttl_ms,
+        300_000
+    );
+    assert_eq!(
+        rig.plane
+            .renew_for(&lease.lease_id, Some(Duration::ZERO), None)
+            .unwrap_err()
+            .kind,
+        ControlErrorKind::InvalidArgument
+    );
 }

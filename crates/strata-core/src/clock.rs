@@ -35,6 +35,20 @@ impl Clock for SystemClock {
     }
 }
 
+/// Nanoseconds since the Unix epoch: the clock for records that several processes (servers
+/// sharing etcd) or a restarted process compare, such as lease expiry. It follows the
+/// system's wall clock, so it can step; callers compare with TTL-sized margins.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnixClock;
+
+impl Clock for UnixClock {
+    fn now_ns(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
 /// A clock that moves only when told to; cheap to clone, shared between clones.
 #[derive(Debug, Clone, Default)]
 pub struct ManualClock {

@@ -1,7 +1,7 @@
 //! `strata-core`: the vocabulary every other Strata crate shares.
 //!
 //! It owns plain data and pure functions only — no I/O, no threads, no clocks that read the
-//! system time except [`clock::SystemClock`]. Keeping the device service-time model here
+//! system time except [`clock::SystemClock`] and [`clock::UnixClock`]. Keeping the device service-time model here
 //! lets the real device emulation (`strata-device`) and the virtual-time simulator
 //! (`strata-sim`) compute exactly the same latencies.
 
@@ -12,7 +12,7 @@ pub mod profile;
 pub mod size;
 pub mod tier;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, UnixClock};
 pub use error::ParseError;
 pub use model::{DeviceQueueModel, IoKind};
 pub use profile::DeviceProfile;

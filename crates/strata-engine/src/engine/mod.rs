@@ -183,6 +183,12 @@ impl Engine {
         &self.inner.config
     }
 
+    /// The engine's metadata store, so a single server's control plane can keep its records
+    /// (under `ctl/`, apart from the engine's `vol/`, `map/` and `miglog/`) in the same file.
+    pub fn store(&self) -> Arc<dyn MetaStore> {
+        Arc::clone(&self.inner.store)
+    }
+
     /// Creates a thin volume; durable when it returns.
     pub fn create_volume(&self, spec: VolumeSpec) -> Result<VolumeInfo> {
         let inner = &self.inner;
