@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use strata_control::{ControlError, ControlErrorKind};
 use strata_engine::{EngineError, EngineErrorKind};
 use utoipa::ToSchema;
 
@@ -19,7 +20,8 @@ pub struct ErrorReply {
 pub struct ErrorDetail {
     /// Stable, machine-readable: `invalid_argument`, `not_found`, `already_exists`,
     /// `in_use`, `unauthorized`, `unsupported_media_type`, `body_too_large`,
-    /// `not_implemented`, `no_space`, `internal`.
+    /// `not_implemented`, `no_space`, `lease_held`, `stale_generation`, `lease_expired`,
+    /// `no_capacity`, `contended`, `unavailable`, `internal`.
     #[schema(example = "not_found")]
     pub code: String,
     #[schema(example = "no such volume")]
@@ -89,6 +91,24 @@ impl From<EngineError> for ApiError {
             }
             EngineErrorKind::NoSpace => (StatusCode::INSUFFICIENT_STORAGE, "no_space"),
             EngineErrorKind::InUse => (StatusCode::CONFLICT, "in_use"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        Self::new(status, code, err.to_string())
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(err: ControlError) -> Self {
+        let (status, code) = match err.kind {
+            ControlErrorKind::InvalidArgument => (StatusCode::BAD_REQUEST, "invalid_argument"),
+            ControlErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ControlErrorKind::Held => (StatusCode::CONFLICT, "lease_held"),
+            ControlErrorKind::StaleGeneration => (StatusCode::CONFLICT, "stale_generation"),
+            ControlErrorKind::Expired => (StatusCode::GONE, "lease_expired"),
+            // The request does not fit what is free: the caller's to change, not a fault.
+            ControlErrorKind::NoCapacity => (StatusCode::CONFLICT, "no_capacity"),
+            ControlErrorKind::Contended => (StatusCode::SERVICE_UNAVAILABLE, "contended"),
+            ControlErrorKind::Store => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         Self::new(status, code, err.to_string())

@@ -26,9 +26,12 @@ mod volumes;
 pub use activity::{MigrationLog, PrefetchStatus};
 pub use error::{ApiError, ErrorDetail, ErrorReply};
 pub use json::MAX_BODY_BYTES;
-pub use leases::{AcquireLease, Lease, LeaseList, RenewLease, Reservation, ReservationList};
+pub use leases::{
+    AcquireLease, AcquireReply, Lease, LeaseList, RenewLease, RenewReply, Reservation,
+    ReservationList, Retier, TierCost,
+};
 pub use openapi::{ApiDoc, openapi_document};
-pub use servers::{Server, ServerList};
+pub use servers::{Server, ServerList, registration};
 pub use state::ApiState;
 pub use stats::{ActivitySection, NbdStats, StatsReply, VolumeStatsEntry};
 pub use telemetry::{AppType, TELEMETRY_RING_LEN, TelemetryAccepted, TelemetrySample};
@@ -50,9 +53,15 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/volumes/{name}/profile", get(volumes::profile))
         .route("/volumes/{name}/telemetry", post(telemetry::post))
-        .route("/leases", get(leases::list).post(leases::acquire))
-        .route("/leases/{id}", put(leases::renew).delete(leases::release))
-        .route("/reservations", get(leases::reservations))
+        .route(
+            "/leases",
+            get(leases::routes::list).post(leases::routes::acquire),
+        )
+        .route(
+            "/leases/{id}",
+            put(leases::routes::renew).delete(leases::routes::release),
+        )
+        .route("/reservations", get(leases::routes::reservations))
         .route("/migrations", get(activity::migrations))
         .route("/prefetch", get(activity::prefetch));
     Router::new()

@@ -1,11 +1,13 @@
-//! `GET /v1/servers`: the servers of the cluster. Until the control plane registers servers
-//! in a shared store, that is this one server, described from what it knows of itself.
+//! `GET /v1/servers`: the servers of the cluster, from the control plane's registry (a
+//! shared etcd, or the embedded store of a single server).
 
-use crate::tiers::Tier;
+use crate::tiers::{Profile, Tier, TierIo, ratio};
 use crate::{ApiError, ApiState, blocking};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use strata_control::{ServerSpec, TierSpec};
+use strata_engine::Engine;
 use utoipa::ToSchema;
 
 /// One Strata server.
@@ -18,10 +20,12 @@ pub struct Server {
     pub nbd_address: Option<String>,
     /// Where the REST API and `/metrics` listen.
     pub api_address: Option<String>,
-    /// `up` for a server answering this request.
+    /// `up` while its heartbeat lease is alive (always for the server answering), else
+    /// `down`.
     #[schema(example = "up")]
     pub health: String,
-    pub version: String,
+    /// Software version; known for the server answering only.
+    pub version: Option<String>,
     pub tiers: Vec<Tier>,
 }
 
@@ -32,7 +36,9 @@ pub struct ServerList {
     pub servers: Vec<Server>,
 }
 
-/// List the servers of the cluster.
+/// List the servers of the cluster: every server registered with the control plane (this
+/// one with its live device counters, others as they registered), or this server alone
+/// when it runs without one.
 #[utoipa::path(
     get,
     path = "/v1/servers",
@@ -40,9 +46,74 @@ pub struct ServerList {
     responses((status = 200, description = "The servers", body = ServerList))
 )]
 pub async fn list(State(state): State<ApiState>) -> Result<Json<ServerList>, ApiError> {
-    Ok(Json(ServerList {
-        servers: vec![this_server(&state).await?],
-    }))
+    let me = this_server(&state).await?;
+    let Some(plane) = state.control.clone() else {
+        return Ok(Json(ServerList { servers: vec![me] }));
+    };
+    let registered = blocking(move || plane.list_servers()).await??;
+    let mut servers: Vec<Server> = registered.iter().map(registered_server).collect();
+    match servers.iter_mut().find(|s| s.id == me.id) {
+        Some(entry) => {
+            // The registry's accounting, this process's own view of its devices.
+            let reserved: Vec<(String, u64)> = entry
+                .tiers
+                .iter()
+                .map(|t| (t.kind.clone(), t.reserved_bytes))
+                .collect();
+            *entry = me;
+            for tier in &mut entry.tiers {
+                if let Some((_, bytes)) = reserved.iter().find(|(kind, _)| *kind == tier.kind) {
+                    tier.reserved_bytes = *bytes;
+                }
+            }
+        }
+        // Not registered (yet): still list the server answering.
+        None => servers.insert(0, me),
+    }
+    Ok(Json(ServerList { servers }))
+}
+
+/// Another server, as the registry knows it: no device counters (ask its own API).
+fn registered_server(status: &strata_control::ServerStatus) -> Server {
+    let tiers = status
+        .spec
+        .tiers
+        .iter()
+        .map(|spec| {
+            let usage = status.usage.get(&spec.tier).copied().unwrap_or_default();
+            let p = &spec.profile;
+            Tier {
+                kind: spec.tier.as_str().to_owned(),
+                capacity_bytes: usage.capacity_bytes,
+                used_bytes: usage.used_bytes,
+                free_bytes: usage.free_bytes(),
+                reserved_bytes: usage.reserved_bytes,
+                occupancy: ratio(usage.used_bytes, usage.capacity_bytes),
+                slot_granule_bytes: 0,
+                cost_per_gib_month: spec.cost_per_gib_month,
+                profile: Profile {
+                    read_latency_us: p.read_latency_us,
+                    write_latency_us: p.write_latency_us,
+                    read_mbps: p.read_mbps,
+                    write_mbps: p.write_mbps,
+                    parallelism: p.parallelism,
+                    seek_penalty: p.seek_penalty,
+                },
+                io: TierIo::default(),
+            }
+        })
+        .collect();
+    Server {
+        id: status.spec.id.clone(),
+        nbd_address: Some(status.spec.address.clone()),
+        api_address: status.spec.api_address.clone(),
+        health: match status.health {
+            strata_control::Health::Up => "up".into(),
+            strata_control::Health::Down => "down".into(),
+        },
+        version: None,
+        tiers,
+    }
 }
 
 pub(crate) async fn this_server(state: &ApiState) -> Result<Server, ApiError> {
@@ -53,7 +124,29 @@ pub(crate) async fn this_server(state: &ApiState) -> Result<Server, ApiError> {
         nbd_address: state.nbd_address.as_deref().map(str::to_owned),
         api_address: state.api_address.as_deref().map(str::to_owned),
         health: "up".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
+        version: Some(env!("CARGO_PKG_VERSION").into()),
         tiers: tiers.iter().map(Tier::from).collect(),
     })
+}
+
+/// What a server announces to the control plane's registry: its tiers with capacity, what
+/// is written on them, price and device profile, and where its NBD and API listen.
+pub fn registration(engine: &Engine, id: &str, nbd: String, api: String) -> ServerSpec {
+    ServerSpec {
+        id: id.to_owned(),
+        address: nbd,
+        api_address: Some(api),
+        tiers: engine
+            .tiers()
+            .into_iter()
+            .map(|t| TierSpec {
+                tier: t.kind,
+                capacity_bytes: t.capacity_bytes,
+                used_bytes: t.used_bytes.min(t.capacity_bytes),
+                cost_per_gib_month: t.cost_per_gib_month,
+                profile: t.profile,
+                load: 0.0,
+            })
+            .collect(),
+    }
 }

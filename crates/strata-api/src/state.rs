@@ -1,9 +1,11 @@
 //! What every handler shares: the engine, the auth token, this server's identity and
-//! addresses, the NBD server's counters, the telemetry rings and extra metric collectors.
+//! addresses, the NBD server's counters, the telemetry rings, extra metric collectors and
+//! the control plane.
 
 use crate::metrics::Collector;
 use crate::telemetry::TelemetryStore;
 use std::sync::Arc;
+use strata_control::ControlPlane;
 use strata_engine::Engine;
 use strata_nbd::ServerStats;
 
@@ -20,6 +22,8 @@ pub struct ApiState {
     pub(crate) nbd_stats: Option<Arc<ServerStats>>,
     pub(crate) telemetry: Arc<TelemetryStore>,
     pub(crate) collectors: Vec<Arc<dyn Collector>>,
+    /// Leases, reservations and the server registry; `None` answers those routes with 501.
+    pub(crate) control: Option<Arc<ControlPlane>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -30,6 +34,7 @@ impl std::fmt::Debug for ApiState {
             .field("nbd_address", &self.nbd_address)
             .field("api_address", &self.api_address)
             .field("collectors", &self.collectors.len())
+            .field("control", &self.control.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -45,6 +50,7 @@ impl ApiState {
             nbd_stats: None,
             telemetry: Arc::new(TelemetryStore::default()),
             collectors: Vec::new(),
+            control: None,
         }
     }
 
@@ -73,6 +79,12 @@ impl ApiState {
     /// plane): the registry is this list, passed in rather than global.
     pub fn with_collector(mut self, collector: Arc<dyn Collector>) -> Self {
         self.collectors.push(collector);
+        self
+    }
+
+    /// Serves leases, reservations and `GET /v1/servers` from this control plane.
+    pub fn with_control(mut self, control: Arc<ControlPlane>) -> Self {
+        self.control = Some(control);
         self
     }
 

@@ -18,6 +18,9 @@ pub struct Tier {
     /// Bytes held by allocated extents.
     pub used_bytes: u64,
     pub free_bytes: u64,
+    /// Bytes of soft reservations held for leased volumes and not yet written.
+    #[serde(default)]
+    pub reserved_bytes: u64,
     /// `used_bytes / capacity_bytes`, 0 to 1.
     pub occupancy: f64,
     /// Allocation unit of the tier, in bytes.
@@ -67,6 +70,7 @@ impl From<&TierStatus> for Tier {
             capacity_bytes: t.capacity_bytes,
             used_bytes: t.used_bytes,
             free_bytes: t.free_bytes,
+            reserved_bytes: 0,
             occupancy: ratio(t.used_bytes, t.capacity_bytes),
             slot_granule_bytes: t.slot_granule_bytes,
             cost_per_gib_month: t.cost_per_gib_month,

@@ -272,6 +272,11 @@ pub async fn delete(
     let target = name.clone();
     blocking(move || engine.delete_volume(&target)).await??;
     state.telemetry.forget(&name);
+    if let Some(plane) = state.control.clone() {
+        // The volume is gone either way; its lease and reservations go with it.
+        let target = name.clone();
+        blocking(move || plane.delete_volume(&target)).await??;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

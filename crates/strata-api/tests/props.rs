@@ -37,7 +37,7 @@ fn endpoints() -> Vec<(&'static str, &'static str, Value)> {
             "/v1/leases",
             json!({"volume": "vm1", "holder": "h", "ttl_s": 30}),
         ),
-        ("PUT", "/v1/leases/lease-1", json!({"ttl_s": 30})),
+        ("PUT", "/v1/leases/vm1:1", json!({"ttl_s": 30})),
     ]
 }
 

@@ -1,5 +1,5 @@
 //! Every route of INTERFACE.md called at least once over HTTP, with asserted status and
-//! body shape, and the error format on 400/401/404/405/413/415/501.
+//! body shape, and the error format on 400/401/404/405/409/410/413/415/501.
 
 mod support;
 
@@ -212,14 +212,9 @@ fn telemetry_ring_is_bounded() {
 }
 
 #[test]
-fn lease_routes_validate_then_answer_not_implemented() {
+fn lease_routes_validate_every_input() {
     let server = TestServer::start();
     server.create_volume("db01", "4M");
-    let acquire = json!({"volume": "db01", "holder": "host7/vm-42", "ttl_s": 30,
-                         "prefer": {"nvme": "30%", "ssd": 0.5, "hdd": "20%"}});
-    server
-        .post_json("/v1/leases", &acquire)
-        .assert_error(501, "not_implemented");
     server
         .post_json("/v1/leases", &json!({"volume": "nope", "holder": "h"}))
         .assert_error(404, "not_found");
@@ -232,22 +227,166 @@ fn lease_routes_validate_then_answer_not_implemented() {
         json!({"volume": "db01", "holder": "h", "prefer": {"nvme": 1.5}}),
         json!({"volume": "../db01", "holder": "h"}),
         json!({"volume": "db01", "holder": "h", "generation": 3}),
+        json!({"volume": "db01", "holder": "h", "takeover": "yes"}),
     ] {
         server
             .post_json("/v1/leases", &bad)
             .assert_error(400, "invalid_argument");
     }
+    for (id, body) in [
+        ("db01:1", json!({"ttl_s": 0})),
+        ("a%20b", json!({})),
+        ("lease-1", json!({})),
+        ("db01:x", json!({})),
+    ] {
+        server
+            .put_json(&format!("/v1/leases/{id}"), &body)
+            .assert_error(400, "invalid_argument");
+    }
     server
-        .put_json("/v1/leases/lease-1", &json!({"ttl_s": 60, "generation": 2}))
+        .delete("/v1/leases/no-generation")
+        .assert_error(400, "invalid_argument");
+    server
+        .get("/v1/reservations?volume=..%2Fx")
+        .assert_error(400, "invalid_argument");
+    server
+        .get("/v1/reservations?colour=red")
+        .assert_error(400, "invalid_argument");
+}
+
+#[test]
+fn leases_grant_reserve_renew_fence_and_release() {
+    let server = TestServer::start();
+    server.create_volume("db01", "4M");
+    let acquire = json!({"volume": "db01", "holder": "host7/vm-42", "ttl_s": 30,
+                         "prefer": {"nvme": "25%", "ssd": 0.5}});
+    let reply = server.post_json("/v1/leases", &acquire);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let grant = reply.json();
+    assert_eq!(grant["outcome"], "granted");
+    let lease = &grant["lease"];
+    assert_eq!(
+        (lease["id"].as_str(), lease["generation"].as_u64()),
+        (Some("db01:1"), Some(1))
+    );
+    assert_eq!(lease["holder"], "host7/vm-42");
+    assert_eq!(
+        lease["tiers_granted"],
+        json!({"nvme": 0.25, "ssd": 0.5, "hdd": 0.25})
+    );
+    let expires = lease["expires_unix_ms"].as_u64().expect("expiry");
+    assert_eq!(
+        expires - lease["granted_unix_ms"].as_u64().expect("grant"),
+        30_000
+    );
+    let bytes: Vec<(String, u64)> = grant["reservations"]
+        .as_array()
+        .expect("reservations")
+        .iter()
+        .map(|r| {
+            (
+                r["tier"].as_str().unwrap().to_owned(),
+                r["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bytes,
+        [
+            ("nvme".into(), 1 << 20),
+            ("ssd".into(), 2 << 20),
+            ("hdd".into(), 1 << 20)
+        ]
+    );
+    let listed = server.get("/v1/reservations?volume=db01").json();
+    assert_eq!(listed["reservations"].as_array().map(Vec::len), Some(3));
+    let servers = server.get("/v1/servers").json();
+    assert_eq!(
+        servers["servers"][0]["tiers"][1]["reserved_bytes"],
+        2u64 << 20
+    );
+
+    // Another holder is refused while the lease lives.
+    server
+        .post_json("/v1/leases", &json!({"volume": "db01", "holder": "other"}))
+        .assert_error(409, "lease_held");
+    // Renewal extends, keeps a new TTL, and refuses a generation that is not the lease's.
+    let renewed = server.put_json("/v1/leases/db01:1", &json!({"ttl_s": 120}));
+    assert_eq!(renewed.status, 200, "{}", renewed.body);
+    assert_eq!(renewed.json()["lease"]["ttl_s"], 120);
+    assert!(renewed.json()["cost_so_far"].as_f64().is_some());
+    server
+        .put_json("/v1/leases/db01:1", &json!({"generation": 7}))
+        .assert_error(409, "stale_generation");
+    // A takeover fences generation 1 and gives its reservations back.
+    let taken = server.post_json(
+        "/v1/leases",
+        &json!({"volume": "db01", "holder": "other", "takeover": true}),
+    );
+    assert_eq!(taken.status, 201, "{}", taken.body);
+    assert_eq!(taken.json()["lease"]["id"], "db01:2");
+    server
+        .put_json("/v1/leases/db01:1", &json!({}))
+        .assert_error(409, "stale_generation");
+    let leases = server.get("/v1/leases").json();
+    assert_eq!(leases["leases"].as_array().map(Vec::len), Some(1));
+    assert_eq!(leases["leases"][0]["id"], "db01:2");
+    let all = server.get("/v1/reservations?volume=db01&all=true").json();
+    let released = all["reservations"]
+        .as_array()
+        .expect("reservations")
+        .iter()
+        .filter(|r| r["lease_id"] == "db01:1")
+        .all(|r| r["status"] == "released");
+    assert!(released, "{all}");
+
+    assert_eq!(server.delete("/v1/leases/db01:2").status, 204);
+    server
+        .delete("/v1/leases/db01:2")
+        .assert_error(410, "lease_expired");
+    assert_eq!(server.get("/v1/leases").json(), json!({"leases": []}));
+    assert_eq!(
+        server.get("/v1/reservations").json(),
+        json!({"reservations": []})
+    );
+}
+
+#[test]
+fn preferences_that_do_not_fit_get_alternatives_and_no_lease() {
+    let server = TestServer::start();
+    // 32 MiB: more than the whole nvme tier (8 MiB) can hold.
+    server.create_volume("big", "32M");
+    let reply = server.post_json(
+        "/v1/leases",
+        &json!({"volume": "big", "holder": "h", "prefer": {"nvme": "100%"}}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let body = reply.json();
+    assert_eq!(body["outcome"], "alternative");
+    assert!(
+        body["reason"].as_str().is_some_and(|r| r.contains("nvme")),
+        "{body}"
+    );
+    assert_eq!(body["suggested_mixes"][0], json!({"ssd": 1.0}));
+    assert_eq!(server.get("/v1/leases").json(), json!({"leases": []}));
+    assert_eq!(
+        server.get("/v1/reservations").json(),
+        json!({"reservations": []})
+    );
+}
+
+#[test]
+fn without_a_control_plane_lease_routes_answer_not_implemented() {
+    let server = TestServer::start_without_control();
+    server.create_volume("db01", "4M");
+    server
+        .post_json("/v1/leases", &json!({"volume": "db01", "holder": "h"}))
         .assert_error(501, "not_implemented");
     server
-        .put_json("/v1/leases/lease-1", &json!({"ttl_s": 0}))
-        .assert_error(400, "invalid_argument");
+        .put_json("/v1/leases/db01:1", &json!({}))
+        .assert_error(501, "not_implemented");
     server
-        .put_json("/v1/leases/a%20b", &json!({}))
-        .assert_error(400, "invalid_argument");
-    server
-        .delete("/v1/leases/lease-1")
+        .delete("/v1/leases/db01:1")
         .assert_error(501, "not_implemented");
     server
         .get("/v1/leases")
@@ -255,15 +394,6 @@ fn lease_routes_validate_then_answer_not_implemented() {
     server
         .get("/v1/reservations")
         .assert_error(501, "not_implemented");
-    server
-        .get("/v1/reservations?volume=db01")
-        .assert_error(501, "not_implemented");
-    server
-        .get("/v1/reservations?volume=..%2Fx")
-        .assert_error(400, "invalid_argument");
-    server
-        .get("/v1/reservations?colour=red")
-        .assert_error(400, "invalid_argument");
 }
 
 #[test]

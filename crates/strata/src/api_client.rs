@@ -43,6 +43,16 @@ impl ApiClient {
         self.finish(path, resp)
     }
 
+    pub fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        let req = self.agent.put(self.url(path));
+        let resp = self.authorize(req).send_json(body);
+        self.finish(path, resp)
+    }
+
     pub fn delete(&self, path: &str) -> anyhow::Result<()> {
         let req = self.agent.delete(self.url(path));
         let resp = self.authorize(req).call();
@@ -82,4 +92,16 @@ impl ApiClient {
         let text = if text.is_empty() { "null" } else { &text };
         serde_json::from_str(text).with_context(|| format!("unexpected reply to {path}"))
     }
+}
+
+/// One path segment for a URL: names restricted to `[A-Za-z0-9._-]` need no escaping;
+/// anything else is percent-encoded so it reaches the server as the literal text (which
+/// then accepts or refuses it).
+pub fn path_segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

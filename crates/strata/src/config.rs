@@ -27,6 +27,20 @@ pub struct FileConfig {
     /// Placement policy and background migration (`[placement]`; default: `static`).
     #[serde(default)]
     pub placement: strata_engine::PlacementConfig,
+    /// Leases, reservations and the server registry (`[control]`).
+    #[serde(default)]
+    pub control: FileControl,
+}
+
+/// The `[control]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileControl {
+    /// How much of a tier's capacity may be promised to reservations in total, ≥ 1
+    /// [default: 1, never promise reserved space twice].
+    pub overcommit_ratio: Option<f64>,
+    /// Seconds a silent server stays `up` [default: 10].
+    pub server_ttl_s: Option<u64>,
 }
 
 /// One `[[tier]]` table.
@@ -68,6 +82,10 @@ pub struct ServeConfig {
     pub nbd_max_request_bytes: u32,
     pub tiers: Vec<strata_engine::TierConfig>,
     pub placement: strata_engine::PlacementConfig,
+    /// etcd endpoints of the cluster's shared control-plane store; empty = the engine's
+    /// embedded store (a single server).
+    pub etcd: Vec<String>,
+    pub control: strata_control::ControlConfig,
 }
 
 /// The embedded default of INTERFACE.md: three sparse file tiers.
@@ -94,11 +112,13 @@ impl FileConfig {
             .data_dir
             .or(self.data_dir)
             .unwrap_or_else(|| PathBuf::from("strata-data"));
-        if over.etcd.or(self.etcd).is_some_and(|urls| !urls.is_empty()) {
-            bail!(
-                "the etcd metadata backend is not available in this build yet (issue 7); run without --etcd for the embedded store"
-            );
+        let etcd = over.etcd.or(self.etcd).unwrap_or_default();
+        for url in &etcd {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 8 {
+                bail!("etcd endpoint {url:?} must look like http://host:port");
+            }
         }
+        let control = self.control.resolve()?;
         let nbd_listen = parse_addr(
             "nbd_listen",
             &over
@@ -168,7 +188,28 @@ impl FileConfig {
             nbd_max_request_bytes,
             tiers,
             placement: self.placement,
+            etcd,
+            control,
         })
+    }
+}
+
+impl FileControl {
+    fn resolve(&self) -> anyhow::Result<strata_control::ControlConfig> {
+        let mut config = strata_control::ControlConfig::default();
+        if let Some(ratio) = self.overcommit_ratio {
+            if !ratio.is_finite() || !(1.0..=10.0).contains(&ratio) {
+                bail!("control.overcommit_ratio must be within 1..=10 (got {ratio})");
+            }
+            config = config.with_overcommit_ratio(ratio);
+        }
+        if let Some(ttl) = self.server_ttl_s {
+            if !(1..=3600).contains(&ttl) {
+                bail!("control.server_ttl_s must be within 1..=3600 (got {ttl})");
+            }
+            config = config.with_server_ttl(std::time::Duration::from_secs(ttl));
+        }
+        Ok(config)
     }
 }
 
@@ -298,6 +339,12 @@ mod tests {
             .expect("demo-emulated.toml resolves");
         assert!(demo.emulation);
         assert_eq!(demo.tiers.len(), 3);
+        // Parsed, not resolved: it names a token file that exists only on a deployed host.
+        let node = FileConfig::parse(include_str!("../../../deploy/config/cluster-node.toml"))
+            .expect("cluster-node.toml parses");
+        assert_eq!(node.etcd.as_ref().map(Vec::len), Some(3));
+        let control = node.control.resolve().expect("[control] is valid");
+        assert_eq!(control.overcommit_ratio, 1.2);
     }
 
     #[test]
@@ -313,6 +360,9 @@ mod tests {
                 "[[tier]]\nkind = \"ssd\"\ncapacity = \"1G\"\n[[tier]]\nkind = \"ssd\"\ncapacity = \"1G\"\n",
                 "twice",
             ),
+            ("[control]\novercommit_ratio = 0.5\n", "overcommit_ratio"),
+            ("[control]\nserver_ttl_s = 0\n", "server_ttl_s"),
+            ("etcd = [\"localhost:2379\"]\n", "etcd endpoint"),
         ] {
             let err = FileConfig::parse(text)
                 .and_then(|f| f.resolve(Overrides::default()))

@@ -7,6 +7,7 @@
 mod api_client;
 mod cmd;
 mod config;
+mod control;
 mod exports;
 
 use clap::Parser;

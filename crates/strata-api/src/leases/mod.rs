@@ -1,19 +1,18 @@
 //! `/v1/leases` and `/v1/reservations`: a client's attachment to a volume (holder, TTL,
 //! fencing generation, tier preferences) and the soft reservations that come with it.
 //!
-//! The control plane (`strata-control`) owns leases. Until it is wired into this server,
-//! every route validates its input completely — so a caller learns about its own mistakes
-//! with a 4xx — and then answers 501 `not_implemented`, never a made-up success. The types
-//! are the wire format the control plane will fill.
+//! The control plane (`strata-control`) owns leases; this module is its wire format and
+//! the input checks that make every caller mistake a 4xx before the control plane runs.
+//! `routes` holds the handlers. A server built without a control plane validates input
+//! and then answers 501 `not_implemented`, never a made-up success.
 
-use crate::extract::{ApiQuery, LeaseId, validate_volume_name};
-use crate::json::ApiJson;
-use crate::{ApiError, ApiState, blocking};
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
+pub(crate) mod routes;
+
+use crate::ApiError;
+use crate::extract::validate_volume_name;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use strata_control::{LeaseRecord, TierMix};
 use strata_core::{TierKind, parse_fraction};
 use utoipa::{IntoParams, ToSchema};
 
@@ -21,11 +20,10 @@ use utoipa::{IntoParams, ToSchema};
 pub const MAX_HOLDER_LEN: usize = 128;
 /// Longest lease TTL, in seconds (a day).
 pub const MAX_TTL_S: u64 = 86_400;
+/// TTL of a lease acquired without `ttl_s`.
+pub const DEFAULT_TTL_S: u64 = 30;
 /// Tolerance of the "preferences sum to at most 1" check, for fractions like 1/3.
 const FRACTION_SUM_SLACK: f64 = 1e-9;
-
-const NOT_WIRED: &str =
-    "leases and reservations need the control plane, which does not run on this server yet";
 
 /// A fraction as a number in [0, 1] or a percentage string such as `"30%"`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -58,9 +56,13 @@ pub struct AcquireLease {
     /// Seconds until the lease expires unless renewed, 1 to 86400 [default: 30].
     #[serde(default)]
     pub ttl_s: Option<u64>,
-    /// Tier name → wanted fraction of the volume's working set; fractions sum to at most 1.
+    /// Tier name → wanted fraction of the volume; fractions sum to at most 1 and the rest
+    /// goes to this server's slowest tier [default: all of it there].
     #[serde(default)]
     pub prefer: Option<BTreeMap<String, FractionValue>>,
+    /// Take the volume from a live holder: its generation is fenced at once [default: false].
+    #[serde(default)]
+    pub takeover: Option<bool>,
 }
 
 impl AcquireLease {
@@ -99,11 +101,33 @@ impl AcquireLease {
     }
 }
 
+/// The full tier mix for the control plane: the preferences, with what they leave of the
+/// volume on `slowest` (the cheapest tier), so the shares sum to exactly 1.
+fn complete_mix(prefer: &BTreeMap<String, f64>, slowest: &str) -> Result<TierMix, ApiError> {
+    let mut mix = TierMix::new();
+    for (tier, share) in prefer {
+        let kind = tier
+            .parse::<TierKind>()
+            .map_err(|err| ApiError::bad_request(format!("prefer: {err}")))?;
+        mix.insert(kind, *share);
+    }
+    let rest = (1.0 - prefer.values().sum::<f64>()).max(0.0);
+    if rest > FRACTION_SUM_SLACK || mix.is_empty() {
+        let kind = slowest
+            .parse::<TierKind>()
+            .map_err(|err| ApiError::internal(format!("tier {slowest}: {err}")))?;
+        *mix.entry(kind).or_insert(0.0) += rest;
+    }
+    mix.retain(|_, share| *share > 0.0);
+    Ok(mix)
+}
+
 /// Body of `PUT /v1/leases/{id}`: renew (extend) a lease.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenewLease {
-    /// New TTL in seconds from now, 1 to 86400 [default: the lease's TTL].
+    /// New TTL in seconds from now, kept for later renewals, 1 to 86400 [default: the
+    /// lease's TTL].
     #[serde(default)]
     pub ttl_s: Option<u64>,
     /// The generation the holder believes current; a stale one is refused (fencing).
@@ -124,14 +148,87 @@ fn validate_ttl(ttl_s: Option<u64>) -> Result<(), ApiError> {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Lease {
+    /// `<volume>:<generation>`.
+    #[schema(example = "db01:3")]
     pub id: String,
     pub volume: String,
     pub holder: String,
     /// Fencing token: writes carrying an older generation are refused.
     pub generation: u64,
     pub ttl_s: u64,
+    pub granted_unix_ms: u64,
     pub expires_unix_ms: u64,
-    pub prefer: BTreeMap<String, f64>,
+    /// Tier name → share of the volume granted on it; sums to 1.
+    pub tiers_granted: BTreeMap<String, f64>,
+}
+
+impl From<&LeaseRecord> for Lease {
+    fn from(record: &LeaseRecord) -> Self {
+        Self {
+            id: record.lease_id.clone(),
+            volume: record.volume.clone(),
+            holder: record.holder.clone(),
+            generation: record.generation,
+            ttl_s: record.ttl_ms.div_ceil(1000),
+            granted_unix_ms: record.granted_at_ns / 1_000_000,
+            expires_unix_ms: record.expires_at_ns / 1_000_000,
+            tiers_granted: mix_by_name(&record.tiers_granted),
+        }
+    }
+}
+
+fn mix_by_name(mix: &TierMix) -> BTreeMap<String, f64> {
+    mix.iter()
+        .map(|(tier, share)| (tier.as_str().to_owned(), *share))
+        .collect()
+}
+
+/// The answer to `POST /v1/leases`: a grant (201) or, when the preferences cannot be met
+/// now, alternatives (200) — nothing was granted then.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AcquireReply {
+    Granted {
+        lease: Lease,
+        /// Capacity now held free for the volume, one per tier granted.
+        reservations: Vec<Reservation>,
+    },
+    Alternative {
+        reason: String,
+        /// Tier mixes that would be granted now, best first.
+        suggested_mixes: Vec<BTreeMap<String, f64>>,
+        /// Healthy servers that have every preferred tier with room.
+        suggested_servers: Vec<String>,
+    },
+}
+
+/// What a renewal costs and advises.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewReply {
+    pub lease: Lease,
+    /// Reserved bytes × time held × tier price (per GiB-month), over the lease's life.
+    pub cost_so_far: f64,
+    pub cost_by_tier: Vec<TierCost>,
+    /// Present when the observed workload no longer fits the tiers granted.
+    pub retier: Option<Retier>,
+}
+
+/// Cost of one tier of a lease so far.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierCost {
+    pub tier: String,
+    pub bytes: u64,
+    pub cost: f64,
+}
+
+/// Advice to change a lease's tier mix.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retier {
+    pub suggested: BTreeMap<String, f64>,
+    pub reason: String,
 }
 
 /// Body of `GET /v1/leases`.
@@ -150,8 +247,33 @@ pub struct Reservation {
     pub server_id: String,
     pub tier: String,
     pub bytes: u64,
-    /// `pending`, `held`, `borrowed` or `released`.
+    /// Of `bytes`, how many the volume has written already.
+    pub in_use_bytes: u64,
+    /// `reserved`, `in_use` or `released`.
+    #[schema(example = "reserved")]
     pub status: String,
+    /// Granted out of other volumes' reserved space under the operator's overcommit ratio.
+    pub overcommitted: bool,
+}
+
+impl From<&strata_control::Reservation> for Reservation {
+    fn from(r: &strata_control::Reservation) -> Self {
+        let status = match r.status {
+            strata_control::ReservationStatus::Reserved => "reserved",
+            strata_control::ReservationStatus::InUse => "in_use",
+            strata_control::ReservationStatus::Released => "released",
+        };
+        Self {
+            volume: r.volume.clone(),
+            lease_id: r.lease_id.clone(),
+            server_id: r.server.clone(),
+            tier: r.tier.as_str().to_owned(),
+            bytes: r.bytes,
+            in_use_bytes: r.in_use_bytes,
+            status: status.to_owned(),
+            overcommitted: r.overcommitted,
+        }
+    }
 }
 
 /// Body of `GET /v1/reservations`.
@@ -168,110 +290,27 @@ pub struct ReservationList {
 pub struct ReservationQuery {
     /// Only this volume's reservations.
     pub volume: Option<String>,
+    /// Also list released reservations [default: false].
+    pub all: Option<bool>,
 }
 
-/// Acquire a lease on a volume.
-#[utoipa::path(
-    post,
-    path = "/v1/leases",
-    tag = "leases",
-    request_body = AcquireLease,
-    responses(
-        (status = 201, description = "Acquired", body = Lease),
-        (status = 400, description = "Invalid body", body = crate::ErrorReply),
-        (status = 404, description = "No such volume", body = crate::ErrorReply),
-        (status = 501, description = "No control plane on this server", body = crate::ErrorReply),
-    )
-)]
-pub async fn acquire(
-    State(state): State<ApiState>,
-    ApiJson(body): ApiJson<AcquireLease>,
-) -> Result<(StatusCode, Json<Lease>), ApiError> {
-    let engine = state.engine.clone();
-    let tiers: Vec<String> = blocking(move || engine.tiers())
-        .await?
-        .iter()
-        .map(|t| t.kind.as_str().to_owned())
-        .collect();
-    body.validate(&tiers)?;
-    let engine = state.engine.clone();
-    blocking(move || engine.volume_info(&body.volume)).await??;
-    Err(ApiError::not_implemented(NOT_WIRED))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Renew a lease.
-#[utoipa::path(
-    put,
-    path = "/v1/leases/{id}",
-    tag = "leases",
-    params(("id" = String, Path, description = "Lease id")),
-    request_body = RenewLease,
-    responses(
-        (status = 200, description = "Renewed", body = Lease),
-        (status = 400, description = "Invalid body or id", body = crate::ErrorReply),
-        (status = 501, description = "No control plane on this server", body = crate::ErrorReply),
-    )
-)]
-pub async fn renew(
-    State(_state): State<ApiState>,
-    LeaseId(_id): LeaseId,
-    ApiJson(body): ApiJson<RenewLease>,
-) -> Result<Json<Lease>, ApiError> {
-    validate_ttl(body.ttl_s)?;
-    Err(ApiError::not_implemented(NOT_WIRED))
-}
-
-/// Release a lease (and its reservations).
-#[utoipa::path(
-    delete,
-    path = "/v1/leases/{id}",
-    tag = "leases",
-    params(("id" = String, Path, description = "Lease id")),
-    responses(
-        (status = 204, description = "Released"),
-        (status = 400, description = "Invalid id", body = crate::ErrorReply),
-        (status = 501, description = "No control plane on this server", body = crate::ErrorReply),
-    )
-)]
-pub async fn release(
-    State(_state): State<ApiState>,
-    LeaseId(_id): LeaseId,
-) -> Result<StatusCode, ApiError> {
-    Err(ApiError::not_implemented(NOT_WIRED))
-}
-
-/// List live leases.
-#[utoipa::path(
-    get,
-    path = "/v1/leases",
-    tag = "leases",
-    responses(
-        (status = 200, description = "Live leases", body = LeaseList),
-        (status = 501, description = "No control plane on this server", body = crate::ErrorReply),
-    )
-)]
-pub async fn list(State(_state): State<ApiState>) -> Result<Json<LeaseList>, ApiError> {
-    Err(ApiError::not_implemented(NOT_WIRED))
-}
-
-/// List soft reservations.
-#[utoipa::path(
-    get,
-    path = "/v1/reservations",
-    tag = "leases",
-    params(ReservationQuery),
-    responses(
-        (status = 200, description = "Reservations", body = ReservationList),
-        (status = 400, description = "Invalid query", body = crate::ErrorReply),
-        (status = 501, description = "No control plane on this server", body = crate::ErrorReply),
-    )
-)]
-pub async fn reservations(
-    State(_state): State<ApiState>,
-    ApiQuery(query): ApiQuery<ReservationQuery>,
-) -> Result<Json<ReservationList>, ApiError> {
-    if let Some(volume) = &query.volume {
-        validate_volume_name(volume)?;
+    #[test]
+    fn the_rest_of_the_preferences_goes_to_the_slowest_tier() {
+        let prefer = BTreeMap::from([("nvme".to_owned(), 0.3), ("ssd".to_owned(), 0.5)]);
+        let mix = complete_mix(&prefer, "hdd").unwrap();
+        assert_eq!(mix.len(), 3);
+        assert_eq!((mix[&TierKind::Nvme], mix[&TierKind::Ssd]), (0.3, 0.5));
+        assert!((mix[&TierKind::Hdd] - 0.2).abs() < 1e-12);
+        let all_slow = complete_mix(&BTreeMap::new(), "hdd").unwrap();
+        assert_eq!(all_slow, TierMix::from([(TierKind::Hdd, 1.0)]));
+        let full = BTreeMap::from([("nvme".to_owned(), 1.0)]);
+        assert_eq!(
+            complete_mix(&full, "hdd").unwrap(),
+            TierMix::from([(TierKind::Nvme, 1.0)])
+        );
     }
-    Err(ApiError::not_implemented(NOT_WIRED))
 }

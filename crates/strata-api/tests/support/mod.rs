@@ -56,6 +56,15 @@ impl TestServer {
 
     /// With `Some(token)`, the server requires it and the client sends it by default.
     pub fn start_with_token(token: Option<&str>) -> Self {
+        Self::start_with(token, true)
+    }
+
+    /// A server built without a control plane: its lease routes answer 501.
+    pub fn start_without_control() -> Self {
+        Self::start_with(None, false)
+    }
+
+    fn start_with(token: Option<&str>, with_control: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         // Start from the embedded default so fields added to the config later keep
         // their defaults here.
@@ -67,9 +76,23 @@ impl TestServer {
         ];
         config.emulation = false;
         let engine = Engine::open(config).expect("open engine");
-        let state = strata_api::ApiState::new(engine.clone(), "test-1")
+        let mut state = strata_api::ApiState::new(engine.clone(), "test-1")
             .with_token(token)
             .with_nbd_stats(std::sync::Arc::new(strata_nbd::ServerStats::default()));
+        if with_control {
+            // The control plane over the engine's own store, as a single `strata serve` runs.
+            let plane = Arc::new(strata_control::ControlPlane::new(
+                engine.store(),
+                Arc::new(strata_core::UnixClock),
+                strata_control::ControlConfig::default(),
+            ));
+            let spec =
+                strata_api::registration(&engine, "test-1", "127.0.0.1:10809".into(), "-".into());
+            plane
+                .register_server(&spec)
+                .expect("register the test server");
+            state = state.with_control(plane);
+        }
         let token = token.map(str::to_owned);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

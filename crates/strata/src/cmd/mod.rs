@@ -2,8 +2,11 @@
 
 mod bench;
 mod child;
+mod lease;
 mod migration;
+mod reservation;
 mod serve;
+mod server;
 mod sim;
 mod status;
 mod torture;
@@ -38,6 +41,12 @@ enum Command {
     Sim(sim::SimArgs),
     /// Tiers, occupancy, volumes with hit ratios, prefetch and migration state.
     Status(status::StatusArgs),
+    /// Volume leases: acquire with tier preferences, renew, release, list.
+    Lease(lease::LeaseArgs),
+    /// Soft reservations held for leased volumes.
+    Reservation(reservation::ReservationArgs),
+    /// The servers of the cluster.
+    Server(server::ServerArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -49,5 +58,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Torture(args) => torture::run(args),
         Command::Migration(args) => migration::run(args, &cli.api),
         Command::Status(args) => status::run(args, &cli.api),
+        Command::Lease(args) => lease::run(args, &cli.api),
+        Command::Reservation(args) => reservation::run(args, &cli.api),
+        Command::Server(args) => server::run(args, &cli.api),
     }
 }

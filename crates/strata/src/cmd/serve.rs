@@ -112,6 +112,25 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let nbd_addr = nbd_listener.local_addr()?;
     let api_addr = api_listener.local_addr()?;
 
+    let control = {
+        let (engine, etcd, id) = (
+            engine.clone(),
+            config.etcd.clone(),
+            config.server_id.clone(),
+        );
+        let control_config = config.control.clone();
+        let (nbd, api) = (nbd_addr.to_string(), api_addr.to_string());
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let plane = crate::control::open(&engine, &etcd, control_config)?;
+            plane
+                .register_server(&strata_api::registration(&engine, &id, nbd, api))
+                .with_context(|| format!("cannot register server {id}"))?;
+            Ok(plane)
+        })
+        .await
+        .context("control plane start-up panicked")??
+    };
+
     let shutdown = CancellationToken::new();
     let nbd_server = Arc::new(strata_nbd::NbdServer::new(
         Arc::new(EngineExports {
@@ -137,20 +156,35 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         let state = strata_api::ApiState::new(engine.clone(), config.server_id.as_str())
             .with_token(config.api_token.as_deref())
             .with_addresses(nbd_addr.to_string(), api_addr.to_string())
-            .with_nbd_stats(nbd_server.stats());
+            .with_nbd_stats(nbd_server.stats())
+            .with_control(control.clone());
         let token = shutdown.clone();
         tasks.spawn(async move {
             strata_api::serve(api_listener, state, async move { token.cancelled().await }).await
         });
     }
 
+    // Not in `tasks`: the control loop is not a listener, and it must still deregister
+    // after the listeners have drained.
+    let control_loop = tokio::spawn(crate::control::run(
+        control,
+        engine.clone(),
+        config.server_id.clone(),
+        shutdown.clone(),
+    ));
+
     {
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "strata ready: nbd={nbd_addr} api={api_addr} data_dir={} emulation={}",
+            "strata ready: nbd={nbd_addr} api={api_addr} data_dir={} emulation={} store={}",
             config.data_dir.display(),
-            if config.emulation { "on" } else { "off" }
+            if config.emulation { "on" } else { "off" },
+            if config.etcd.is_empty() {
+                "embedded"
+            } else {
+                "etcd"
+            }
         )?;
         out.flush()?;
     }
@@ -172,6 +206,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     if let Some(path) = &config.nbd_socket {
         std::fs::remove_file(path).ok();
+    }
+    if let Err(err) = control_loop.await {
+        tracing::warn!("control loop ended with {err}");
     }
     tokio::task::spawn_blocking(move || engine.shutdown())
         .await

@@ -1,6 +1,6 @@
 //! `strata volume create|list|show|delete|attach`: volume management through the API.
 
-use crate::api_client::ApiClient;
+use crate::api_client::{ApiClient, path_segment};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use strata_core::format_size;
@@ -170,15 +170,4 @@ fn print_table(volumes: &[Value]) {
             v["pin"].as_str().unwrap_or("-"),
         );
     }
-}
-
-/// Volume names are restricted to `[A-Za-z0-9._-]`, which needs no escaping; anything
-/// else is percent-encoded so it reaches the server as the literal name (and is refused).
-fn path_segment(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
