@@ -26,6 +26,9 @@ fn contest(store: Arc<dyn MetaStore>, takeovers: u64) -> (u64, u64) {
         Arc::new(SystemClock::new()),
         ControlConfig {
             max_retries: 10_000,
+            // Nobody heartbeats during the contest: the server must stay up however long
+            // a loaded machine takes (with the 10 s default it went down mid-run on etcd).
+            server_ttl: Duration::from_secs(600),
             ..ControlConfig::default()
         },
     ));
