@@ -2,6 +2,7 @@
 
 mod bench;
 mod child;
+mod demo;
 mod migration;
 mod serve;
 mod sim;
@@ -38,6 +39,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// Tiers, occupancy, volumes with hit ratios, prefetch and migration state.
     Status(status::StatusArgs),
+    /// Strata against static placement on two embedded servers, with a report.
+    Demo(demo::DemoArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -49,5 +52,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Torture(args) => torture::run(args),
         Command::Migration(args) => migration::run(args, &cli.api),
         Command::Status(args) => status::run(args, &cli.api),
+        Command::Demo(args) => demo::run(args),
     }
 }
