@@ -65,11 +65,14 @@ impl FioRun {
         })
     }
 
-    /// Asks fio to stop early (it still writes its logs).
-    pub fn interrupt(&self) {
-        if let Some(pid) = self.child.as_ref().and_then(|c| i32::try_from(c.id()).ok()) {
-            // SAFETY: signalling our own child, which we have not reaped.
-            unsafe { libc::kill(pid, libc::SIGINT) };
+    /// Stops fio early (SIGINT, as Ctrl-C would) and reaps it.
+    pub fn stop(mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                // SAFETY: signalling our own child, which we have not reaped.
+                unsafe { libc::kill(pid, libc::SIGINT) };
+            }
+            child.wait().ok();
         }
     }
 

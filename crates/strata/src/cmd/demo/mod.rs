@@ -134,9 +134,6 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let runs = runs?;
     stopped?;
-    if cancel.is_cancelled() {
-        bail!("interrupted; both servers were stopped");
-    }
     let mut comparison = report::compare(&runs, &PROFILES, args.duration, driver_name);
     let timeline = report::timeline(&runs, args.duration);
     let files = html::write_report(&args.out, &comparison, &timeline)?;
@@ -254,7 +251,11 @@ fn run_workload(
         next_tick += 1;
     }
     if cancel.is_cancelled() {
-        fio_runs.iter().for_each(fio::FioRun::interrupt);
+        fio_runs.into_iter().for_each(fio::FioRun::stop);
+        for task in tasks {
+            runtime.block_on(task).ok();
+        }
+        bail!("interrupted; both servers were stopped");
     }
     bar.set_message(format!(
         "{} · waiting for the clients",

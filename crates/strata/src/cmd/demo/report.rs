@@ -60,6 +60,8 @@ pub struct PolicyResult {
     pub fast_tier_hit_ratio: f64,
     pub migrations: u64,
     pub migrated_bytes: u64,
+    /// Of `migrations`, the moves to a faster tier (the rest went to a slower one).
+    pub promotions: u64,
     pub prefetch: PrefetchResult,
     pub volumes: Vec<VolumeResult>,
 }
@@ -179,7 +181,7 @@ fn policy_result(run: &PolicyRun, profiles: &[Profile], fast: &str) -> PolicyRes
             }
         })
         .collect();
-    let done: Vec<_> = moves_in_run(run).collect();
+    let done: Vec<Move> = moves_in_run(run).collect();
     PolicyResult {
         policy: run.policy,
         nbd_addr: run.nbd.to_string(),
@@ -189,19 +191,33 @@ fn policy_result(run: &PolicyRun, profiles: &[Profile], fast: &str) -> PolicyRes
         write_latency: latency::writes(&run.samples),
         fast_tier_hit_ratio: round3(share(fast_reads, reads)),
         migrations: done.len() as u64,
-        migrated_bytes: done.iter().map(|m| m.1).sum(),
+        migrated_bytes: done.iter().map(|m| m.bytes).sum(),
+        promotions: done.iter().filter(|m| m.promotion).count() as u64,
         prefetch: prefetch_result(&run.prefetch),
         volumes,
     }
 }
 
-/// (finished ms since the workload started, bytes) of every completed move of the run.
-fn moves_in_run(run: &PolicyRun) -> impl Iterator<Item = (u64, u64)> + '_ {
+/// A completed move of the run.
+struct Move {
+    /// Finished, in ms since the workload started.
+    at_ms: u64,
+    bytes: u64,
+    /// To a faster tier.
+    promotion: bool,
+}
+
+fn moves_in_run(run: &PolicyRun) -> impl Iterator<Item = Move> + '_ {
+    let rank = |kind: &str| run.end_stats.tiers.iter().position(|t| t.kind == kind);
     run.migrations
         .migrations
         .iter()
         .filter(|m| m.outcome == "done" && m.finished_unix_ms >= run.start_unix_ms)
-        .map(|m| (m.finished_unix_ms - run.start_unix_ms, m.bytes))
+        .map(move |m| Move {
+            at_ms: m.finished_unix_ms - run.start_unix_ms,
+            bytes: m.bytes,
+            promotion: rank(&m.to_tier) < rank(&m.from_tier),
+        })
 }
 
 /// Reads and fastest-tier reads between two stats replies (one volume, or all).
@@ -274,7 +290,7 @@ pub fn timeline(runs: &[PolicyRun], duration_s: u64) -> Timeline {
             .filter_map(|(at, r)| r.map(|r| (at, r)))
             .collect();
         t.fast_hit_ratio.lines.insert(run.policy, hits);
-        let mut finished: Vec<u64> = moves_in_run(run).map(|m| m.0).collect();
+        let mut finished: Vec<u64> = moves_in_run(run).map(|m| m.at_ms).collect();
         finished.sort_unstable();
         let moves = (0..=duration_s)
             .map(|s| {
@@ -289,7 +305,22 @@ pub fn timeline(runs: &[PolicyRun], duration_s: u64) -> Timeline {
 
 /// The comparison as a table for the terminal.
 pub fn render_table(c: &Comparison) -> String {
-    let mut out = String::new();
+    let tiers: Vec<String> = c
+        .tiers
+        .iter()
+        .map(|t| format!("{} {}", t.kind, strata_core::format_size(t.capacity_bytes)))
+        .collect();
+    let mut out = format!(
+        "{} s of {} I/O on each server; tiers {} (emulated); volumes {}\n\n",
+        c.duration_s,
+        c.driver,
+        tiers.join(", "),
+        c.volumes
+            .iter()
+            .map(|v| format!("{} {}", v.volume, strata_core::format_size(v.size_bytes)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let row = |label: &str, cell: &dyn Fn(&PolicyResult) -> String| {
         let mut line = format!("{label:<30}");
         for p in &c.policies {
@@ -354,7 +385,28 @@ pub fn render_table(c: &Comparison) -> String {
             }
         ));
     }
+    if let Some(why) = explanation(c) {
+        out.push_str(&why);
+    }
     out
+}
+
+/// Why the numbers differ, in the run's own figures.
+fn explanation(c: &Comparison) -> Option<String> {
+    let find = |name: &str| c.policies.iter().find(|p| p.policy == name);
+    let (fixed, strata) = (find("static")?, find("strata")?);
+    Some(format!(
+        "\nwhy: static keeps on {fast} whatever was written first and never moves it, so \
+         {s_hit:.0} % of reads were served by {fast}; strata counted the reads, moved {up} \
+         extents it found hot to faster tiers and {down} colder ones down ({bytes} copied \
+         in the background), and served {t_hit:.0} % of reads from {fast}.\n",
+        fast = c.fast_tier,
+        s_hit = fixed.fast_tier_hit_ratio * 100.0,
+        t_hit = strata.fast_tier_hit_ratio * 100.0,
+        up = strata.promotions,
+        down = strata.migrations - strata.promotions,
+        bytes = strata_core::format_size(strata.migrated_bytes),
+    ))
 }
 
 /// A latency for people: µs below a millisecond, ms above.
