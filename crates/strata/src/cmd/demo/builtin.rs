@@ -17,10 +17,12 @@ use tokio_util::sync::CancellationToken;
 pub const FILL_CHUNK_BYTES: u64 = 1 << 20;
 
 /// Writes every byte of every volume, one 1 MiB chunk of each volume in turn (volumes
-/// provisioned side by side), then flushes. `on_chunk` is called after every chunk.
+/// provisioned side by side), then flushes. `on_chunk` is called after every chunk;
+/// `cancel` stops the fill with an error.
 pub async fn fill(
     nbd: SocketAddr,
     profiles: &[Profile],
+    cancel: CancellationToken,
     on_chunk: impl Fn(),
 ) -> anyhow::Result<()> {
     let mut clients = Vec::with_capacity(profiles.len());
@@ -34,6 +36,9 @@ pub async fn fill(
         .max()
         .unwrap_or(0);
     for round in 0..rounds {
+        if cancel.is_cancelled() {
+            anyhow::bail!("interrupted");
+        }
         let offset = round * FILL_CHUNK_BYTES;
         for (p, client) in profiles.iter().zip(&mut clients) {
             if offset < p.size_bytes {

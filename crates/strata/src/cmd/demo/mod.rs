@@ -112,18 +112,26 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         args.duration
     );
     let mut servers = Vec::new();
-    for policy in POLICIES {
+    let mut runs = POLICIES.iter().try_for_each(|policy| {
+        if cancel.is_cancelled() {
+            bail!("interrupted");
+        }
         servers.push(start_server(work.path(), policy)?);
+        anyhow::Ok(())
+    });
+    if runs.is_ok() {
+        runs = fill_volumes(&runtime, &servers, &cancel);
     }
-    fill_volumes(&runtime, &servers)?;
-    let runs = run_workload(
-        &runtime,
-        &mut servers,
-        work.path(),
-        driver,
-        args.duration,
-        &cancel,
-    );
+    let runs = runs.and_then(|()| {
+        run_workload(
+            &runtime,
+            &mut servers,
+            work.path(),
+            driver,
+            args.duration,
+            &cancel,
+        )
+    });
     // Stop the servers whatever happened; a failed stop is reported after the run's error.
     let mut stopped = Ok(());
     for r in servers {
@@ -131,6 +139,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         if stopped.is_ok() {
             stopped = result.with_context(|| format!("stopping the {} server", r.policy));
         }
+    }
+    if cancel.is_cancelled() {
+        bail!("interrupted; both servers were stopped");
     }
     let runs = runs?;
     stopped?;
@@ -170,7 +181,11 @@ fn start_server(work: &Path, policy: &'static str) -> anyhow::Result<Running> {
     })
 }
 
-fn fill_volumes(runtime: &tokio::runtime::Runtime, servers: &[Running]) -> anyhow::Result<()> {
+fn fill_volumes(
+    runtime: &tokio::runtime::Runtime,
+    servers: &[Running],
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
     let chunks: u64 = PROFILES
         .iter()
         .map(|p| p.size_bytes.div_ceil(builtin::FILL_CHUNK_BYTES))
@@ -180,7 +195,8 @@ fn fill_volumes(runtime: &tokio::runtime::Runtime, servers: &[Running]) -> anyho
         .iter()
         .map(|r| {
             let bar = bar.clone();
-            runtime.spawn(builtin::fill(r.server.nbd, &PROFILES, move || bar.inc(1)))
+            let fill = builtin::fill(r.server.nbd, &PROFILES, cancel.clone(), move || bar.inc(1));
+            runtime.spawn(fill)
         })
         .collect();
     for fill in fills {
@@ -255,7 +271,7 @@ fn run_workload(
         for task in tasks {
             runtime.block_on(task).ok();
         }
-        bail!("interrupted; both servers were stopped");
+        bail!("interrupted");
     }
     bar.set_message(format!(
         "{} · waiting for the clients",
