@@ -5,6 +5,8 @@
 //! generator (`Generator`), with the same meaning in both: a zoned distribution is fio's
 //! `random_distribution=zoned`, zones in offset order, each taking a share of the accesses.
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::fmt::Write as _;
 
 /// One zone of a zoned distribution: `access_pct` of the accesses fall uniformly into
@@ -175,7 +177,7 @@ pub struct Request {
 #[derive(Debug, Clone)]
 pub struct Generator {
     profile: Profile,
-    rng: SplitMix64,
+    rng: ChaCha8Rng,
     next_sequential: u64,
 }
 
@@ -183,7 +185,7 @@ impl Generator {
     pub fn new(profile: Profile, seed: u64) -> Self {
         Self {
             profile,
-            rng: SplitMix64(seed),
+            rng: ChaCha8Rng::seed_from_u64(seed),
             next_sequential: 0,
         }
     }
@@ -191,7 +193,7 @@ impl Generator {
     pub fn next_request(&mut self) -> Request {
         let p = self.profile;
         let blocks = (p.size_bytes / p.block_bytes).max(1);
-        let read = self.rng.below(100) < u64::from(p.read_pct);
+        let read = self.rng.random_range(0..100) < p.read_pct;
         let block = match p.pattern {
             Pattern::Sequential => {
                 let block = self.next_sequential % blocks;
@@ -199,10 +201,10 @@ impl Generator {
                 block
             }
             Pattern::Zoned(zones) => {
-                let (start_pct, size_pct) = pick_zone(zones, self.rng.below(100));
+                let (start_pct, size_pct) = pick_zone(zones, self.rng.random_range(0..100));
                 let first = blocks * start_pct / 100;
                 let len = (blocks * size_pct / 100).max(1);
-                (first + self.rng.below(len)).min(blocks - 1)
+                (first + self.rng.random_range(0..len)).min(blocks - 1)
             }
         };
         Request {
@@ -225,24 +227,6 @@ fn pick_zone(zones: &[Zone], roll: u64) -> (u64, u64) {
         start += u64::from(zone.size_pct);
     }
     (0, 100)
-}
-
-/// A tiny fast PRNG; the demo needs reproducibility, not cryptographic quality.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 #[cfg(test)]
