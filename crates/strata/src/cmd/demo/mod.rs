@@ -245,8 +245,8 @@ fn run_workload(
             )));
         }
     }
-    for r in servers.iter_mut() {
-        r.ticks.push(Tick::default());
+    for (r, stats) in servers.iter_mut().zip(&start_stats) {
+        r.ticks.push(sample::tick_of(stats, 0.0));
     }
     let bar = bar(duration_s, "workload")?;
     let mut next_tick = 1;
