@@ -116,7 +116,8 @@ async fn drive_volume(
             continue;
         }
         // Behind schedule by more than a second (a slow tier): do not burst to catch up.
-        next_at = next_at.max(now - Duration::from_secs(1)) + interval;
+        let floor = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
+        next_at = next_at.max(floor) + interval;
         let request = generator.next_request();
         let len = u32::try_from(request.len_bytes)?;
         let issued = Instant::now();
