@@ -1,6 +1,6 @@
 //! A `strata serve` child process, for the commands that drive a server of their own
-//! (`strata torture`, `strata bench nbd`): start it on free loopback ports, read its
-//! addresses from the `ready` line, create volumes through its API, stop or kill it.
+//! (`strata torture`, `strata bench nbd`, `strata demo`): start it on free loopback ports,
+//! read its addresses from the `ready` line, create volumes through its API, stop or kill it.
 
 use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader};

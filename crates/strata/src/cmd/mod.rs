@@ -2,6 +2,7 @@
 
 mod bench;
 mod child;
+mod demo;
 mod lease;
 mod migration;
 mod reservation;
@@ -47,6 +48,8 @@ enum Command {
     Reservation(reservation::ReservationArgs),
     /// The servers of the cluster.
     Server(server::ServerArgs),
+    /// Strata against static placement on two embedded servers, with a report.
+    Demo(demo::DemoArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -61,5 +64,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lease(args) => lease::run(args, &cli.api),
         Command::Reservation(args) => reservation::run(args, &cli.api),
         Command::Server(args) => server::run(args, &cli.api),
+        Command::Demo(args) => demo::run(args),
     }
 }
