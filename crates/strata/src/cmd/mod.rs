@@ -9,6 +9,7 @@ mod serve;
 mod server;
 mod sim;
 mod status;
+mod top;
 mod torture;
 mod volume;
 
@@ -47,6 +48,8 @@ enum Command {
     Reservation(reservation::ReservationArgs),
     /// The servers of the cluster.
     Server(server::ServerArgs),
+    /// Live view of tiers, volumes and migrations (q quits).
+    Top(top::TopArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -61,5 +64,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lease(args) => lease::run(args, &cli.api),
         Command::Reservation(args) => reservation::run(args, &cli.api),
         Command::Server(args) => server::run(args, &cli.api),
+        Command::Top(args) => top::run(args, &cli.api),
     }
 }
