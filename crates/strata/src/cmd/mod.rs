@@ -10,6 +10,7 @@ mod serve;
 mod server;
 mod sim;
 mod status;
+mod top;
 mod torture;
 mod volume;
 
@@ -50,6 +51,8 @@ enum Command {
     Server(server::ServerArgs),
     /// Strata against static placement on two embedded servers, with a report.
     Demo(demo::DemoArgs),
+    /// Live view of tiers, volumes and migrations (q quits).
+    Top(top::TopArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -65,5 +68,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reservation(args) => reservation::run(args, &cli.api),
         Command::Server(args) => server::run(args, &cli.api),
         Command::Demo(args) => demo::run(args),
+        Command::Top(args) => top::run(args, &cli.api),
     }
 }
