@@ -1,10 +1,12 @@
 //! Subcommands: one file each, each with its clap `Args` and a `run` function.
 
 mod bench;
+mod chart;
 mod child;
 mod demo;
 mod lease;
 mod migration;
+mod report;
 mod reservation;
 mod serve;
 mod server;
@@ -53,6 +55,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Live view of tiers, volumes and migrations (q quits).
     Top(top::TopArgs),
+    /// HTML page with PNG plots of tiering effectiveness, sampled from a running server.
+    Report(report::ReportArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -69,5 +73,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(args) => server::run(args, &cli.api),
         Command::Demo(args) => demo::run(args),
         Command::Top(args) => top::run(args, &cli.api),
+        Command::Report(args) => report::run(args, &cli.api),
     }
 }

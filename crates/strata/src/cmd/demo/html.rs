@@ -1,14 +1,11 @@
 //! `strata demo --out DIR`: the comparison as `index.html` with three PNG plots over the
 //! run — read latency, fast-tier hit ratio and completed migrations, one line per policy —
-//! and `comparison.json`. Text in the plots needs a system font; where none loads the
-//! charts are drawn without text rather than not at all (as `strata sim --plot` does).
+//! and `comparison.json`.
 
 use super::report::{Comparison, Series, Timeline, render_table, us};
+use crate::cmd::chart::{LineChart, escape_html};
 use anyhow::Context;
-use plotters::prelude::*;
 use std::path::{Path, PathBuf};
-
-const SIZE_PX: (u32, u32) = (960, 480);
 
 struct Plot<'a> {
     file: &'static str,
@@ -49,11 +46,18 @@ pub fn write_report(
     let mut written = Vec::new();
     for plot in &plots {
         let path = dir.join(plot.file);
-        draw(plot, &path, true)
-            .or_else(|_| draw(plot, &path, false))
-            .map_err(|message| {
-                anyhow::anyhow!("cannot write plot {}: {message}", path.display())
-            })?;
+        LineChart {
+            title: plot.title,
+            x_desc: "seconds into the workload",
+            y_desc: plot.y_desc,
+            lines: plot
+                .series
+                .lines
+                .iter()
+                .map(|(name, line)| (*name, line.as_slice()))
+                .collect(),
+        }
+        .write_png(&path)?;
         written.push(path);
     }
     let json = dir.join("comparison.json");
@@ -63,55 +67,6 @@ pub fn write_report(
     std::fs::write(&index, index_html(comparison, &plots))?;
     written.push(index);
     Ok(written)
-}
-
-fn draw(plot: &Plot<'_>, path: &Path, with_text: bool) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
-    let root = BitMapBackend::new(path, SIZE_PX).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let points = || plot.series.lines.values().flatten();
-    let x_max = points().map(|p| p.0).fold(1.0_f64, f64::max);
-    let y_max = points().map(|p| p.1).fold(0.0_f64, f64::max).max(1e-3) * 1.1;
-    let mut builder = ChartBuilder::on(&root);
-    builder.margin(20);
-    if with_text {
-        builder
-            .caption(plot.title, ("sans-serif", 22))
-            .x_label_area_size(45)
-            .y_label_area_size(65);
-    }
-    let mut chart = builder
-        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-        .map_err(|e| err(&e))?;
-    if with_text {
-        chart
-            .configure_mesh()
-            .x_desc("seconds into the workload")
-            .y_desc(plot.y_desc)
-            .draw()
-            .map_err(|e| err(&e))?;
-    }
-    for (i, (name, line)) in plot.series.lines.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let drawn = chart
-            .draw_series(LineSeries::new(line.iter().copied(), color.stroke_width(2)))
-            .map_err(|e| err(&e))?;
-        if with_text {
-            drawn.label(*name).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
-            });
-        }
-    }
-    if with_text {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| err(&e))?;
-    }
-    root.present().map_err(|e| err(&e))
 }
 
 fn index_html(c: &Comparison, plots: &[Plot<'_>]) -> String {
@@ -137,7 +92,7 @@ fn index_html(c: &Comparison, plots: &[Plot<'_>]) -> String {
                 v.volume,
                 v.profile,
                 strata_core::format_size(v.size_bytes),
-                escape(v.workload)
+                escape_html(v.workload)
             )
         })
         .collect();
@@ -151,7 +106,7 @@ fn index_html(c: &Comparison, plots: &[Plot<'_>]) -> String {
         .map(|p| {
             format!(
                 "<h2>{}</h2>\n<img src=\"{}\" alt=\"{}\">\n",
-                escape(p.title),
+                escape_html(p.title),
                 p.file,
                 p.file
             )
@@ -173,12 +128,6 @@ fn index_html(c: &Comparison, plots: &[Plot<'_>]) -> String {
         duration = c.duration_s,
         driver = c.driver,
         fast = c.fast_tier,
-        table = escape(&render_table(c)),
+        table = escape_html(&render_table(c)),
     )
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
