@@ -3,10 +3,12 @@
 mod bench;
 mod child;
 mod migration;
+mod profile;
 mod serve;
 mod sim;
 mod status;
 mod torture;
+mod train;
 mod volume;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +40,10 @@ enum Command {
     Sim(sim::SimArgs),
     /// Tiers, occupancy, volumes with hit ratios, prefetch and migration state.
     Status(status::StatusArgs),
+    /// Workload class, confidence, tier profile and features per window of a trace.
+    Profile(profile::ProfileArgs),
+    /// Build the workload model from labelled traces and synthetic mixes.
+    Train(train::TrainArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -49,5 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Torture(args) => torture::run(args),
         Command::Migration(args) => migration::run(args, &cli.api),
         Command::Status(args) => status::run(args, &cli.api),
+        Command::Profile(args) => profile::run(args),
+        Command::Train(args) => train::run(args),
     }
 }
