@@ -53,6 +53,7 @@ fn check_window(window: &Value) {
         .as_object()
         .expect("features is an object");
     assert!(features.contains_key("read_fraction") && features.contains_key("working_set_bytes"));
+    assert!(window["defaults"]["prefetch"].is_string(), "{window}");
 }
 
 #[test]

@@ -12,7 +12,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use strata_predict::profile::{
-    DemandHistory, TierDevices, WindowAnalysis, WindowSpec, WorkloadModel,
+    DemandHistory, TierDevices, WindowAnalysis, WindowSpec, WorkloadModel, class_defaults,
 };
 use strata_sim::run::Progress;
 use strata_sim::trace::{Format, TimeUnit, TraceOptions};
@@ -122,6 +122,7 @@ fn json_document(
                     "hdd_bytes": hdd_bytes,
                 },
                 "features": window.profile.features,
+                "defaults": defaults_json(analysis),
             })
         })
         .collect();
@@ -131,6 +132,17 @@ fn json_document(
         "window": spec.to_string(),
         "model": model,
         "windows": windows,
+    })
+}
+
+/// The per-class starting choices the window's class selects.
+fn defaults_json(analysis: &WindowAnalysis) -> serde_json::Value {
+    let defaults = class_defaults(analysis.class);
+    json!({
+        "prefetch": defaults.prefetch.name(),
+        "initial_tier": defaults.initial_tier.as_str(),
+        "reserve_nvme_fraction": defaults.reserve_nvme_fraction,
+        "reserve_ssd_fraction": defaults.reserve_ssd_fraction,
     })
 }
 
