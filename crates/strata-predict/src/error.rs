@@ -1,5 +1,6 @@
 //! The one error type of `strata-predict`: a predictor or tuner that cannot be built from
-//! its name or configuration. Observing and predicting never fail.
+//! its name or configuration, a workload model that cannot be loaded or trained.
+//! Observing and predicting never fail.
 
 use thiserror::Error;
 
@@ -13,6 +14,10 @@ pub enum PredictErrorKind {
     UnknownClass,
     /// A configuration value is out of range.
     InvalidConfig,
+    /// A model file is malformed, of another format version, or for other features.
+    InvalidModel,
+    /// A model cannot be trained from the data given.
+    Training,
 }
 
 /// A predictor, class or tuner could not be constructed.

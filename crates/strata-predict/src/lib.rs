@@ -7,6 +7,9 @@
 //! precision). `tests/conformance.rs` holds the test every member passes.
 //! [`PrefetchTuner`] turns measured precision and fast-tier pressure into a depth and a
 //! confidence threshold.
+//!
+//! [`profile`] holds workload profiling: window features, SHARDS miss-ratio curves, the
+//! workload classifier, the demand forecaster and tier profiles.
 
 mod access;
 pub mod auto;
@@ -14,6 +17,7 @@ mod class;
 mod error;
 pub mod leap;
 pub mod markov;
+pub mod profile;
 pub mod readahead;
 mod scoreboard;
 mod streams;

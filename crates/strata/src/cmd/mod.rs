@@ -6,6 +6,7 @@ mod child;
 mod demo;
 mod lease;
 mod migration;
+mod profile;
 mod report;
 mod reservation;
 mod serve;
@@ -14,6 +15,7 @@ mod sim;
 mod status;
 mod top;
 mod torture;
+mod train;
 mod volume;
 
 use clap::{Parser, Subcommand};
@@ -57,6 +59,10 @@ enum Command {
     Top(top::TopArgs),
     /// HTML page with PNG plots of tiering effectiveness, sampled from a running server.
     Report(report::ReportArgs),
+    /// Workload class, confidence, tier profile and features per window of a trace.
+    Profile(profile::ProfileArgs),
+    /// Build the workload model from labelled traces and synthetic mixes.
+    Train(train::TrainArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -74,5 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args),
         Command::Top(args) => top::run(args, &cli.api),
         Command::Report(args) => report::run(args, &cli.api),
+        Command::Profile(args) => profile::run(args),
+        Command::Train(args) => train::run(args),
     }
 }
