@@ -22,6 +22,9 @@ pub struct FileConfig {
     pub api_token_file: Option<PathBuf>,
     /// Largest NBD READ/WRITE accepted, e.g. "32M".
     pub nbd_max_request: Option<String>,
+    /// Who may open exports: `open` (any volume by name) or `lease` (only `VOLUME:GEN`
+    /// of a live lease) [default: open].
+    pub nbd_access: Option<crate::exports::NbdAccess>,
     #[serde(default, rename = "tier")]
     pub tiers: Vec<FileTier>,
     /// Placement policy and background migration (`[placement]`; default: `static`).
@@ -80,6 +83,7 @@ pub struct ServeConfig {
     pub server_id: String,
     pub api_token: Option<String>,
     pub nbd_max_request_bytes: u32,
+    pub nbd_access: crate::exports::NbdAccess,
     pub tiers: Vec<strata_engine::TierConfig>,
     pub placement: strata_engine::PlacementConfig,
     /// etcd endpoints of the cluster's shared control-plane store; empty = the engine's
@@ -186,6 +190,7 @@ impl FileConfig {
                 .unwrap_or_else(|| "strata-1".into()),
             api_token,
             nbd_max_request_bytes,
+            nbd_access: self.nbd_access.unwrap_or_default(),
             tiers,
             placement: self.placement,
             etcd,
@@ -362,6 +367,7 @@ mod tests {
             ),
             ("[control]\novercommit_ratio = 0.5\n", "overcommit_ratio"),
             ("[control]\nserver_ttl_s = 0\n", "server_ttl_s"),
+            ("nbd_access = \"everyone\"\n", "everyone"),
             ("etcd = [\"localhost:2379\"]\n", "etcd endpoint"),
         ] {
             let err = FileConfig::parse(text)

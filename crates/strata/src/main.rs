@@ -9,6 +9,7 @@ mod cmd;
 mod config;
 mod control;
 mod exports;
+mod fence;
 
 use clap::Parser;
 

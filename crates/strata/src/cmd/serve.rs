@@ -132,9 +132,19 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     };
 
     let shutdown = CancellationToken::new();
+    let fences = crate::fence::Fences::new(control.clone());
+    let fence_follower = {
+        let (fences, stop) = (fences.clone(), shutdown.clone());
+        std::thread::Builder::new()
+            .name("strata-fences".into())
+            .spawn(move || fences.follow(stop))
+            .context("cannot start the generation watch")?
+    };
     let nbd_server = Arc::new(strata_nbd::NbdServer::new(
         Arc::new(EngineExports {
             engine: engine.clone(),
+            fences: fences.clone(),
+            access: config.nbd_access,
         }),
         strata_nbd::ServerConfig {
             max_request_bytes: config.nbd_max_request_bytes,
@@ -209,6 +219,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     if let Err(err) = control_loop.await {
         tracing::warn!("control loop ended with {err}");
+    }
+    if fence_follower.join().is_err() {
+        tracing::warn!("the generation watch panicked");
     }
     tokio::task::spawn_blocking(move || engine.shutdown())
         .await

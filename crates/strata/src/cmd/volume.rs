@@ -44,6 +44,9 @@ enum VolumeCommand {
         /// NBD address clients use [default: the API host, port 10809].
         #[arg(long)]
         nbd: Option<String>,
+        /// Attach under this lease (`VOLUME:GENERATION`): writes stop when it is taken over.
+        #[arg(long)]
+        lease: Option<String>,
     },
 }
 
@@ -103,8 +106,15 @@ pub fn run(args: VolumeArgs, api: &str) -> anyhow::Result<()> {
                 println!("deleted volume {name}");
             }
         }
-        VolumeCommand::Attach { name, nbd } => {
-            attach(&client, api, &name, nbd.as_deref(), args.json)?;
+        VolumeCommand::Attach { name, nbd, lease } => {
+            attach(
+                &client,
+                api,
+                &name,
+                nbd.as_deref(),
+                lease.as_deref(),
+                args.json,
+            )?;
         }
     }
     Ok(())
@@ -116,9 +126,22 @@ fn attach(
     api: &str,
     name: &str,
     nbd: Option<&str>,
+    lease: Option<&str>,
     json_out: bool,
 ) -> anyhow::Result<()> {
     let info: Value = client.get(&format!("/v1/volumes/{}", path_segment(name)))?;
+    // The export name: the volume, or the lease id for a fenced attachment.
+    let export = match lease {
+        Some(id)
+            if id
+                .rsplit_once(':')
+                .is_some_and(|(v, g)| v == name && g.parse::<u64>().is_ok()) =>
+        {
+            id
+        }
+        Some(id) => anyhow::bail!("--lease {id:?} is not a lease of {name} (VOLUME:GENERATION)"),
+        None => name,
+    };
     let nbd = match nbd {
         Some(addr) => addr.to_owned(),
         None => format!("{}:10809", api_host(api)),
@@ -126,11 +149,11 @@ fn attach(
     let (host, port) = nbd
         .rsplit_once(':')
         .ok_or_else(|| anyhow::anyhow!("--nbd must be HOST:PORT, got {nbd:?}"))?;
-    let uri = format!("nbd://{nbd}/{name}");
+    let uri = format!("nbd://{nbd}/{export}");
     let qemu = format!("-drive file={uri},format=raw,if=virtio,cache=none,aio=native");
     let libvirt = format!(
         "<disk type='network' device='disk'>\n  <driver name='qemu' type='raw' cache='none' io='native'/>\n  \
-         <source protocol='nbd' name='{name}'>\n    <host name='{host}' port='{port}'/>\n  </source>\n  \
+         <source protocol='nbd' name='{export}'>\n    <host name='{host}' port='{port}'/>\n  </source>\n  \
          <target dev='vdb' bus='virtio'/>\n</disk>"
     );
     if json_out {
