@@ -24,7 +24,7 @@ pub struct FileConfig {
     pub nbd_max_request: Option<String>,
     /// Who may open exports: `open` (any volume by name) or `lease` (only `VOLUME:GEN`
     /// of a live lease) [default: open].
-    pub nbd_access: Option<crate::exports::NbdAccess>,
+    pub nbd_access: Option<NbdAccess>,
     #[serde(default, rename = "tier")]
     pub tiers: Vec<FileTier>,
     /// Placement policy and background migration (`[placement]`; default: `static`).
@@ -33,6 +33,17 @@ pub struct FileConfig {
     /// Leases, reservations and the server registry (`[control]`).
     #[serde(default)]
     pub control: FileControl,
+}
+
+/// Who may open what over NBD (`nbd_access`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NbdAccess {
+    /// Any volume by name, or fenced by lease id (`VOLUME:GENERATION`).
+    #[default]
+    Open,
+    /// Only `VOLUME:GENERATION` of a live lease.
+    Lease,
 }
 
 /// The `[control]` table.
@@ -83,7 +94,7 @@ pub struct ServeConfig {
     pub server_id: String,
     pub api_token: Option<String>,
     pub nbd_max_request_bytes: u32,
-    pub nbd_access: crate::exports::NbdAccess,
+    pub nbd_access: NbdAccess,
     pub tiers: Vec<strata_engine::TierConfig>,
     pub placement: strata_engine::PlacementConfig,
     /// etcd endpoints of the cluster's shared control-plane store; empty = the engine's

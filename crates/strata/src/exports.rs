@@ -3,22 +3,12 @@
 //! the moment a newer lease takes the volume (see `fence`). With `nbd_access = "lease"`
 //! only fenced opens of live leases are served, and the export list is empty.
 
+use crate::config::NbdAccess;
 use crate::fence::{Fence, Fences};
 use std::io;
 use std::sync::Arc;
 use strata_engine::{Engine, VolumeHandle};
 use strata_nbd::{ClientInfo, Export, ExportProvider};
-
-/// Who may open what over NBD.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NbdAccess {
-    /// Any volume by name, or fenced by lease id.
-    #[default]
-    Open,
-    /// Only `VOLUME:GENERATION` of a live lease.
-    Lease,
-}
 
 /// Serves the engine's volumes as NBD exports.
 #[derive(Debug)]
