@@ -175,6 +175,8 @@ async fn fio_random_writes_at_queue_depth_16_verify() {
             "--iodepth=16",
             "--size=16m",
             "--verify=crc32c",
+            // No verify-state file in the crate directory.
+            "--verify_state_save=0",
         ]),
     )
     .await;
