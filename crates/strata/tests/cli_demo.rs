@@ -93,6 +93,13 @@ fn run_demo(out: &Path, extra: &[&str]) -> Value {
 fn demo_compares_both_policies_and_writes_the_report() {
     let dir = tempfile::tempdir().expect("tempdir");
     let doc = run_demo(&dir.path().join("report"), &[]);
+    // CI installs fio (.ci/run): there the fio driver is the one under test, never
+    // silently replaced by the built-in one.
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(
+        !in_ci || fio_installed(),
+        "CI=true but fio's nbd engine is missing; .ci/run installs fio"
+    );
     let expected = if fio_installed() { "fio" } else { "builtin" };
     assert_eq!(doc["driver"], expected, "{doc}");
 }
