@@ -6,6 +6,7 @@ use crate::{ApiError, ApiState, blocking};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use strata_control::{ServerSpec, TierSpec};
 use strata_engine::Engine;
 use utoipa::ToSchema;
@@ -54,17 +55,15 @@ pub async fn list(State(state): State<ApiState>) -> Result<Json<ServerList>, Api
     let mut servers: Vec<Server> = registered.iter().map(registered_server).collect();
     match servers.iter_mut().find(|s| s.id == me.id) {
         Some(entry) => {
-            // The registry's accounting, this process's own view of its devices.
-            let reserved: Vec<(String, u64)> = entry
+            // This process's own view of its devices, with the registry's reservations.
+            let reserved: BTreeMap<String, u64> = entry
                 .tiers
                 .iter()
                 .map(|t| (t.kind.clone(), t.reserved_bytes))
                 .collect();
             *entry = me;
             for tier in &mut entry.tiers {
-                if let Some((_, bytes)) = reserved.iter().find(|(kind, _)| *kind == tier.kind) {
-                    tier.reserved_bytes = *bytes;
-                }
+                tier.reserved_bytes = reserved.get(&tier.kind).copied().unwrap_or(0);
             }
         }
         // Not registered (yet): still list the server answering.
@@ -81,7 +80,6 @@ fn registered_server(status: &strata_control::ServerStatus) -> Server {
         .iter()
         .map(|spec| {
             let usage = status.usage.get(&spec.tier).copied().unwrap_or_default();
-            let p = &spec.profile;
             Tier {
                 kind: spec.tier.as_str().to_owned(),
                 capacity_bytes: usage.capacity_bytes,
@@ -91,14 +89,7 @@ fn registered_server(status: &strata_control::ServerStatus) -> Server {
                 occupancy: ratio(usage.used_bytes, usage.capacity_bytes),
                 slot_granule_bytes: 0,
                 cost_per_gib_month: spec.cost_per_gib_month,
-                profile: Profile {
-                    read_latency_us: p.read_latency_us,
-                    write_latency_us: p.write_latency_us,
-                    read_mbps: p.read_mbps,
-                    write_mbps: p.write_mbps,
-                    parallelism: p.parallelism,
-                    seek_penalty: p.seek_penalty,
-                },
+                profile: Profile::from(&spec.profile),
                 io: TierIo::default(),
             }
         })

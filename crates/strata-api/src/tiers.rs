@@ -3,6 +3,7 @@
 //! wire format stay stable while the engine changes.
 
 use serde::{Deserialize, Serialize};
+use strata_core::DeviceProfile;
 use strata_engine::{TierIoStats, TierStatus};
 use utoipa::ToSchema;
 
@@ -74,15 +75,21 @@ impl From<&TierStatus> for Tier {
             occupancy: ratio(t.used_bytes, t.capacity_bytes),
             slot_granule_bytes: t.slot_granule_bytes,
             cost_per_gib_month: t.cost_per_gib_month,
-            profile: Profile {
-                read_latency_us: t.profile.read_latency_us,
-                write_latency_us: t.profile.write_latency_us,
-                read_mbps: t.profile.read_mbps,
-                write_mbps: t.profile.write_mbps,
-                parallelism: t.profile.parallelism,
-                seek_penalty: t.profile.seek_penalty,
-            },
+            profile: Profile::from(&t.profile),
             io: TierIo::from(&t.io),
+        }
+    }
+}
+
+impl From<&DeviceProfile> for Profile {
+    fn from(p: &DeviceProfile) -> Self {
+        Self {
+            read_latency_us: p.read_latency_us,
+            write_latency_us: p.write_latency_us,
+            read_mbps: p.read_mbps,
+            write_mbps: p.write_mbps,
+            parallelism: p.parallelism,
+            seek_penalty: p.seek_penalty,
         }
     }
 }

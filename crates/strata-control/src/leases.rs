@@ -495,6 +495,34 @@ fn stale(volume: &str, presented: u64, current: u64) -> ControlError {
     )
 }
 
+/// Every volume's generation changes, as the store commits them: what the data path
+/// follows to fence a superseded holder without a store read per write.
+#[derive(Debug)]
+pub struct GenerationWatch {
+    watch: strata_meta::Watch,
+}
+
+impl GenerationWatch {
+    /// The next `(volume, generation)` within `timeout`; `None` on timeout (or for a record
+    /// under the prefix that is not a generation).
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<(String, u64)> {
+        let event = self.watch.recv_timeout(timeout)?;
+        let volume = std::str::from_utf8(event.key.get(keys::GENERATION.len()..)?).ok()?;
+        let generation = std::str::from_utf8(&event.value).ok()?.parse().ok()?;
+        Some((volume.to_owned(), generation))
+    }
+}
+
+impl ControlPlane {
+    /// Watches every volume's generation (see [`GenerationWatch`]).
+    pub fn watch_generations(&self) -> Result<GenerationWatch> {
+        self.store
+            .watch_prefix(keys::GENERATION.as_bytes())
+            .map(|watch| GenerationWatch { watch })
+            .map_err(|e| ControlError::store("watch_generations", "", e))
+    }
+}
+
 fn parse_generation(op: &'static str, volume: &str, bytes: &[u8]) -> Result<u64> {
     std::str::from_utf8(bytes)
         .ok()

@@ -21,7 +21,9 @@ pub mod servers;
 pub mod testing;
 
 pub use error::{ControlError, ControlErrorKind, Result};
-pub use leases::{AcquireOutcome, AcquireRequest, RenewReport, RetierSuggestion, TierCost};
+pub use leases::{
+    AcquireOutcome, AcquireRequest, GenerationWatch, RenewReport, RetierSuggestion, TierCost,
+};
 pub use model::{
     Health, LeaseRecord, OvercommitEvent, Reservation, ReservationStatus, ServerSpec, ServerStatus,
     TierMix, TierSpec, TierUsage, WorkloadSummary,

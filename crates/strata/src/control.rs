@@ -86,26 +86,33 @@ fn one_round(plane: &ControlPlane, engine: &Engine, server_id: &str) -> anyhow::
 /// to in use, up to what its reservations hold (a reservation never shrinks back: bytes
 /// demoted to another tier stay accounted where they were first written).
 fn account_writes(plane: &ControlPlane, engine: &Engine, server_id: &str) -> anyhow::Result<()> {
-    for volume in engine.list_volumes() {
-        let mut unwritten: BTreeMap<TierKind, (u64, u64)> = BTreeMap::new();
-        for reservation in plane.reservations_of(&volume.name, None)? {
-            if reservation.server != server_id || reservation.status == ReservationStatus::Released
-            {
-                continue;
-            }
-            let entry = unwritten.entry(reservation.tier.clone()).or_default();
-            entry.0 += reservation.in_use_bytes;
-            entry.1 += reservation.bytes - reservation.in_use_bytes;
+    // One scan of every reservation per round: volume → tier → (in use, room left).
+    let mut held: BTreeMap<String, BTreeMap<TierKind, (u64, u64)>> = BTreeMap::new();
+    for reservation in plane.list_reservations(None)? {
+        if reservation.server != server_id || reservation.status == ReservationStatus::Released {
+            continue;
         }
-        for (tier, (in_use, room)) in unwritten {
+        let entry = held
+            .entry(reservation.volume.clone())
+            .or_default()
+            .entry(reservation.tier.clone())
+            .or_default();
+        entry.0 += reservation.in_use_bytes;
+        entry.1 += reservation.bytes - reservation.in_use_bytes;
+    }
+    if held.is_empty() {
+        return Ok(());
+    }
+    for volume in engine.list_volumes() {
+        for (tier, (in_use, room)) in held.get(&volume.name).into_iter().flatten() {
             let written = volume
                 .bytes_per_tier
                 .get(tier.as_str())
                 .copied()
                 .unwrap_or(0);
-            let newly = written.saturating_sub(in_use).min(room);
+            let newly = written.saturating_sub(*in_use).min(*room);
             if newly > 0 {
-                plane.consume(&volume.name, &tier, newly)?;
+                plane.consume(&volume.name, tier, newly)?;
             }
         }
     }

@@ -4,7 +4,7 @@
 //! holder's writes from then on with `EPERM`.
 //!
 //! The check is one atomic load per write. The current generation of each fenced volume is
-//! kept in memory and follows the store through a watch on the generation keys, so a
+//! kept in memory and follows the store through the control plane's generation watch, so a
 //! takeover through any server sharing the store fences here within the watch's delivery
 //! time; a write already past the check when the takeover commits may still land (the
 //! window is that delivery time, milliseconds on one machine).
@@ -14,11 +14,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use strata_control::ControlPlane;
+use strata_control::{ControlPlane, GenerationWatch};
 use tokio_util::sync::CancellationToken;
-
-/// Where the control plane keeps each volume's generation (see `strata-control` keys).
-const GENERATION_PREFIX: &[u8] = b"ctl/gen/";
 
 /// The current generation of every volume opened fenced, kept current by [`Fences::follow`].
 #[derive(Debug)]
@@ -28,11 +25,15 @@ pub struct Fences {
 }
 
 impl Fences {
-    pub fn new(plane: Arc<ControlPlane>) -> Arc<Self> {
-        Arc::new(Self {
+    /// The fences and the watch to [`Fences::follow`]. The watch starts here, before any
+    /// cell is read, so no bump after a cell's first read is missed.
+    pub fn new(plane: Arc<ControlPlane>) -> strata_control::Result<(Arc<Self>, GenerationWatch)> {
+        let watch = plane.watch_generations()?;
+        let fences = Arc::new(Self {
             plane,
             current: Mutex::new(HashMap::new()),
-        })
+        });
+        Ok((fences, watch))
     }
 
     pub fn plane(&self) -> &Arc<ControlPlane> {
@@ -54,42 +55,13 @@ impl Fences {
         Ok(Arc::clone(cell))
     }
 
-    fn observe(&self, volume: &str, generation: u64) {
-        if let Some(cell) = self.current.lock().get(volume) {
-            cell.fetch_max(generation, Ordering::SeqCst);
-        }
-    }
-
-    /// Follows generation changes in the store until `stop` (a blocking loop: run it on its
-    /// own thread). If the store cannot watch, every fenced volume is re-read each second.
-    pub fn follow(self: Arc<Self>, stop: CancellationToken) {
-        let watch = self.plane.store().watch_prefix(GENERATION_PREFIX);
-        if let Err(err) = &watch {
-            tracing::warn!("generation watch unavailable ({err}); polling every second");
-        }
+    /// Applies generation changes until `stop` (a blocking loop: run it on its own thread).
+    pub fn follow(&self, watch: &GenerationWatch, stop: &CancellationToken) {
         while !stop.is_cancelled() {
-            match &watch {
-                Ok(watch) => {
-                    if let Some(event) = watch.recv_timeout(Duration::from_millis(200)) {
-                        let volume = String::from_utf8_lossy(&event.key[GENERATION_PREFIX.len()..])
-                            .into_owned();
-                        if let Some(generation) = std::str::from_utf8(&event.value)
-                            .ok()
-                            .and_then(|text| text.parse().ok())
-                        {
-                            self.observe(&volume, generation);
-                        }
-                    }
-                }
-                Err(_) => {
-                    std::thread::sleep(Duration::from_secs(1));
-                    let volumes: Vec<String> = self.current.lock().keys().cloned().collect();
-                    for volume in volumes {
-                        if let Ok(generation) = self.plane.generation(&volume) {
-                            self.observe(&volume, generation);
-                        }
-                    }
-                }
+            if let Some((volume, generation)) = watch.recv_timeout(Duration::from_millis(200))
+                && let Some(cell) = self.current.lock().get(&volume)
+            {
+                cell.fetch_max(generation, Ordering::SeqCst);
             }
         }
     }

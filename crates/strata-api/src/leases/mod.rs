@@ -67,7 +67,7 @@ pub struct AcquireLease {
 
 impl AcquireLease {
     /// Checks everything that does not need the control plane; returns the preferences.
-    fn validate(&self, known_tiers: &[String]) -> Result<BTreeMap<String, f64>, ApiError> {
+    fn validate(&self, known_tiers: &[TierKind]) -> Result<TierMix, ApiError> {
         validate_volume_name(&self.volume)?;
         let printable = self
             .holder
@@ -79,17 +79,19 @@ impl AcquireLease {
             )));
         }
         validate_ttl(self.ttl_s)?;
-        let mut prefer = BTreeMap::new();
+        let mut prefer = TierMix::new();
         for (tier, fraction) in self.prefer.iter().flatten() {
-            tier.parse::<TierKind>()
+            let kind = tier
+                .parse::<TierKind>()
                 .map_err(|err| ApiError::bad_request(format!("prefer: {err}")))?;
-            if !known_tiers.contains(tier) {
+            if !known_tiers.contains(&kind) {
+                let names: Vec<&str> = known_tiers.iter().map(TierKind::as_str).collect();
                 return Err(ApiError::bad_request(format!(
                     "prefer: this server has no tier {tier:?} (tiers: {})",
-                    known_tiers.join(", ")
+                    names.join(", ")
                 )));
             }
-            prefer.insert(tier.clone(), fraction.value(&format!("prefer.{tier}"))?);
+            prefer.insert(kind, fraction.value(&format!("prefer.{tier}"))?);
         }
         let sum: f64 = prefer.values().sum();
         if sum > 1.0 + FRACTION_SUM_SLACK {
@@ -103,23 +105,13 @@ impl AcquireLease {
 
 /// The full tier mix for the control plane: the preferences, with what they leave of the
 /// volume on `slowest` (the cheapest tier), so the shares sum to exactly 1.
-fn complete_mix(prefer: &BTreeMap<String, f64>, slowest: &str) -> Result<TierMix, ApiError> {
-    let mut mix = TierMix::new();
-    for (tier, share) in prefer {
-        let kind = tier
-            .parse::<TierKind>()
-            .map_err(|err| ApiError::bad_request(format!("prefer: {err}")))?;
-        mix.insert(kind, *share);
-    }
-    let rest = (1.0 - prefer.values().sum::<f64>()).max(0.0);
+fn complete_mix(mut mix: TierMix, slowest: &TierKind) -> TierMix {
+    let rest = (1.0 - mix.values().sum::<f64>()).max(0.0);
     if rest > FRACTION_SUM_SLACK || mix.is_empty() {
-        let kind = slowest
-            .parse::<TierKind>()
-            .map_err(|err| ApiError::internal(format!("tier {slowest}: {err}")))?;
-        *mix.entry(kind).or_insert(0.0) += rest;
+        *mix.entry(slowest.clone()).or_insert(0.0) += rest;
     }
     mix.retain(|_, share| *share > 0.0);
-    Ok(mix)
+    mix
 }
 
 /// Body of `PUT /v1/leases/{id}`: renew (extend) a lease.
@@ -300,16 +292,16 @@ mod tests {
 
     #[test]
     fn the_rest_of_the_preferences_goes_to_the_slowest_tier() {
-        let prefer = BTreeMap::from([("nvme".to_owned(), 0.3), ("ssd".to_owned(), 0.5)]);
-        let mix = complete_mix(&prefer, "hdd").unwrap();
+        let prefer = TierMix::from([(TierKind::Nvme, 0.3), (TierKind::Ssd, 0.5)]);
+        let mix = complete_mix(prefer, &TierKind::Hdd);
         assert_eq!(mix.len(), 3);
         assert_eq!((mix[&TierKind::Nvme], mix[&TierKind::Ssd]), (0.3, 0.5));
         assert!((mix[&TierKind::Hdd] - 0.2).abs() < 1e-12);
-        let all_slow = complete_mix(&BTreeMap::new(), "hdd").unwrap();
+        let all_slow = complete_mix(TierMix::new(), &TierKind::Hdd);
         assert_eq!(all_slow, TierMix::from([(TierKind::Hdd, 1.0)]));
-        let full = BTreeMap::from([("nvme".to_owned(), 1.0)]);
+        let full = TierMix::from([(TierKind::Nvme, 1.0)]);
         assert_eq!(
-            complete_mix(&full, "hdd").unwrap(),
+            complete_mix(full, &TierKind::Hdd),
             TierMix::from([(TierKind::Nvme, 1.0)])
         );
     }

@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use std::sync::Arc;
 use std::time::Duration;
 use strata_control::{AcquireOutcome, AcquireRequest, ControlPlane, ReservationStatus};
+use strata_core::{Clock, TierKind, UnixClock};
 
 const NOT_WIRED: &str =
     "leases and reservations need the control plane, which this server was started without";
@@ -46,18 +47,21 @@ pub async fn acquire(
     ApiJson(body): ApiJson<AcquireLease>,
 ) -> Result<(StatusCode, Json<AcquireReply>), ApiError> {
     let engine = state.engine.clone();
-    let tiers: Vec<String> = blocking(move || engine.tiers())
+    let tiers: Vec<TierKind> = blocking(move || engine.tiers())
         .await?
-        .iter()
-        .map(|t| t.kind.as_str().to_owned())
+        .into_iter()
+        .map(|t| t.kind)
         .collect();
     let prefer = body.validate(&tiers)?;
     let engine = state.engine.clone();
     let volume = body.volume.clone();
     let info = blocking(move || engine.volume_info(&volume)).await??;
     let plane = control(&state)?;
-    let slowest = tiers.last().cloned().unwrap_or_default();
-    let mix = complete_mix(&prefer, &slowest)?;
+    // Tiers are listed fastest first; an engine always has at least one.
+    let slowest = tiers
+        .last()
+        .ok_or_else(|| ApiError::internal("this server has no tiers"))?;
+    let mix = complete_mix(prefer, slowest);
     let request = AcquireRequest {
         volume: body.volume,
         holder: body.holder,
@@ -200,7 +204,7 @@ pub async fn release(
 )]
 pub async fn list(State(state): State<ApiState>) -> Result<Json<LeaseList>, ApiError> {
     let plane = control(&state)?;
-    let now_ms = unix_now_ms();
+    let now_ms = UnixClock.now_ns() / 1_000_000;
     let records = blocking(move || plane.list_leases()).await??;
     Ok(Json(LeaseList {
         leases: records
@@ -210,12 +214,6 @@ pub async fn list(State(state): State<ApiState>) -> Result<Json<LeaseList>, ApiE
             .filter(|lease| lease.expires_unix_ms > now_ms)
             .collect(),
     }))
-}
-
-fn unix_now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// List soft reservations (held ones unless `all=true`).

@@ -5,7 +5,7 @@ use crate::api_client::{ApiClient, path_segment};
 use anyhow::bail;
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
-use strata_core::{format_size, parse_fraction};
+use strata_core::{Clock, UnixClock, format_size, parse_fraction};
 
 #[derive(Debug, Args)]
 pub struct LeaseArgs {
@@ -138,26 +138,28 @@ pub fn run(args: LeaseArgs, api: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `nvme 30%, hdd 70%` from a `{tier: share}` object.
-pub fn mix_text(mix: &Value) -> String {
+/// `(tier, percent)` pairs of a `{tier: share}` object.
+fn percents(mix: &Value) -> Vec<(String, f64)> {
     mix.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(tier, share)| {
-                    format!("{tier} {:.0}%", share.as_f64().unwrap_or(0.0) * 100.0)
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .map(|(tier, share)| (tier.clone(), share.as_f64().unwrap_or(0.0) * 100.0))
+        .collect()
+}
+
+/// `nvme 30%, hdd 70%` from a `{tier: share}` object.
+fn mix_text(mix: &Value) -> String {
+    percents(mix)
+        .iter()
+        .map(|(tier, pct)| format!("{tier} {pct:.0}%"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Seconds from now until `unix_ms` (negative once past).
 fn seconds_until(unix_ms: u64) -> i64 {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    (unix_ms as i64 - now_ms) / 1000
+    let now_ms = UnixClock.now_ns() / 1_000_000;
+    (unix_ms as i64 - now_ms as i64) / 1000
 }
 
 fn print_grant(reply: &Value) {
@@ -186,17 +188,11 @@ fn print_alternative(reply: &Value) {
         reply["reason"].as_str().unwrap_or("no reason given")
     );
     for mix in reply["suggested_mixes"].as_array().into_iter().flatten() {
-        let flag = mix
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(tier, share)| {
-                        format!("{tier}={:.0}%", share.as_f64().unwrap_or(0.0) * 100.0)
-                    })
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
+        let flag = percents(mix)
+            .iter()
+            .map(|(tier, pct)| format!("{tier}={pct:.0}%"))
+            .collect::<Vec<_>>()
+            .join(",");
         println!("  would be granted: --prefer {flag}");
     }
     for server in reply["suggested_servers"].as_array().into_iter().flatten() {

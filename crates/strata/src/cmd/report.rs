@@ -85,6 +85,30 @@ fn reads_by_tier(stats: &StatsReply) -> BTreeMap<String, u64> {
     out
 }
 
+/// Reads each tier served between two samples, and their total.
+fn reads_between(before: &StatsReply, after: &StatsReply) -> (BTreeMap<String, u64>, u64) {
+    let (hits0, hits1) = (reads_by_tier(before), reads_by_tier(after));
+    let deltas: BTreeMap<String, u64> = hits1
+        .into_iter()
+        .map(|(tier, n)| {
+            let delta = n.saturating_sub(hits0.get(&tier).copied().unwrap_or(0));
+            (tier, delta)
+        })
+        .collect();
+    let total = deltas.values().sum();
+    (deltas, total)
+}
+
+/// Device reads of `tier` per second between two samples.
+fn device_read_rate(before: &StatsReply, after: &strata_api::Tier, seconds: f64) -> f64 {
+    let reads0 = before
+        .tiers
+        .iter()
+        .find(|b| b.kind == after.kind)
+        .map_or(0, |b| b.io.reads);
+    after.io.reads.saturating_sub(reads0) as f64 / seconds
+}
+
 fn share(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
@@ -107,30 +131,17 @@ fn timeline(samples: &[(f64, StatsReply)], log: &MigrationLog) -> Timeline {
     for pair in samples.windows(2) {
         let ((t0, before), (t1, after)) = (&pair[0], &pair[1]);
         let seconds = (t1 - t0).max(1e-9);
-        let (hits0, hits1) = (reads_by_tier(before), reads_by_tier(after));
-        let total: u64 = hits1
-            .iter()
-            .map(|(tier, n)| n.saturating_sub(hits0.get(tier).copied().unwrap_or(0)))
-            .sum();
+        let (reads, total) = reads_between(before, after);
         for tier in &after.tiers {
-            let delta = hits1
-                .get(&tier.kind)
-                .copied()
-                .unwrap_or(0)
-                .saturating_sub(hits0.get(&tier.kind).copied().unwrap_or(0));
+            let delta = reads.get(&tier.kind).copied().unwrap_or(0);
             t.read_share
                 .entry(tier.kind.clone())
                 .or_default()
                 .push((*t1, share(delta, total)));
-            let io0 = before
-                .tiers
-                .iter()
-                .find(|b| b.kind == tier.kind)
-                .map_or(0, |b| b.io.reads);
             t.read_iops
                 .entry(tier.kind.clone())
                 .or_default()
-                .push((*t1, tier.io.reads.saturating_sub(io0) as f64 / seconds));
+                .push((*t1, device_read_rate(before, tier, seconds)));
         }
     }
     // Cumulative moves by destination tier, over the log's own time (oldest move = 0 s).
@@ -161,34 +172,17 @@ fn summary(
 ) -> Summary {
     let (first, last) = (&samples[0], &samples[samples.len() - 1]);
     let seconds = (last.0 - first.0).max(1e-9);
-    let (hits0, hits1) = (reads_by_tier(&first.1), reads_by_tier(&last.1));
-    let total: u64 = hits1
-        .iter()
-        .map(|(tier, n)| n.saturating_sub(hits0.get(tier).copied().unwrap_or(0)))
-        .sum();
+    let (reads, total) = reads_between(&first.1, &last.1);
     let tiers = last
         .1
         .tiers
         .iter()
-        .map(|tier| {
-            let io0 = first
-                .1
-                .tiers
-                .iter()
-                .find(|b| b.kind == tier.kind)
-                .map_or(0, |b| b.io.reads);
-            let delta = hits1
-                .get(&tier.kind)
-                .copied()
-                .unwrap_or(0)
-                .saturating_sub(hits0.get(&tier.kind).copied().unwrap_or(0));
-            TierSummary {
-                kind: tier.kind.clone(),
-                occupancy: tier.occupancy,
-                reserved_bytes: tier.reserved_bytes,
-                read_share: share(delta, total),
-                read_iops: tier.io.reads.saturating_sub(io0) as f64 / seconds,
-            }
+        .map(|tier| TierSummary {
+            kind: tier.kind.clone(),
+            occupancy: tier.occupancy,
+            reserved_bytes: tier.reserved_bytes,
+            read_share: share(reads.get(&tier.kind).copied().unwrap_or(0), total),
+            read_iops: device_read_rate(&first.1, tier, seconds),
         })
         .collect();
     let done = log.migrations.iter().filter(|m| m.outcome == "done");

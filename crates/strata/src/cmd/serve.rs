@@ -132,12 +132,19 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     };
 
     let shutdown = CancellationToken::new();
-    let fences = crate::fence::Fences::new(control.clone());
+    // A blocking store call (etcd runs its own runtime), so off this one.
+    let (fences, generations) = {
+        let control = control.clone();
+        tokio::task::spawn_blocking(move || crate::fence::Fences::new(control))
+            .await
+            .context("generation watch start-up panicked")?
+            .context("cannot watch lease generations")?
+    };
     let fence_follower = {
         let (fences, stop) = (fences.clone(), shutdown.clone());
         std::thread::Builder::new()
             .name("strata-fences".into())
-            .spawn(move || fences.follow(stop))
+            .spawn(move || fences.follow(&generations, &stop))
             .context("cannot start the generation watch")?
     };
     let nbd_server = Arc::new(strata_nbd::NbdServer::new(
