@@ -7,7 +7,7 @@
 //! kept in memory and follows the store through the control plane's generation watch, so a
 //! takeover through any server sharing the store fences here within the watch's delivery
 //! time; a write already past the check when the takeover commits may still land (the
-//! window is that delivery time, milliseconds on one machine).
+//! window is that delivery time, which is not measured yet).
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
