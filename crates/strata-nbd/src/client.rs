@@ -1,6 +1,6 @@
 //! A small sequential NBD client (one request in flight): fixed-newstyle handshake with
-//! `NBD_OPT_GO`, export listing, and every command the server implements. Used by tests and
-//! for forwarding I/O to remote servers.
+//! `NBD_OPT_GO`, optionally upgraded with `NBD_OPT_STARTTLS` first, export listing, and every
+//! command the server implements. Used by tests and for forwarding I/O to remote servers.
 
 use std::path::Path;
 
@@ -12,10 +12,11 @@ use crate::proto::{
     self, Command, GREETING_LEN, Info, InfoRequest, NBD_CMD_FLAG_FUA, NBD_CMD_FLAG_NO_HOLE,
     NBD_FLAG_C_FIXED_NEWSTYLE, NBD_FLAG_C_NO_ZEROES, NBD_FLAG_FIXED_NEWSTYLE, NBD_FLAG_NO_ZEROES,
     NBD_FLAG_READ_ONLY, NBD_INFO_BLOCK_SIZE, NBD_INFO_NAME, NBD_OPT_ABORT, NBD_OPT_GO,
-    NBD_OPT_LIST, NBD_REP_ACK, NBD_REP_ERR_UNKNOWN, NBD_REP_ERR_UNSUP, NBD_REP_INFO,
-    NBD_REP_SERVER, OPTION_REPLY_HEADER_LEN, OptionHeader, OptionReplyHeader, Request,
-    SIMPLE_REPLY_LEN, SimpleReply,
+    NBD_OPT_LIST, NBD_OPT_STARTTLS, NBD_REP_ACK, NBD_REP_ERR_TLS_REQD, NBD_REP_ERR_UNKNOWN,
+    NBD_REP_ERR_UNSUP, NBD_REP_INFO, NBD_REP_SERVER, OPTION_REPLY_HEADER_LEN, OptionHeader,
+    OptionReplyHeader, Request, SIMPLE_REPLY_LEN, SimpleReply,
 };
+use crate::tls::{ClientTls, Joined, handshake_error};
 
 type BoxRead = Box<dyn AsyncRead + Unpin + Send>;
 type BoxWrite = Box<dyn AsyncWrite + Unpin + Send>;
@@ -68,6 +69,34 @@ impl NbdClient {
     /// Connects over a Unix socket and selects `export_name` with `NBD_OPT_GO`.
     pub async fn connect_unix(path: impl AsRef<Path>, export_name: &str) -> Result<Self, NbdError> {
         Haggle::unix(path).await?.go(export_name).await
+    }
+
+    /// Connects over TCP, upgrades to TLS with `NBD_OPT_STARTTLS`, then selects `export_name`.
+    pub async fn connect_tcp_tls(
+        addr: impl ToSocketAddrs,
+        export_name: &str,
+        tls: &ClientTls,
+    ) -> Result<Self, NbdError> {
+        Haggle::tcp(addr)
+            .await?
+            .start_tls(tls)
+            .await?
+            .go(export_name)
+            .await
+    }
+
+    /// Connects over a Unix socket, upgrades to TLS, then selects `export_name`.
+    pub async fn connect_unix_tls(
+        path: impl AsRef<Path>,
+        export_name: &str,
+        tls: &ClientTls,
+    ) -> Result<Self, NbdError> {
+        Haggle::unix(path)
+            .await?
+            .start_tls(tls)
+            .await?
+            .go(export_name)
+            .await
     }
 
     /// Lists the exports of a TCP server (`NBD_OPT_LIST`), then aborts the connection.
@@ -267,6 +296,27 @@ impl Haggle {
         Ok(this)
     }
 
+    /// Asks for `NBD_OPT_STARTTLS` and runs the TLS handshake; haggling goes on inside TLS.
+    async fn start_tls(mut self, tls: &ClientTls) -> Result<Self, NbdError> {
+        self.option(NBD_OPT_STARTTLS, &[]).await?;
+        let (header, body) = self.reply(NBD_OPT_STARTTLS).await?;
+        if header.reply_type != NBD_REP_ACK {
+            return Err(refusal(header.reply_type, &body, ""));
+        }
+        // `reply` flushed the writer, so nothing is lost by unwrapping it.
+        let stream = Joined::new(self.reader, self.writer.into_inner());
+        let stream = tls
+            .connector()
+            .connect(tls.server_name(), stream)
+            .await
+            .map_err(|e| handshake_error("client", e))?;
+        let (reader, writer) = tokio::io::split(stream);
+        Ok(Self {
+            reader: BufReader::new(Box::new(reader)),
+            writer: BufWriter::new(Box::new(writer)),
+        })
+    }
+
     async fn go(mut self, export_name: &str) -> Result<NbdClient, NbdError> {
         let request = InfoRequest {
             name: export_name.to_owned(),
@@ -386,6 +436,7 @@ fn refusal(reply_type: u32, body: &[u8], export_name: &str) -> NbdError {
     let kind = match reply_type {
         NBD_REP_ERR_UNKNOWN => NbdErrorKind::UnknownExport,
         NBD_REP_ERR_UNSUP => NbdErrorKind::Unsupported,
+        NBD_REP_ERR_TLS_REQD => NbdErrorKind::Tls,
         _ if proto::is_error_reply(reply_type) => NbdErrorKind::OptionRefused { reply_type },
         _ => return NbdError::protocol(format!("unexpected option reply type {reply_type:#x}")),
     };

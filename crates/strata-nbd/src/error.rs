@@ -23,6 +23,8 @@ pub enum NbdErrorKind {
     Command { nbd_errno: u32 },
     /// The caller asked for something the client cannot send (e.g. a length over u32).
     InvalidArgument,
+    /// The TLS handshake failed, or TLS was required and not negotiated.
+    Tls,
 }
 
 /// An NBD error: its kind, what was being done, and the underlying I/O error if any.

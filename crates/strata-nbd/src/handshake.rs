@@ -1,5 +1,6 @@
 //! Server side of the fixed-newstyle handshake: greeting, client flags and option haggling
-//! until `NBD_OPT_GO` / `NBD_OPT_EXPORT_NAME` selects an export or the client aborts.
+//! until `NBD_OPT_GO` / `NBD_OPT_EXPORT_NAME` selects an export, the client aborts, or it
+//! asks for `NBD_OPT_STARTTLS` (then the caller upgrades the stream and haggles again).
 
 use std::sync::Arc;
 
@@ -11,11 +12,12 @@ use crate::proto::{
     NBD_FLAG_FIXED_NEWSTYLE, NBD_FLAG_HAS_FLAGS, NBD_FLAG_NO_ZEROES, NBD_FLAG_READ_ONLY,
     NBD_FLAG_SEND_FLUSH, NBD_FLAG_SEND_FUA, NBD_FLAG_SEND_TRIM, NBD_FLAG_SEND_WRITE_ZEROES,
     NBD_INFO_DESCRIPTION, NBD_INFO_NAME, NBD_OPT_ABORT, NBD_OPT_EXPORT_NAME, NBD_OPT_GO,
-    NBD_OPT_INFO, NBD_OPT_LIST, NBD_REP_ACK, NBD_REP_ERR_INVALID, NBD_REP_ERR_TOO_BIG,
-    NBD_REP_ERR_UNKNOWN, NBD_REP_ERR_UNSUP, NBD_REP_INFO, NBD_REP_SERVER, OPTION_HEADER_LEN,
-    OptionHeader, OptionReplyHeader,
+    NBD_OPT_INFO, NBD_OPT_LIST, NBD_OPT_STARTTLS, NBD_REP_ACK, NBD_REP_ERR_INVALID,
+    NBD_REP_ERR_TLS_REQD, NBD_REP_ERR_TOO_BIG, NBD_REP_ERR_UNKNOWN, NBD_REP_ERR_UNSUP,
+    NBD_REP_INFO, NBD_REP_SERVER, OPTION_HEADER_LEN, OptionHeader, OptionReplyHeader,
 };
 use crate::server::ServerConfig;
+use crate::tls::TlsMode;
 use crate::{ClientInfo, Export, ExportProvider};
 
 /// Largest option payload the server reads; bigger ones get `NBD_REP_ERR_TOO_BIG`.
@@ -28,6 +30,35 @@ pub(crate) const PREFERRED_BLOCK_BYTES: u32 = 4096;
 /// The export a client selected.
 pub(crate) struct Negotiated {
     pub export: Arc<dyn Export>,
+}
+
+/// How option haggling ended.
+pub(crate) enum Outcome {
+    Export(Negotiated),
+    /// The client aborted (or the server is stopping).
+    Abort,
+    /// `NBD_OPT_STARTTLS` was acked: the caller runs the TLS handshake next.
+    StartTls,
+}
+
+/// Where a connection stands with TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TlsPhase {
+    /// The server has no certificate: `STARTTLS` is unsupported.
+    Off,
+    /// Offered and not yet started.
+    Offered(TlsMode),
+    /// The haggling already runs inside TLS.
+    Active,
+}
+
+/// Who is haggling and under which rules.
+pub(crate) struct Session<'a> {
+    pub provider: &'a dyn ExportProvider,
+    pub client: &'a ClientInfo,
+    pub config: &'a ServerConfig,
+    pub no_zeroes: bool,
+    pub tls: TlsPhase,
 }
 
 /// Transmission flags advertised for an export.
@@ -44,14 +75,8 @@ pub(crate) fn transmission_flags(export: &dyn Export) -> u16 {
     flags
 }
 
-/// Runs the handshake; `Ok(None)` means the client aborted cleanly.
-pub(crate) async fn negotiate<R, W>(
-    reader: &mut R,
-    writer: &mut W,
-    provider: &dyn ExportProvider,
-    client: &ClientInfo,
-    config: &ServerConfig,
-) -> Result<Option<Negotiated>, NbdError>
+/// Sends the greeting and reads the client's flags; returns whether `NO_ZEROES` was agreed.
+pub(crate) async fn greet<R, W>(reader: &mut R, writer: &mut W) -> Result<bool, NbdError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -80,14 +105,20 @@ where
             "unknown client flags {client_flags:#x}"
         )));
     }
-    let no_zeroes = client_flags & NBD_FLAG_C_NO_ZEROES != 0;
-    let mut haggler = Haggler {
-        writer,
-        provider,
-        client,
-        config,
-        no_zeroes,
-    };
+    Ok(client_flags & NBD_FLAG_C_NO_ZEROES != 0)
+}
+
+/// Haggles over options until an export is selected, the client aborts or TLS starts.
+pub(crate) async fn haggle<R, W>(
+    reader: &mut R,
+    writer: &mut W,
+    session: &Session<'_>,
+) -> Result<Outcome, NbdError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut haggler = Haggler { writer, session };
     let mut payload = Vec::new();
     loop {
         let mut header = [0u8; OPTION_HEADER_LEN];
@@ -144,43 +175,70 @@ pub(crate) async fn discard<R: AsyncRead + Unpin>(
 
 struct Haggler<'a, W> {
     writer: &'a mut W,
-    provider: &'a dyn ExportProvider,
-    client: &'a ClientInfo,
-    config: &'a ServerConfig,
-    no_zeroes: bool,
+    session: &'a Session<'a>,
 }
 
 impl<W: AsyncWrite + Unpin> Haggler<'_, W> {
     /// Handles one option; `Some(outcome)` ends the handshake.
-    async fn handle(
-        &mut self,
-        option: u32,
-        payload: &[u8],
-    ) -> Result<Option<Option<Negotiated>>, NbdError> {
+    async fn handle(&mut self, option: u32, payload: &[u8]) -> Result<Option<Outcome>, NbdError> {
+        if self.session.tls == TlsPhase::Offered(TlsMode::Require)
+            && option != NBD_OPT_STARTTLS
+            && option != NBD_OPT_ABORT
+        {
+            if option == NBD_OPT_EXPORT_NAME {
+                // No error reply exists for this option: closing is the only refusal.
+                return Err(NbdError::new(
+                    NbdErrorKind::Tls,
+                    "NBD_OPT_EXPORT_NAME before STARTTLS on a TLS-only server",
+                ));
+            }
+            self.error(option, NBD_REP_ERR_TLS_REQD, "this server requires TLS")
+                .await?;
+            self.flush().await?;
+            return Ok(None);
+        }
         match option {
+            NBD_OPT_STARTTLS if self.session.tls != TlsPhase::Off => {
+                if self.session.tls == TlsPhase::Active {
+                    self.error(option, NBD_REP_ERR_INVALID, "TLS is already active")
+                        .await?;
+                } else if !payload.is_empty() {
+                    self.error(option, NBD_REP_ERR_INVALID, "STARTTLS takes no payload")
+                        .await?;
+                } else {
+                    self.reply(option, NBD_REP_ACK, &[]).await?;
+                    self.flush().await?;
+                    return Ok(Some(Outcome::StartTls));
+                }
+                self.flush().await?;
+                Ok(None)
+            }
             NBD_OPT_EXPORT_NAME => {
                 let name = std::str::from_utf8(payload)
                     .map_err(|_| NbdError::protocol("export name is not UTF-8"))?;
-                let Some(export) = self.provider.open(name, self.client) else {
+                let Some(export) = self.session.provider.open(name, self.session.client) else {
                     // This option has no error reply: closing is the only answer.
                     return Err(NbdError::new(NbdErrorKind::UnknownExport, name.to_owned()));
                 };
                 let flags = transmission_flags(export.as_ref());
-                let reply =
-                    proto::encode_export_name_reply(export.size_bytes(), flags, self.no_zeroes);
+                let reply = proto::encode_export_name_reply(
+                    export.size_bytes(),
+                    flags,
+                    self.session.no_zeroes,
+                );
                 self.send(&reply).await?;
                 self.flush().await?;
-                Ok(Some(Some(Negotiated { export })))
+                Ok(Some(Outcome::Export(Negotiated { export })))
             }
             NBD_OPT_ABORT => {
                 // The client may already have closed; a failed ack changes nothing.
                 let _ = self.reply(option, NBD_REP_ACK, &[]).await;
                 let _ = self.flush().await;
-                Ok(Some(None))
+                Ok(Some(Outcome::Abort))
             }
             NBD_OPT_LIST => {
                 if payload.is_empty() {
-                    for name in self.provider.list(self.client) {
+                    for name in self.session.provider.list(self.session.client) {
                         self.reply(option, NBD_REP_SERVER, &proto::encode_server_entry(&name))
                             .await?;
                     }
@@ -206,7 +264,7 @@ impl<W: AsyncWrite + Unpin> Haggler<'_, W> {
         &mut self,
         option: u32,
         payload: &[u8],
-    ) -> Result<Option<Option<Negotiated>>, NbdError> {
+    ) -> Result<Option<Outcome>, NbdError> {
         let request = match InfoRequest::decode(payload) {
             Ok(request) => request,
             Err(error) => {
@@ -216,7 +274,11 @@ impl<W: AsyncWrite + Unpin> Haggler<'_, W> {
                 return Ok(None);
             }
         };
-        let Some(export) = self.provider.open(&request.name, self.client) else {
+        let Some(export) = self
+            .session
+            .provider
+            .open(&request.name, self.session.client)
+        else {
             self.error(option, NBD_REP_ERR_UNKNOWN, "no such export")
                 .await?;
             self.flush().await?;
@@ -231,9 +293,9 @@ impl<W: AsyncWrite + Unpin> Haggler<'_, W> {
                 transmission_flags: flags,
             },
             proto::Info::BlockSize {
-                min_bytes: self.config.min_block_bytes,
-                preferred_bytes: PREFERRED_BLOCK_BYTES.max(self.config.min_block_bytes),
-                max_bytes: self.config.max_request_bytes,
+                min_bytes: self.session.config.min_block_bytes,
+                preferred_bytes: PREFERRED_BLOCK_BYTES.max(self.session.config.min_block_bytes),
+                max_bytes: self.session.config.max_request_bytes,
             },
         ];
         if request.info_types.contains(&NBD_INFO_NAME) {
@@ -249,7 +311,7 @@ impl<W: AsyncWrite + Unpin> Haggler<'_, W> {
         self.reply(option, NBD_REP_ACK, &[]).await?;
         self.flush().await?;
         if option == NBD_OPT_GO {
-            Ok(Some(Some(Negotiated { export })))
+            Ok(Some(Outcome::Export(Negotiated { export })))
         } else {
             Ok(None)
         }

@@ -13,8 +13,13 @@
 //!   `NBD_OPT_GO` (replying `NBD_INFO_EXPORT` always, `NBD_INFO_BLOCK_SIZE` always — minimum
 //!   [`ServerConfig::min_block_bytes`], preferred 4 KiB, maximum
 //!   [`ServerConfig::max_request_bytes`] — and `NBD_INFO_NAME` / `NBD_INFO_DESCRIPTION` on
-//!   request). Every other option (`STARTTLS`, `STRUCTURED_REPLY`, meta contexts, extended
-//!   headers) gets `NBD_REP_ERR_UNSUP`; a missing export gets `NBD_REP_ERR_UNKNOWN`. Option
+//!   request), and `NBD_OPT_STARTTLS` when the server has a certificate
+//!   ([`NbdServer::with_tls`]): after the ack both sides run a rustls handshake on the same
+//!   socket and haggling continues inside TLS; with [`TlsMode::Require`] every option but
+//!   `STARTTLS` and `ABORT` gets `NBD_REP_ERR_TLS_REQD` before that, and
+//!   `NBD_OPT_EXPORT_NAME` closes the connection. Every other option (`STRUCTURED_REPLY`,
+//!   meta contexts, extended headers, `STARTTLS` without a certificate) gets
+//!   `NBD_REP_ERR_UNSUP`; a missing export gets `NBD_REP_ERR_UNKNOWN`. Option
 //!   payloads over 64 KiB are discarded and answered `NBD_REP_ERR_TOO_BIG`; over 16 MiB the
 //!   connection is closed.
 //! - **Transmission flags**: `HAS_FLAGS`, `SEND_FLUSH`, `SEND_FUA`, `SEND_TRIM`,
@@ -35,6 +40,7 @@ pub mod error;
 mod handshake;
 pub mod proto;
 pub mod server;
+pub mod tls;
 mod transmission;
 
 use std::fmt;
@@ -45,6 +51,7 @@ use std::sync::Arc;
 pub use client::NbdClient;
 pub use error::{NbdError, NbdErrorKind, nbd_errno_from_io};
 pub use server::{NbdServer, ServerConfig, ServerStats, StatsSnapshot};
+pub use tls::{ClientTls, ServerTls, TlsMode};
 
 /// One exported byte range. Methods block; the server calls them from `spawn_blocking`.
 pub trait Export: Send + Sync + 'static {

@@ -1,5 +1,5 @@
-//! The NBD server: accept loops for TCP and Unix sockets, per-connection tasks (handshake then
-//! transmission), graceful shutdown, configuration and counters.
+//! The NBD server: accept loops for TCP and Unix sockets, per-connection tasks (handshake,
+//! optional TLS upgrade, transmission), graceful shutdown, configuration and counters.
 
 use std::io;
 use std::sync::Arc;
@@ -11,7 +11,9 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::error::NbdErrorKind;
+use crate::error::{NbdError, NbdErrorKind};
+use crate::handshake::{Outcome, Session, TlsPhase};
+use crate::tls::{Joined, ServerTls, handshake_error};
 use crate::{ClientInfo, ExportProvider, handshake, transmission};
 
 /// Server limits. `Default` gives the documented values.
@@ -85,12 +87,14 @@ pub struct NbdServer {
     provider: Arc<dyn ExportProvider>,
     config: Arc<ServerConfig>,
     stats: Arc<ServerStats>,
+    tls: Option<ServerTls>,
 }
 
 impl std::fmt::Debug for NbdServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NbdServer")
             .field("config", &self.config)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -105,7 +109,14 @@ impl NbdServer {
             provider,
             config: Arc::new(config),
             stats: Arc::default(),
+            tls: None,
         }
+    }
+
+    /// Offers (or requires) `NBD_OPT_STARTTLS` on every transport.
+    pub fn with_tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     pub fn stats(&self) -> Arc<ServerStats> {
@@ -191,21 +202,105 @@ impl NbdServer {
         client: ClientInfo,
         stop: CancellationToken,
     ) where
-        R: AsyncRead + Unpin + Send,
+        R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
         self.stats.connections_total.fetch_add(1, Ordering::Relaxed);
         self.stats.connections_open.fetch_add(1, Ordering::Relaxed);
+        let result = self.run_connection(reader, writer, &client, stop).await;
+        if let Err(error) = result {
+            if matches!(error.kind(), NbdErrorKind::Protocol | NbdErrorKind::Tls) {
+                self.stats
+                    .protocol_errors_total
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::debug!("nbd connection from {client} ended: {error}");
+        }
+        self.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn run_connection<R, W>(
+        &self,
+        reader: R,
+        writer: W,
+        client: &ClientInfo,
+        stop: CancellationToken,
+    ) -> Result<(), NbdError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let mut reader = BufReader::with_capacity(SOCKET_BUFFER_BYTES, reader);
         let mut writer = BufWriter::new(writer);
-        let negotiated = tokio::select! {
-            () = stop.cancelled() => Ok(None),
-            negotiated = handshake::negotiate(
-                &mut reader, &mut writer, self.provider.as_ref(), &client, &self.config,
-            ) => negotiated,
+        let mut session = Session {
+            provider: self.provider.as_ref(),
+            client,
+            config: &self.config,
+            no_zeroes: false,
+            tls: self
+                .tls
+                .as_ref()
+                .map_or(TlsPhase::Off, |tls| TlsPhase::Offered(tls.mode())),
         };
-        let result = match negotiated {
-            Ok(Some(negotiated)) => {
+        let outcome = tokio::select! {
+            () = stop.cancelled() => Ok(Outcome::Abort),
+            outcome = async {
+                session.no_zeroes = handshake::greet(&mut reader, &mut writer).await?;
+                handshake::haggle(&mut reader, &mut writer, &session).await
+            } => outcome,
+        }?;
+        let negotiated = match outcome {
+            Outcome::Export(negotiated) => negotiated,
+            Outcome::Abort => return Ok(()),
+            Outcome::StartTls => {
+                let Some(tls) = &self.tls else {
+                    return Err(NbdError::protocol("STARTTLS without a certificate"));
+                };
+                session.tls = TlsPhase::Active;
+                // The reader keeps its buffer: a client may send its ClientHello right
+                // behind STARTTLS without waiting for the ack.
+                let stream = Joined::new(reader, writer.into_inner());
+                return self.serve_tls(stream, tls, &session, stop).await;
+            }
+        };
+        transmission::serve(
+            reader,
+            writer.into_inner(),
+            negotiated,
+            &self.config,
+            Arc::clone(&self.stats),
+            stop,
+        )
+        .await
+    }
+
+    /// Runs the TLS handshake on an acked `STARTTLS`, then haggles and serves inside TLS.
+    async fn serve_tls<R, W>(
+        &self,
+        stream: Joined<BufReader<R>, W>,
+        tls: &ServerTls,
+        session: &Session<'_>,
+        stop: CancellationToken,
+    ) -> Result<(), NbdError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
+        let stream = tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            stream = tls.acceptor().accept(stream) => {
+                stream.map_err(|e| handshake_error("server", e))?
+            }
+        };
+        let (reader, writer) = tokio::io::split(stream);
+        let mut reader = BufReader::with_capacity(SOCKET_BUFFER_BYTES, reader);
+        let mut writer = BufWriter::new(writer);
+        let outcome = tokio::select! {
+            () = stop.cancelled() => Ok(Outcome::Abort),
+            outcome = handshake::haggle(&mut reader, &mut writer, session) => outcome,
+        }?;
+        match outcome {
+            Outcome::Export(negotiated) => {
                 transmission::serve(
                     reader,
                     writer.into_inner(),
@@ -216,17 +311,8 @@ impl NbdServer {
                 )
                 .await
             }
-            Ok(None) => Ok(()),
-            Err(error) => Err(error),
-        };
-        if let Err(error) = result {
-            if error.kind() == NbdErrorKind::Protocol {
-                self.stats
-                    .protocol_errors_total
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            tracing::debug!("nbd connection from {client} ended: {error}");
+            Outcome::Abort => Ok(()),
+            Outcome::StartTls => Err(NbdError::protocol("STARTTLS inside TLS")),
         }
-        self.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -231,7 +231,11 @@ impl TestServer {
     }
 
     pub async fn start_with(provider: Provider, config: ServerConfig) -> Self {
-        let server = NbdServer::new(Arc::new(provider), config);
+        Self::start_server(NbdServer::new(Arc::new(provider), config)).await
+    }
+
+    /// Serves an already-built server (e.g. one with TLS).
+    pub async fn start_server(server: NbdServer) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let dir = tempfile::tempdir().unwrap();
