@@ -5,8 +5,8 @@
 //! engine errors onto HTTP statuses; `json` and `extract` turn malformed input into 4xx
 //! replies in that format; `auth` enforces the bearer token when one is configured;
 //! `openapi` assembles the OpenAPI 3 document from the types; `metrics` renders the
-//! Prometheus text exposition. Handlers never block the runtime: engine calls that may
-//! touch the disk run on the blocking pool.
+//! Prometheus text exposition; `tls` serves the same router over HTTPS. Handlers never
+//! block the runtime: engine calls that may touch the disk run on the blocking pool.
 
 mod activity;
 mod auth;
@@ -21,6 +21,7 @@ mod state;
 mod stats;
 mod telemetry;
 mod tiers;
+pub mod tls;
 mod volumes;
 
 pub use activity::{MigrationLog, PrefetchStatus};
@@ -36,6 +37,7 @@ pub use state::ApiState;
 pub use stats::{ActivitySection, NbdStats, StatsReply, VolumeStatsEntry};
 pub use telemetry::{AppType, TELEMETRY_RING_LEN, TelemetryAccepted, TelemetrySample};
 pub use tiers::{Profile, Tier, TierIo};
+pub use tls::serve_tls;
 pub use volumes::{CreateVolume, SizeValue, Volume, VolumeIo, VolumeProfile, WORKLOAD_CLASSES};
 
 use axum::Router;

@@ -1,8 +1,34 @@
-//! The HTTP client the CLI commands use to talk to a server's REST API.
+//! The HTTP client the CLI commands use to talk to a server's REST API (`http://` or
+//! `https://`; a private CA is trusted with `--api-ca FILE` / `STRATA_API_CA`).
 
 use anyhow::{Context, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+/// CA certificates from `--api-ca`, read once at start-up before any client exists; every
+/// client then trusts them instead of the built-in web roots.
+static API_CA: OnceLock<Arc<Vec<ureq::tls::Certificate<'static>>>> = OnceLock::new();
+
+/// Reads the PEM CA file the CLI was given; fails clearly on a missing file or bad PEM.
+pub fn trust_ca_file(path: &Path) -> anyhow::Result<()> {
+    let pem = std::fs::read(path)
+        .with_context(|| format!("cannot read the API CA file {}", path.display()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        let item = item.with_context(|| format!("API CA file {} is not PEM", path.display()))?;
+        if let ureq::tls::PemItem::Certificate(cert) = item {
+            certs.push(cert);
+        }
+    }
+    if certs.is_empty() {
+        bail!("API CA file {} holds no CERTIFICATE", path.display());
+    }
+    // A second call (never made by the CLI) keeps the first set.
+    let _ = API_CA.set(Arc::new(certs));
+    Ok(())
+}
 
 /// A connection to one server's API, with the bearer token from `STRATA_API_TOKEN`.
 #[derive(Debug)]
@@ -14,10 +40,17 @@ pub struct ApiClient {
 
 impl ApiClient {
     pub fn new(base: &str) -> Self {
-        let config = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(std::time::Duration::from_secs(60)))
-            .build();
+            .timeout_global(Some(std::time::Duration::from_secs(60)));
+        if let Some(certs) = API_CA.get() {
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::Specific(Arc::clone(certs)))
+                    .build(),
+            );
+        }
+        let config = config.build();
         Self {
             base: base.trim_end_matches('/').to_owned(),
             agent: config.into(),

@@ -33,6 +33,49 @@ pub struct FileConfig {
     /// Leases, reservations and the server registry (`[control]`).
     #[serde(default)]
     pub control: FileControl,
+    /// TLS for NBD (`STARTTLS`) and the API (`[tls]`; default: off).
+    pub tls: Option<FileTls>,
+    /// Directory of the config file: relative TLS paths are resolved against it.
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
+}
+
+/// The `[tls]` table: one certificate for both listeners, each switched on separately.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTls {
+    /// PEM certificate chain, leaf first.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// PEM CA certificates; when set, clients must present a certificate it signed.
+    pub client_ca_file: Option<PathBuf>,
+    /// `off`, `optional` (STARTTLS offered) or `require` [default: off].
+    pub nbd: Option<NbdTls>,
+    /// Serve the API over HTTPS only [default: false].
+    pub api: Option<bool>,
+}
+
+/// TLS on the NBD listeners (`tls.nbd`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NbdTls {
+    #[default]
+    Off,
+    /// `STARTTLS` is offered; plain-text clients are still served.
+    Optional,
+    /// Every option before `STARTTLS` is refused with `NBD_REP_ERR_TLS_REQD`.
+    Require,
+}
+
+/// Resolved `[tls]` settings: paths are final; the daemon reads and checks the files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub client_ca_file: Option<PathBuf>,
+    pub nbd: NbdTls,
+    pub api: bool,
 }
 
 /// Who may open what over NBD (`nbd_access`).
@@ -101,6 +144,8 @@ pub struct ServeConfig {
     /// embedded store (a single server).
     pub etcd: Vec<String>,
     pub control: strata_control::ControlConfig,
+    /// None when neither NBD nor the API uses TLS.
+    pub tls: Option<TlsSettings>,
 }
 
 /// The embedded default of INTERFACE.md: three sparse file tiers.
@@ -114,7 +159,10 @@ impl FileConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("config file {}", path.display()))
+        let mut config =
+            Self::parse(&text).with_context(|| format!("config file {}", path.display()))?;
+        config.base_dir = path.parent().map(Path::to_path_buf);
+        Ok(config)
     }
 
     pub fn parse(text: &str) -> anyhow::Result<Self> {
@@ -134,6 +182,10 @@ impl FileConfig {
             }
         }
         let control = self.control.resolve()?;
+        let tls = match &self.tls {
+            Some(tls) => tls.resolve(self.base_dir.as_deref())?,
+            None => None,
+        };
         let nbd_listen = parse_addr(
             "nbd_listen",
             &over
@@ -206,7 +258,40 @@ impl FileConfig {
             placement: self.placement,
             etcd,
             control,
+            tls,
         })
+    }
+}
+
+impl FileTls {
+    fn resolve(&self, base_dir: Option<&Path>) -> anyhow::Result<Option<TlsSettings>> {
+        let nbd = self.nbd.unwrap_or_default();
+        let api = self.api.unwrap_or(false);
+        if nbd == NbdTls::Off && !api {
+            return Ok(None);
+        }
+        let path = |key: &str, value: &Option<PathBuf>| -> anyhow::Result<PathBuf> {
+            let value = value
+                .as_ref()
+                .with_context(|| format!("tls.{key} is required when tls.nbd or tls.api is on"))?;
+            if value.as_os_str().is_empty() {
+                bail!("tls.{key} is empty");
+            }
+            Ok(match base_dir {
+                Some(base) if value.is_relative() => base.join(value),
+                _ => value.clone(),
+            })
+        };
+        Ok(Some(TlsSettings {
+            cert_file: path("cert_file", &self.cert_file)?,
+            key_file: path("key_file", &self.key_file)?,
+            client_ca_file: match &self.client_ca_file {
+                Some(_) => Some(path("client_ca_file", &self.client_ca_file)?),
+                None => None,
+            },
+            nbd,
+            api,
+        }))
     }
 }
 
@@ -361,6 +446,29 @@ mod tests {
         assert_eq!(node.etcd.as_ref().map(Vec::len), Some(3));
         let control = node.control.resolve().expect("[control] is valid");
         assert_eq!(control.overcommit_ratio, 1.2);
+        let tls = node.tls.as_ref().expect("cluster-node.toml has [tls]");
+        assert_eq!((tls.nbd, tls.api), (Some(NbdTls::Require), Some(true)));
+    }
+
+    #[test]
+    fn tls_table_resolves_paths_against_the_config_file() {
+        let text = "[tls]\ncert_file = \"certs/server.pem\"\nkey_file = \"/abs/key.pem\"\n\
+                    nbd = \"require\"\n";
+        let mut file = FileConfig::parse(text).expect("tls table");
+        file.base_dir = Some(PathBuf::from("etc/strata"));
+        let tls = file
+            .resolve(Overrides::default())
+            .expect("resolves")
+            .tls
+            .expect("tls on");
+        assert_eq!(tls.cert_file, PathBuf::from("etc/strata/certs/server.pem"));
+        assert_eq!(tls.key_file, PathBuf::from("/abs/key.pem"));
+        assert_eq!((tls.nbd, tls.api, tls.client_ca_file), (NbdTls::Require, false, None));
+        // Both switched off: no TLS, and no files needed.
+        let off = FileConfig::parse("[tls]\nnbd = \"off\"\napi = false\n")
+            .and_then(|f| f.resolve(Overrides::default()))
+            .expect("tls off");
+        assert_eq!(off.tls, None);
     }
 
     #[test]
@@ -380,6 +488,10 @@ mod tests {
             ("[control]\nserver_ttl_s = 0\n", "server_ttl_s"),
             ("nbd_access = \"everyone\"\n", "everyone"),
             ("etcd = [\"localhost:2379\"]\n", "etcd endpoint"),
+            ("[tls]\nnbd = \"require\"\nkey_file = \"k\"\n", "tls.cert_file"),
+            ("[tls]\napi = true\ncert_file = \"c\"\n", "tls.key_file"),
+            ("[tls]\nnbd = \"always\"\n", "always"),
+            ("[tls]\ncert = \"c\"\n", "cert"),
         ] {
             let err = FileConfig::parse(text)
                 .and_then(|f| f.resolve(Overrides::default()))

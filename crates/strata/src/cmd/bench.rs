@@ -1,7 +1,8 @@
 //! `strata bench nbd`: fio's nbd engine against Strata (emulation off) and against
 //! `qemu-nbd --cache=none --aio=native` serving a raw file of the same size on the same
 //! disk, alternating target by target, plus fio straight on the raw file (io_uring,
-//! O_DIRECT) as the limit. Prints a table with ratios, or `--json`.
+//! O_DIRECT) as the limit. Prints a table with ratios, or `--json`. `strata bench load`
+//! (the many-connection load run) lives in `load.rs`.
 
 use super::child::ChildServer;
 use anyhow::{Context, bail};
@@ -22,6 +23,8 @@ pub struct BenchArgs {
 enum BenchCommand {
     /// fio over NBD: strata vs qemu-nbd vs the raw file, in one run.
     Nbd(NbdBenchArgs),
+    /// Many NBD connections with verifying fio jobs; IOPS, errors and the server's peak RSS.
+    Load(super::load::LoadArgs),
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +111,7 @@ struct Row {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
         BenchCommand::Nbd(args) => bench_nbd(args),
+        BenchCommand::Load(args) => super::load::run(args),
     }
 }
 
@@ -369,13 +373,14 @@ fn start_strata(dir: &Path, size_bytes: u64, direct_io: bool) -> anyhow::Result<
 }
 
 /// `qemu-nbd --cache=none --aio=native` on the raw file, the peer Strata is measured against.
-struct QemuNbd {
+pub(super) struct QemuNbd {
     child: Child,
-    addr: SocketAddr,
+    pub(super) addr: SocketAddr,
 }
 
 impl QemuNbd {
-    fn start(raw: &Path, connections: u32) -> anyhow::Result<Self> {
+    /// Serves `raw` as export `bench` to up to `connections + 1` clients at once.
+    pub(super) fn start(raw: &Path, connections: u32) -> anyhow::Result<Self> {
         let addr = free_port()?;
         let child = Command::new("qemu-nbd")
             .args([
@@ -401,6 +406,10 @@ impl QemuNbd {
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(Self { child, addr })
+    }
+
+    pub(super) fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).unwrap_or(i32::MAX)
     }
 }
 

@@ -5,6 +5,7 @@ mod chart;
 mod child;
 mod demo;
 mod lease;
+mod load;
 mod migration;
 mod profile;
 mod report;
@@ -27,6 +28,9 @@ pub struct Cli {
     /// URL of the server's REST API, for client commands.
     #[arg(long, global = true, default_value = "http://127.0.0.1:7800")]
     api: String,
+    /// PEM CA certificate(s) to trust for an `https://` API (instead of the web roots).
+    #[arg(long, global = true, env = "STRATA_API_CA")]
+    api_ca: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,6 +70,9 @@ enum Command {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(path) = &cli.api_ca {
+        crate::api_client::trust_ca_file(path)?;
+    }
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Volume(args) => volume::run(args, &cli.api),

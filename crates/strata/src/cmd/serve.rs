@@ -59,6 +59,11 @@ impl ServeArgs {
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.into_config()?;
+    // Read before the runtime starts: bad certificate files fail start-up, not a client.
+    let tls = match &config.tls {
+        Some(settings) => crate::tls::ListenerTls::load(settings)?,
+        None => crate::tls::ListenerTls::PLAIN,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
@@ -71,10 +76,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .thread_name("strata")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, tls))
 }
 
-async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+async fn serve(config: ServeConfig, tls: crate::tls::ListenerTls) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let engine_config = strata_engine::EngineConfig {
@@ -147,7 +152,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             .spawn(move || fences.follow(&generations, &stop))
             .context("cannot start the generation watch")?
     };
-    let nbd_server = Arc::new(strata_nbd::NbdServer::new(
+    let nbd_tls_mode = match &tls.nbd {
+        Some(server_tls) => format!("{:?}", server_tls.mode()).to_lowercase(),
+        None => "off".to_owned(),
+    };
+    let mut nbd_server = strata_nbd::NbdServer::new(
         Arc::new(EngineExports {
             engine: engine.clone(),
             fences: fences.clone(),
@@ -157,7 +166,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             max_request_bytes: config.nbd_max_request_bytes,
             ..strata_nbd::ServerConfig::default()
         },
-    ));
+    );
+    if let Some(server_tls) = tls.nbd {
+        nbd_server = nbd_server.with_tls(server_tls);
+    }
+    let nbd_server = Arc::new(nbd_server);
     let mut tasks = tokio::task::JoinSet::new();
     {
         let server = nbd_server.clone();
@@ -176,9 +189,16 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             .with_nbd_stats(nbd_server.stats())
             .with_control(control.clone());
         let token = shutdown.clone();
-        tasks.spawn(async move {
-            strata_api::serve(api_listener, state, async move { token.cancelled().await }).await
-        });
+        let stopped = async move { token.cancelled().await };
+        match tls.api.clone() {
+            Some(api_tls) => tasks.spawn(strata_api::serve_tls(
+                api_listener,
+                state,
+                api_tls,
+                stopped,
+            )),
+            None => tasks.spawn(strata_api::serve(api_listener, state, stopped)),
+        };
     }
 
     // Not in `tasks`: the control loop is not a listener, and it must still deregister
@@ -194,14 +214,16 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "strata ready: nbd={nbd_addr} api={api_addr} data_dir={} emulation={} store={}",
+            "strata ready: nbd={nbd_addr} api={api_addr} data_dir={} emulation={} store={} \
+             nbd_tls={nbd_tls_mode} api_tls={}",
             config.data_dir.display(),
             if config.emulation { "on" } else { "off" },
             if config.etcd.is_empty() {
                 "embedded"
             } else {
                 "etcd"
-            }
+            },
+            if tls.api.is_some() { "on" } else { "off" },
         )?;
         out.flush()?;
     }
