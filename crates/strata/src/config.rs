@@ -463,7 +463,10 @@ mod tests {
             .expect("tls on");
         assert_eq!(tls.cert_file, PathBuf::from("etc/strata/certs/server.pem"));
         assert_eq!(tls.key_file, PathBuf::from("/abs/key.pem"));
-        assert_eq!((tls.nbd, tls.api, tls.client_ca_file), (NbdTls::Require, false, None));
+        assert_eq!(
+            (tls.nbd, tls.api, tls.client_ca_file),
+            (NbdTls::Require, false, None)
+        );
         // Both switched off: no TLS, and no files needed.
         let off = FileConfig::parse("[tls]\nnbd = \"off\"\napi = false\n")
             .and_then(|f| f.resolve(Overrides::default()))
@@ -488,7 +491,10 @@ mod tests {
             ("[control]\nserver_ttl_s = 0\n", "server_ttl_s"),
             ("nbd_access = \"everyone\"\n", "everyone"),
             ("etcd = [\"localhost:2379\"]\n", "etcd endpoint"),
-            ("[tls]\nnbd = \"require\"\nkey_file = \"k\"\n", "tls.cert_file"),
+            (
+                "[tls]\nnbd = \"require\"\nkey_file = \"k\"\n",
+                "tls.cert_file",
+            ),
             ("[tls]\napi = true\ncert_file = \"c\"\n", "tls.key_file"),
             ("[tls]\nnbd = \"always\"\n", "always"),
             ("[tls]\ncert = \"c\"\n", "cert"),

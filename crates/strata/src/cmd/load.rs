@@ -15,8 +15,8 @@ use clap::Args;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -127,7 +127,61 @@ struct RssSampler {
 
 impl RssSampler {
     fn start(pids: Vec<i32>) -> Self {
-        let uris: Vec<String> = (0..args.volumes)
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(0));
+        let thread = {
+            let (stop, peak) = (Arc::clone(&stop), Arc::clone(&peak));
+            std::thread::spawn(move || {
+                let mut samples = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let total: u64 = pids
+                        .iter()
+                        .filter_map(|&pid| proc_status_bytes(pid, "VmRSS:"))
+                        .sum();
+                    if total > 0 {
+                        peak.fetch_max(total, Ordering::Relaxed);
+                        samples += 1;
+                    }
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                samples
+            })
+        };
+        Self { stop, peak, thread }
+    }
+
+    /// Stops sampling; returns (peak bytes, samples taken).
+    fn finish(self) -> (u64, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        let samples = self.thread.join().unwrap_or(0);
+        (self.peak.load(Ordering::Relaxed), samples)
+    }
+}
+
+pub fn run(args: LoadArgs) -> anyhow::Result<()> {
+    if args.duration == 0 || args.volumes == 0 {
+        bail!("--duration and --volumes must be positive");
+    }
+    let volume_bytes = strata_core::parse_size(&args.volume_size)?;
+    if volume_bytes < (4 << 20) || volume_bytes % (4 << 20) != 0 {
+        bail!("--volume-size must be a multiple of 4M");
+    }
+    std::fs::create_dir_all(&args.dir)?;
+    let work = tempfile::Builder::new()
+        .prefix("strata-load-")
+        .tempdir_in(&args.dir)
+        .with_context(|| format!("cannot create a work dir in {}", args.dir.display()))?;
+    let emulation = args.emulation == "on";
+    let config = work.path().join("strata.toml");
+    std::fs::write(&config, format!("emulation = {emulation}\n"))?;
+    let server = ChildServer::start(&config, &work.path().join("data"), "warn")?;
+    for v in 0..args.volumes {
+        server.create_volume(
+            &serde_json::json!({"name": format!("load{v}"), "size": volume_bytes}),
+        )?;
+    }
+
+    let uris: Vec<String> = (0..args.volumes)
         .map(|v| format!("nbd://{}/load{v}", server.nbd))
         .collect();
     let sampler = RssSampler::start(vec![server.pid()]);
@@ -151,7 +205,12 @@ impl RssSampler {
         .sum();
     server.stop()?;
     let peer = match args.peer.as_str() {
-        "qemu-nbd" => Some(run_peer(work.path(), args.volumes, volume_bytes, args.duration)?),
+        "qemu-nbd" => Some(run_peer(
+            work.path(),
+            args.volumes,
+            volume_bytes,
+            args.duration,
+        )?),
         _ => None,
     };
 
@@ -221,7 +280,10 @@ impl RssSampler {
         }
     }
     if report.fio_errors > 0 || report.fio_exit_code != Some(0) || report.server_errors > 0 {
-        bail!("the load run saw errors (fio exit {:?})", report.fio_exit_code);
+        bail!(
+            "the load run saw errors (fio exit {:?})",
+            report.fio_exit_code
+        );
     }
     if !report.healthy_after {
         bail!("the server was not healthy after the load run");
@@ -293,7 +355,11 @@ fn run_fio(uris: &[String], volume_bytes: u64, duration_s: u32) -> anyhow::Resul
                 .arg(format!("--size={quarter}"))
                 .args(kind.args);
             if kind.args[0].contains("write") {
-                cmd.args(["--verify=crc32c", "--verify_backlog=256", "--verify_fatal=1"]);
+                cmd.args([
+                    "--verify=crc32c",
+                    "--verify_backlog=256",
+                    "--verify_fatal=1",
+                ]);
             }
         }
     }
@@ -302,19 +368,26 @@ fn run_fio(uris: &[String], volume_bytes: u64, duration_s: u32) -> anyhow::Resul
         .context("running fio (is it installed, with its nbd engine?)")?;
     // The nbd engine prints "fio: connected to NBD server" lines before the JSON document.
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = stdout.find('{').map(|start| &stdout[start..]).with_context(|| {
-        format!(
-            "fio printed no JSON: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .next()
-                .unwrap_or("")
-        )
-    })?;
+    let json = stdout
+        .find('{')
+        .map(|start| &stdout[start..])
+        .with_context(|| {
+            format!(
+                "fio printed no JSON: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+            )
+        })?;
     let report: serde_json::Value = serde_json::from_str(json).context("fio printed bad JSON")?;
     let jobs = report["jobs"].as_array().context("fio JSON has no jobs")?;
     if jobs.len() != (volumes * JOBS_PER_VOLUME) as usize {
-        bail!("fio ran {} jobs, expected {}", jobs.len(), volumes * JOBS_PER_VOLUME);
+        bail!(
+            "fio ran {} jobs, expected {}",
+            jobs.len(),
+            volumes * JOBS_PER_VOLUME
+        );
     }
     let mut totals = FioTotals {
         exit_code: out.status.code(),
@@ -340,8 +413,8 @@ fn run_fio(uris: &[String], volume_bytes: u64, duration_s: u32) -> anyhow::Resul
 
 /// A `/proc/PID/status` field given in kB, in bytes.
 fn proc_status_bytes(pid: i32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status"))
-        .ok()?;
+    let status =
+        std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line[field.len()..]
         .trim()

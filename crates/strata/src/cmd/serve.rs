@@ -191,12 +191,9 @@ async fn serve(config: ServeConfig, tls: crate::tls::ListenerTls) -> anyhow::Res
         let token = shutdown.clone();
         let stopped = async move { token.cancelled().await };
         match tls.api.clone() {
-            Some(api_tls) => tasks.spawn(strata_api::serve_tls(
-                api_listener,
-                state,
-                api_tls,
-                stopped,
-            )),
+            Some(api_tls) => {
+                tasks.spawn(strata_api::serve_tls(api_listener, state, api_tls, stopped))
+            }
             None => tasks.spawn(strata_api::serve(api_listener, state, stopped)),
         };
     }
