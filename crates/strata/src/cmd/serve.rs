@@ -82,6 +82,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tiers: config.tiers.clone(),
         emulation: config.emulation,
         placement: config.placement.clone(),
+        prefetch: config.prefetch.clone(),
     };
     let engine = tokio::task::spawn_blocking(move || strata_engine::Engine::open(engine_config))
         .await
