@@ -159,7 +159,12 @@ fn run(dir: &std::path::Path, prefetch: bool, reads: Reads, volume_mib: u64, thi
     );
     let latencies_us = latencies_us(&stdout);
     assert_eq!(latencies_us.len(), extents.len(), "{stdout}");
-    let (status, row) = prefetch_row_after(&server, "data", extents.len() as u64);
+    // A disabled prefetcher keeps no per-volume rows to wait for.
+    let (status, row) = if prefetch {
+        prefetch_row_after(&server, "data", extents.len() as u64)
+    } else {
+        (get_json(&server, "/v1/prefetch"), Value::Null)
+    };
     Run {
         server,
         latencies_us,
