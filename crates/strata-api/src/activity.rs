@@ -1,12 +1,14 @@
 //! `GET /v1/migrations` and `GET /v1/prefetch`: the background work of the tiering loop.
-//! The types are what the migration executor and the prefetcher will fill; until they run
-//! on this server the routes say so instead of inventing numbers.
+//! Both read the engine: the durable migration log, and the prefetcher's per-volume
+//! measures and tuner state, summed per predictor here.
 
 use crate::extract::{ApiQuery, validate_volume_name};
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use strata_engine::{PrefetchCounters, PrefetchStats};
 use utoipa::{IntoParams, ToSchema};
 
 /// Most log entries one request may ask for.
@@ -71,17 +73,79 @@ pub struct MigrationLog {
     pub note: Option<String>,
 }
 
-/// Quality of one access predictor's prefetches.
+/// Quality of one access predictor's prefetches (summed over the volumes running it).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PredictorStats {
     pub predictor: String,
-    /// Prefetched bytes later read, over all prefetched bytes (0 to 1).
+    /// Prefetched extents read before being demoted or evicted, over all prefetched
+    /// extents (0 to 1).
     pub precision: f64,
-    /// Reads served from prefetched data, over all reads (0 to 1).
+    /// Demand reads served from a prefetched extent, over all demand reads (0 to 1).
     pub coverage: f64,
     pub prefetched_bytes: u64,
     pub wasted_bytes: u64,
+    /// Used prefetches that completed before the demand read, over those plus the
+    /// predictions whose demand came first (0 to 1).
+    #[serde(default)]
+    pub timeliness: f64,
+    #[serde(default)]
+    pub prefetched_extents: u64,
+    #[serde(default)]
+    pub used_extents: u64,
+    #[serde(default)]
+    pub wasted_extents: u64,
+    /// Demand reads seen, one per extent a read request touched.
+    #[serde(default)]
+    pub demand_reads: u64,
+    /// Demand reads served from a prefetched extent.
+    #[serde(default)]
+    pub covered_reads: u64,
+    /// Volumes running this predictor.
+    #[serde(default)]
+    pub volumes: u64,
+}
+
+impl PredictorStats {
+    fn from_counters(predictor: &str, c: &PrefetchCounters, volumes: u64) -> Self {
+        Self {
+            predictor: predictor.to_owned(),
+            precision: c.precision(),
+            coverage: c.coverage(),
+            prefetched_bytes: c.prefetched_bytes,
+            wasted_bytes: c.wasted_bytes,
+            timeliness: c.timeliness(),
+            prefetched_extents: c.prefetched_extents,
+            used_extents: c.used_extents,
+            wasted_extents: c.wasted_extents,
+            demand_reads: c.demand_reads,
+            covered_reads: c.covered_reads,
+            volumes,
+        }
+    }
+}
+
+/// One volume's prefetching: its predictor, what the self-tuner chose and its measures.
+/// (No `deny_unknown_fields`: serde does not support it together with `flatten`, and this
+/// is a reply, not a request body.)
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VolumePrefetch {
+    pub volume: String,
+    /// The declared workload class the predictor was seeded with.
+    pub class: String,
+    /// The tuner's current depth (extents predicted ahead; 0 while it has prefetch off).
+    pub depth: u64,
+    /// The tuner's current confidence threshold.
+    pub threshold: f64,
+    pub tuner_off: bool,
+    /// Prefetches waiting for the executor.
+    pub queue_len: u64,
+    /// Predicted extents whose demand read came before the prefetch completed.
+    pub late: u64,
+    /// Candidates pushed out of the full queue.
+    pub dropped: u64,
+    #[serde(flatten)]
+    pub stats: PredictorStats,
 }
 
 /// Body of `GET /v1/prefetch`.
@@ -90,12 +154,73 @@ pub struct PredictorStats {
 pub struct PrefetchStatus {
     /// Whether a prefetcher runs on this server.
     pub active: bool,
+    /// One row per predictor in use.
     pub predictors: Vec<PredictorStats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The configured predictor (`auto`, a predictor name, or `class`: each volume's
+    /// class default).
+    #[serde(default)]
+    pub configured_predictor: String,
+    /// Share of the migration bandwidth prefetch may use.
+    #[serde(default)]
+    pub bandwidth_share: f64,
+    /// Highest occupancy prefetch fills a tier to.
+    #[serde(default)]
+    pub watermark: f64,
+    /// Over every volume, including deleted ones (`predictor` is `all`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totals: Option<PredictorStats>,
+    #[serde(default)]
+    pub volumes: Vec<VolumePrefetch>,
 }
 
-pub(crate) const PREFETCH_NOTE: &str = "no prefetcher runs on this server yet";
+pub(crate) const PREFETCH_DISABLED_NOTE: &str =
+    "prefetching is disabled ([prefetch] enabled = false)";
+
+impl From<PrefetchStats> for PrefetchStatus {
+    fn from(s: PrefetchStats) -> Self {
+        let mut by_predictor: BTreeMap<&str, (PrefetchCounters, u64)> = BTreeMap::new();
+        for v in &s.volumes {
+            let row = by_predictor.entry(v.predictor.as_str()).or_default();
+            row.0.add(&v.counters);
+            row.1 += 1;
+        }
+        let predictors = by_predictor
+            .iter()
+            .map(|(name, (c, n))| PredictorStats::from_counters(name, c, *n))
+            .collect();
+        let volumes = s
+            .volumes
+            .iter()
+            .map(|v| VolumePrefetch {
+                volume: v.volume.clone(),
+                class: v.class.clone(),
+                depth: v.depth as u64,
+                threshold: f64::from(v.threshold),
+                tuner_off: v.tuner_off,
+                queue_len: v.queue_len as u64,
+                late: v.counters.late,
+                dropped: v.counters.dropped,
+                stats: PredictorStats::from_counters(&v.predictor, &v.counters, 1),
+            })
+            .collect();
+        Self {
+            active: s.enabled,
+            predictors,
+            note: (!s.enabled).then(|| PREFETCH_DISABLED_NOTE.to_owned()),
+            configured_predictor: s.predictor,
+            bandwidth_share: s.bandwidth_share,
+            watermark: s.watermark,
+            totals: Some(PredictorStats::from_counters(
+                "all",
+                &s.totals,
+                s.volumes.len() as u64,
+            )),
+            volumes,
+        }
+    }
+}
 
 /// The migration log.
 #[utoipa::path(
@@ -134,17 +259,16 @@ pub async fn migrations(
     }))
 }
 
-/// Prefetch accuracy per predictor.
+/// Prefetch precision, coverage and timeliness per predictor and per volume, with the
+/// self-tuner's current depth and threshold.
 #[utoipa::path(
     get,
     path = "/v1/prefetch",
     tag = "tiering",
     responses((status = 200, description = "Prefetcher status", body = PrefetchStatus))
 )]
-pub async fn prefetch(State(_state): State<ApiState>) -> Json<PrefetchStatus> {
-    Json(PrefetchStatus {
-        active: false,
-        predictors: Vec::new(),
-        note: Some(PREFETCH_NOTE.into()),
-    })
+pub async fn prefetch(State(state): State<ApiState>) -> Result<Json<PrefetchStatus>, ApiError> {
+    let engine = state.engine().clone();
+    let stats = crate::blocking(move || engine.prefetch_stats()).await?;
+    Ok(Json(stats.into()))
 }

@@ -24,7 +24,7 @@ mod tiers;
 pub mod tls;
 mod volumes;
 
-pub use activity::{MigrationLog, PrefetchStatus};
+pub use activity::{MigrationLog, PredictorStats, PrefetchStatus, VolumePrefetch};
 pub use error::{ApiError, ErrorDetail, ErrorReply};
 pub use json::MAX_BODY_BYTES;
 pub use leases::{
@@ -34,7 +34,7 @@ pub use leases::{
 pub use openapi::{ApiDoc, openapi_document};
 pub use servers::{Server, ServerList, registration};
 pub use state::ApiState;
-pub use stats::{ActivitySection, NbdStats, StatsReply, VolumeStatsEntry};
+pub use stats::{ActivitySection, NbdStats, PrefetchSection, StatsReply, VolumeStatsEntry};
 pub use telemetry::{AppType, TELEMETRY_RING_LEN, TelemetryAccepted, TelemetrySample};
 pub use tiers::{Profile, Tier, TierIo};
 pub use tls::serve_tls;

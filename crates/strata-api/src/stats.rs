@@ -1,7 +1,7 @@
 //! `GET /v1/stats`: tiers, volumes with their I/O and hit ratios, the NBD server's
-//! counters, and whether migration and prefetch run — everything `strata status` shows.
+//! counters, migration and the prefetcher's measures — everything `strata status` shows.
 
-use crate::activity::PREFETCH_NOTE;
+use crate::activity::PREFETCH_DISABLED_NOTE;
 use crate::tiers::Tier;
 use crate::volumes::{Volume, VolumeIo};
 use crate::{ApiError, ApiState, blocking};
@@ -58,6 +58,48 @@ pub struct ActivitySection {
     pub note: Option<String>,
 }
 
+/// The prefetcher at a glance: whether it runs and its measures over every volume.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrefetchSection {
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// See `GET /v1/prefetch` for the definitions; 0 before anything was measured.
+    #[serde(default)]
+    pub precision: f64,
+    #[serde(default)]
+    pub coverage: f64,
+    #[serde(default)]
+    pub timeliness: f64,
+    #[serde(default)]
+    pub prefetched_bytes: u64,
+    #[serde(default)]
+    pub wasted_bytes: u64,
+}
+
+impl From<&strata_engine::PrefetchStats> for PrefetchSection {
+    fn from(s: &strata_engine::PrefetchStats) -> Self {
+        let t = &s.totals;
+        Self {
+            active: s.enabled,
+            note: Some(if s.enabled {
+                format!(
+                    "predictor {}: {} extents prefetched, {} used, {} wasted",
+                    s.predictor, t.prefetched_extents, t.used_extents, t.wasted_extents
+                )
+            } else {
+                PREFETCH_DISABLED_NOTE.to_owned()
+            }),
+            precision: t.precision(),
+            coverage: t.coverage(),
+            timeliness: t.timeliness(),
+            prefetched_bytes: t.prefetched_bytes,
+            wasted_bytes: t.wasted_bytes,
+        }
+    }
+}
+
 /// Body of `GET /v1/stats`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -69,7 +111,7 @@ pub struct StatsReply {
     /// `null` when the API runs without an NBD server.
     pub nbd: Option<NbdStats>,
     pub migrations: ActivitySection,
-    pub prefetch: ActivitySection,
+    pub prefetch: PrefetchSection,
 }
 
 /// This server's tiers, volumes and activity at a glance.
@@ -81,7 +123,7 @@ pub struct StatsReply {
 )]
 pub async fn stats(State(state): State<ApiState>) -> Result<Json<StatsReply>, ApiError> {
     let engine = state.engine.clone();
-    let (tiers, volumes, moves) = blocking(move || {
+    let (tiers, volumes, moves, prefetch) = blocking(move || {
         let volumes = engine
             .list_volumes()
             .into_iter()
@@ -94,7 +136,12 @@ pub async fn stats(State(state): State<ApiState>) -> Result<Json<StatsReply>, Ap
                 })
             })
             .collect();
-        (engine.tiers(), volumes, engine.migration_stats())
+        (
+            engine.tiers(),
+            volumes,
+            engine.migration_stats(),
+            engine.prefetch_stats(),
+        )
     })
     .await?;
     Ok(Json(StatsReply {
@@ -119,9 +166,6 @@ pub async fn stats(State(state): State<ApiState>) -> Result<Json<StatsReply>, Ap
                     .join(", ")
             )),
         },
-        prefetch: ActivitySection {
-            active: false,
-            note: Some(PREFETCH_NOTE.into()),
-        },
+        prefetch: PrefetchSection::from(&prefetch),
     }))
 }

@@ -138,7 +138,9 @@ fn stats_show_tiers_volumes_and_inactive_background_work() {
     assert_eq!(v["io"]["hit_ratio_by_tier"]["nvme"], 1.0);
     assert_eq!(stats["nbd"]["connections_open"], 0);
     assert_eq!(stats["migrations"]["active"], false);
-    assert_eq!(stats["prefetch"]["active"], false);
+    // The prefetcher runs by default; its measures are numbers from the start.
+    assert_eq!(stats["prefetch"]["active"], true);
+    assert!(stats["prefetch"]["precision"].is_number(), "{stats}");
 }
 
 #[test]
@@ -397,7 +399,7 @@ fn without_a_control_plane_lease_routes_answer_not_implemented() {
 }
 
 #[test]
-fn migrations_log_is_served_and_prefetch_says_it_is_not_running() {
+fn migrations_log_and_prefetch_status_are_served() {
     let server = TestServer::start();
     let reply = server.get("/v1/migrations");
     assert_eq!(reply.status, 200);
@@ -418,8 +420,12 @@ fn migrations_log_is_served_and_prefetch_says_it_is_not_running() {
 
     let reply = server.get("/v1/prefetch");
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.json()["active"], false);
-    assert_eq!(reply.json()["predictors"], json!([]));
+    let status = reply.json();
+    assert_eq!(status["active"], true, "{status}");
+    assert_eq!(status["configured_predictor"], "auto", "{status}");
+    // No volume has been read yet, so no predictor has anything to report.
+    assert_eq!(status["predictors"], json!([]));
+    assert_eq!(status["totals"]["prefetched_bytes"], 0, "{status}");
 }
 
 #[test]

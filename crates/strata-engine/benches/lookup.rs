@@ -16,6 +16,7 @@ fn read_4k(c: &mut Criterion) {
         tiers: vec![TierConfig::builtin(TierKind::Nvme, capacity, 0.25)],
         emulation: false,
         placement: Default::default(),
+        prefetch: Default::default(),
     };
     let device: Arc<dyn TierDevice> = Arc::new(MemoryDevice::new(capacity));
     let engine =

@@ -27,6 +27,9 @@ pub struct EngineConfig {
     /// fastest tier with room and never moves anything.
     #[serde(default)]
     pub placement: PlacementConfig,
+    /// The prefetcher (on by default; see `crate::prefetch`).
+    #[serde(default)]
+    pub prefetch: crate::prefetch::PrefetchConfig,
 }
 
 /// Which placement policy runs and how hard background migration may work.
@@ -211,6 +214,7 @@ impl EngineConfig {
             ],
             emulation: true,
             placement: PlacementConfig::default(),
+            prefetch: crate::prefetch::PrefetchConfig::default(),
         }
     }
 
@@ -245,7 +249,8 @@ impl EngineConfig {
                 )));
             }
         }
-        self.placement.validate(&self.tiers)
+        self.placement.validate(&self.tiers)?;
+        self.prefetch.validate()
     }
 }
 

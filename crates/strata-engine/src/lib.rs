@@ -57,6 +57,7 @@ pub mod extent_map;
 mod handle;
 pub mod migrate;
 pub mod placement;
+pub mod prefetch;
 pub mod store_format;
 pub mod testing;
 pub mod tier;
@@ -69,6 +70,7 @@ pub use error::{EngineError, EngineErrorKind};
 pub use handle::VolumeHandle;
 pub use migrate::{AccessObserver, MigrationOutcome, MigrationRecord, MigrationStats};
 pub use placement::{FastestFirst, PlacementHook, PlacementRequest};
+pub use prefetch::{PrefetchConfig, PrefetchCounters, PrefetchStats, VolumePrefetchStats};
 pub use tier::{TierIoStats, TierStatus, open_tier};
 pub use volume::{
     MAX_VOLUME_NAME_LEN, MAX_VOLUME_SIZE_BYTES, VolumeInfo, VolumeSpec, validate_volume_geometry,

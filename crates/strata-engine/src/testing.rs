@@ -22,6 +22,7 @@ pub fn config(capacities: &[u64]) -> EngineConfig {
             .collect(),
         emulation: false,
         placement: crate::PlacementConfig::default(),
+        prefetch: crate::PrefetchConfig::default(),
     }
 }
 

@@ -16,6 +16,7 @@ fn unaligned_requests_on_a_direct_io_tier() {
         tiers: vec![tier],
         emulation: false,
         placement: Default::default(),
+        prefetch: Default::default(),
     };
     let engine = Engine::open(config).unwrap();
     engine

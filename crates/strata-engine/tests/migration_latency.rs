@@ -23,6 +23,7 @@ fn open(dir: &std::path::Path) -> Arc<Engine> {
         ],
         emulation: true,
         placement: PlacementConfig::default(),
+        prefetch: strata_engine::PrefetchConfig::default(),
     };
     Engine::open(config).unwrap()
 }

@@ -16,6 +16,7 @@ fn file_config(dir: &std::path::Path) -> EngineConfig {
         ],
         emulation: false,
         placement: Default::default(),
+        prefetch: Default::default(),
     }
 }
 

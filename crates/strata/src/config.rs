@@ -30,6 +30,9 @@ pub struct FileConfig {
     /// Placement policy and background migration (`[placement]`; default: `static`).
     #[serde(default)]
     pub placement: strata_engine::PlacementConfig,
+    /// The prefetcher (`[prefetch]`; default: on, predictor `auto`).
+    #[serde(default)]
+    pub prefetch: strata_engine::PrefetchConfig,
     /// Leases, reservations and the server registry (`[control]`).
     #[serde(default)]
     pub control: FileControl,
@@ -140,6 +143,7 @@ pub struct ServeConfig {
     pub nbd_access: NbdAccess,
     pub tiers: Vec<strata_engine::TierConfig>,
     pub placement: strata_engine::PlacementConfig,
+    pub prefetch: strata_engine::PrefetchConfig,
     /// etcd endpoints of the cluster's shared control-plane store; empty = the engine's
     /// embedded store (a single server).
     pub etcd: Vec<String>,
@@ -186,6 +190,9 @@ impl FileConfig {
             Some(tls) => tls.resolve(self.base_dir.as_deref())?,
             None => None,
         };
+        self.prefetch
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let nbd_listen = parse_addr(
             "nbd_listen",
             &over
@@ -256,6 +263,7 @@ impl FileConfig {
             nbd_access: self.nbd_access.unwrap_or_default(),
             tiers,
             placement: self.placement,
+            prefetch: self.prefetch,
             etcd,
             control,
             tls,
@@ -430,11 +438,31 @@ mod tests {
     }
 
     #[test]
+    fn prefetch_table_is_read_and_unknown_keys_are_named() {
+        let cfg = FileConfig::parse(
+            "[prefetch]\nenabled = false\npredictor = \"stride\"\nqueue_bound = 32\nbandwidth_share = 0.25\n",
+        )
+        .and_then(|f| f.resolve(Overrides::default()))
+        .expect("prefetch table");
+        assert!(!cfg.prefetch.enabled);
+        assert_eq!(cfg.prefetch.predictor, "stride");
+        assert_eq!(cfg.prefetch.queue_bound, 32);
+        assert_eq!(cfg.prefetch.bandwidth_share, 0.25);
+        let default = FileConfig::parse("").and_then(|f| f.resolve(Overrides::default()));
+        let default = default.expect("default");
+        assert!(default.prefetch.enabled);
+        assert_eq!(default.prefetch.predictor, "auto");
+        let err = FileConfig::parse("[prefetch]\nenable = true\n").expect_err("typo");
+        assert!(err.to_string().contains("enable"), "{err}");
+    }
+
+    #[test]
     fn shipped_example_configs_are_valid() {
         let single = FileConfig::parse(include_str!("../../../deploy/config/single-server.toml"))
             .expect("single-server.toml parses");
         assert_eq!(single.tiers.len(), 3);
         assert!(single.tiers.iter().all(|t| t.direct_io == Some(true)));
+        assert_eq!(single.prefetch, strata_engine::PrefetchConfig::default());
         let demo = FileConfig::parse(include_str!("../../../deploy/config/demo-emulated.toml"))
             .and_then(|f| f.resolve(Overrides::default()))
             .expect("demo-emulated.toml resolves");
@@ -498,6 +526,8 @@ mod tests {
             ("[tls]\napi = true\ncert_file = \"c\"\n", "tls.key_file"),
             ("[tls]\nnbd = \"always\"\n", "always"),
             ("[tls]\ncert = \"c\"\n", "cert"),
+            ("[prefetch]\npredictor = \"psychic\"\n", "psychic"),
+            ("[prefetch]\nbandwidth_share = 2.0\n", "bandwidth_share"),
         ] {
             let err = FileConfig::parse(text)
                 .and_then(|f| f.resolve(Overrides::default()))

@@ -59,7 +59,7 @@ fn status_servers_and_metrics_against_a_real_server() {
         "nvme",
         "db01",
         "HIT nvme",
-        "prefetch:   not active",
+        "prefetch:   active: precision",
         "migrations: not active",
     ] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
@@ -74,5 +74,6 @@ fn status_servers_and_metrics_against_a_real_server() {
         doc["volumes"][0]["io"]["writes"].as_u64() >= Some(1),
         "{doc}"
     );
-    assert_eq!(doc["prefetch"]["active"], false);
+    assert_eq!(doc["prefetch"]["active"], true);
+    assert!(doc["prefetch"]["coverage"].is_number(), "{doc}");
 }

@@ -53,9 +53,17 @@ fn run_demo(out: &Path, extra: &[&str]) -> Value {
         let hit = p["fast_tier_hit_ratio"].as_f64().expect("hit ratio");
         assert!((0.0..=1.0).contains(&hit), "{p}");
         assert_eq!(p["volumes"].as_array().expect("volumes").len(), 4, "{p}");
-        // The server runs no prefetcher yet: the report must say so, not invent numbers.
-        assert_eq!(p["prefetch"]["measured"], false, "{p}");
-        assert!(p["prefetch"].get("precision").is_none(), "{p}");
+        // The static baseline runs no prefetcher and says so; strata's is measured.
+        if p["policy"] == "static" {
+            assert_eq!(p["prefetch"]["measured"], false, "{p}");
+            assert!(p["prefetch"].get("precision").is_none(), "{p}");
+        } else {
+            assert_eq!(p["prefetch"]["measured"], true, "{p}");
+            for key in ["precision", "coverage"] {
+                let v = p["prefetch"][key].as_f64().expect(key);
+                assert!((0.0..=1.0).contains(&v), "{key} {p}");
+            }
+        }
         // Both servers were stopped: nothing listens on their ports any more.
         for key in ["nbd_addr", "api_addr"] {
             let addr = p[key].as_str().expect("address");

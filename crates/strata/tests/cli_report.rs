@@ -55,12 +55,17 @@ fn report_samples_the_server_and_plots_tiering() {
         .filter(|m| m["outcome"] == "done")
         .count() as u64;
     assert_eq!(summary["migrations"].as_u64(), Some(done));
+    for key in ["prefetch_precision", "prefetch_coverage"] {
+        let v = summary[key].as_f64().expect(key);
+        assert!((0.0..=1.0).contains(&v), "{key}: {summary}");
+    }
 
     for png in [
         "occupancy.png",
         "read_share.png",
         "read_iops.png",
         "migrations.png",
+        "prefetch.png",
     ] {
         let bytes = std::fs::read(out_dir.join(png)).expect(png);
         assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{png} is a PNG");
@@ -71,6 +76,8 @@ fn report_samples_the_server_and_plots_tiering() {
         "share of reads",
         "occupancy.png",
         "Migrations completed",
+        "prefetch.png",
+        "Prefetch: active, precision",
     ] {
         assert!(html.contains(needle), "{needle} missing from index.html");
     }

@@ -62,6 +62,7 @@ pub(crate) struct EngineInner {
     /// under a volume's map lock).
     pub volumes_by_id: RwLock<VolumesById>,
     pub access_observers: RwLock<Vec<Arc<dyn AccessObserver>>>,
+    pub prefetch: crate::prefetch::Prefetcher,
 }
 
 fn now_unix_s() -> u64 {
@@ -143,6 +144,8 @@ impl Engine {
         let tier_kinds: Vec<_> = config.tiers.iter().map(|t| t.kind.clone()).collect();
         let log = MigrationLog::open(store.as_ref(), config.placement.log_max_records)?;
         let tiering = Tiering::new(config.placement.clone(), policy.clone(), &tier_kinds, log);
+        let prefetch =
+            crate::prefetch::Prefetcher::new(config.prefetch.clone(), &config.placement)?;
         let inner = EngineInner {
             config,
             tiers,
@@ -159,6 +162,7 @@ impl Engine {
             tiering,
             volumes_by_id: RwLock::new(Arc::default()),
             access_observers: RwLock::new(Vec::new()),
+            prefetch,
         };
         inner.load()?;
         let inner = Arc::new(inner);

@@ -109,6 +109,11 @@ impl Engine {
         Ok(())
     }
 
+    /// The prefetcher's configuration, tuner state and measures, per volume and in total.
+    pub fn prefetch_stats(&self) -> crate::PrefetchStats {
+        self.inner.prefetch.stats()
+    }
+
     /// Registers an observer of the access stream the policy sees (e.g. a heat map).
     pub fn add_access_observer(&self, observer: Arc<dyn AccessObserver>) {
         self.inner.access_observers.write().push(observer);

@@ -2,6 +2,7 @@
 //! (the workers' join handles) that shutdown closes and waits on.
 
 use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,8 @@ use std::time::{Duration, Instant};
 pub(crate) struct CancelToken {
     cancelled: Mutex<bool>,
     wake: Condvar,
+    /// Nudges so far, so an idle worker can tell whether work arrived since it last looked.
+    nudged: AtomicU64,
 }
 
 impl CancelToken {
@@ -34,10 +37,30 @@ impl CancelToken {
         *cancelled
     }
 
-    /// Wakes sleepers without cancelling (new work arrived).
+    /// Wakes sleepers without cancelling (new work arrived): [`idle`](Self::idle) returns,
+    /// [`sleep`](Self::sleep) keeps sleeping.
     pub fn nudge(&self) {
         let _held = self.cancelled.lock();
+        self.nudged.fetch_add(1, Ordering::Relaxed);
         self.wake.notify_all();
+    }
+
+    /// The nudge count, to pass to [`idle`](Self::idle) after finding no work.
+    pub fn nudges(&self) -> u64 {
+        self.nudged.load(Ordering::Relaxed)
+    }
+
+    /// Sleeps up to `timeout` unless nudged since the count was `seen` (a nudge between
+    /// looking for work and calling this is not lost); `true` if cancelled.
+    pub fn idle(&self, seen: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut cancelled = self.cancelled.lock();
+        while !*cancelled && self.nudged.load(Ordering::Relaxed) == seen {
+            if self.wake.wait_until(&mut cancelled, deadline).timed_out() {
+                break;
+            }
+        }
+        *cancelled
     }
 }
 

@@ -18,6 +18,7 @@ mod runner;
 pub(crate) mod view;
 
 pub use log::{MigrationOutcome, MigrationRecord};
+pub(crate) use mover::MoveJob;
 
 use crate::config::PlacementConfig;
 use bucket::TokenBucket;

@@ -60,7 +60,9 @@ fn plan_loop(inner: &EngineInner) {
             };
             inner.tiering.enqueue(moves);
             inner.notify_access_observers(&accesses);
+            inner.prefetch.observe(inner, &accesses);
         }
+        inner.prefetch.end_epoch_if_due(inner);
         if Instant::now() >= next_plan {
             next_plan = Instant::now() + interval;
             plan_once(inner);
@@ -147,8 +149,12 @@ fn collect_accesses(
 fn execute_loop(inner: &EngineInner) {
     let tiering = &inner.tiering;
     while !tiering.cancel.is_cancelled() {
+        let seen = tiering.cancel.nudges();
+        // The policy's moves first; prefetches fill the executor's idle time.
         let Some(mv) = tiering.pop() else {
-            tiering.cancel.sleep(IDLE_WAIT);
+            if !inner.prefetch.execute_next(inner) {
+                tiering.cancel.idle(seen, IDLE_WAIT);
+            }
             continue;
         };
         match resolve(inner, &mv) {

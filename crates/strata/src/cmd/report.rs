@@ -1,7 +1,8 @@
 //! `strata report --out DIR`: tiering effectiveness of a running server as an HTML page with
 //! PNG plots. It samples `GET /v1/stats` every `--interval` for `--duration` (the server
 //! keeps counters, not history) and reads the durable migration log, then plots tier
-//! occupancy, the share of reads each tier served, read IOPS per tier and migrations.
+//! occupancy, the share of reads each tier served, read IOPS per tier, migrations, and the
+//! prefetcher's precision and coverage (as the server measured them since start-up).
 
 use crate::api_client::ApiClient;
 use crate::cmd::chart::{LineChart, escape_html};
@@ -49,6 +50,7 @@ struct Timeline {
     read_share: Lines,
     read_iops: Lines,
     migrations: Lines,
+    prefetch: Lines,
 }
 
 #[derive(Debug, Serialize)]
@@ -61,6 +63,10 @@ struct Summary {
     migrations: u64,
     migrated_bytes: u64,
     prefetch_active: bool,
+    /// The server's prefetch measures at the last sample (since its start-up).
+    prefetch_precision: f64,
+    prefetch_coverage: f64,
+    prefetch_timeliness: f64,
     files: Vec<String>,
 }
 
@@ -126,6 +132,15 @@ fn timeline(samples: &[(f64, StatsReply)], log: &MigrationLog) -> Timeline {
                 .entry(tier.kind.clone())
                 .or_default()
                 .push((*at, tier.occupancy));
+        }
+        for (name, value) in [
+            ("precision", stats.prefetch.precision),
+            ("coverage", stats.prefetch.coverage),
+        ] {
+            t.prefetch
+                .entry(name.to_owned())
+                .or_default()
+                .push((*at, value));
         }
     }
     for pair in samples.windows(2) {
@@ -194,6 +209,9 @@ fn summary(
         migrations: done.clone().count() as u64,
         migrated_bytes: done.map(|m| m.bytes).sum(),
         prefetch_active: prefetch.active,
+        prefetch_precision: last.1.prefetch.precision,
+        prefetch_coverage: last.1.prefetch.coverage,
+        prefetch_timeliness: last.1.prefetch.timeliness,
         files: Vec::new(),
     }
 }
@@ -249,7 +267,7 @@ fn write(
 ) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create report dir {}", dir.display()))?;
-    let plots: [(&str, &str, &str, &str, &Lines); 4] = [
+    let plots: [(&str, &str, &str, &str, &Lines); 5] = [
         (
             "occupancy.png",
             "tier occupancy",
@@ -277,6 +295,13 @@ fn write(
             "seconds since the oldest logged move",
             "moves",
             &t.migrations,
+        ),
+        (
+            "prefetch.png",
+            "prefetch precision and coverage (since server start-up)",
+            "seconds into the report",
+            "ratio",
+            &t.prefetch,
         ),
     ];
     let mut written = Vec::new();
@@ -314,7 +339,12 @@ fn write(
         })
         .collect();
     let prefetch_line = match (&prefetch.active, &prefetch.note) {
-        (true, _) => "active".to_owned(),
+        (true, _) => format!(
+            "active, precision {:.1} %, coverage {:.1} %, timeliness {:.1} %",
+            summary.prefetch_precision * 100.0,
+            summary.prefetch_coverage * 100.0,
+            summary.prefetch_timeliness * 100.0
+        ),
         (false, Some(note)) => format!("not active ({note})"),
         (false, None) => "not active".to_owned(),
     };

@@ -87,6 +87,7 @@ async fn serve(config: ServeConfig, tls: crate::tls::ListenerTls) -> anyhow::Res
         tiers: config.tiers.clone(),
         emulation: config.emulation,
         placement: config.placement.clone(),
+        prefetch: config.prefetch.clone(),
     };
     let engine = tokio::task::spawn_blocking(move || strata_engine::Engine::open(engine_config))
         .await

@@ -1,5 +1,6 @@
 //! `strata status [--json]`: tiers, occupancy, volumes with hit ratios per tier, and the
-//! state of prefetch and migration, from the server's `GET /v1/stats`.
+//! state of prefetch (precision, coverage, timeliness) and migration, from the server's
+//! `GET /v1/stats`.
 
 use crate::api_client::ApiClient;
 use clap::Args;
@@ -110,7 +111,16 @@ fn render(stats: &Value) -> String {
     }
     for section in ["prefetch", "migrations"] {
         let s = &stats[section];
-        let state = if s["active"].as_bool() == Some(true) {
+        let state = if section == "prefetch" && s["active"].as_bool() == Some(true) {
+            format!(
+                "active: precision {}, coverage {}, timeliness {}, {} prefetched, {} wasted",
+                percent(&s["precision"]),
+                percent(&s["coverage"]),
+                percent(&s["timeliness"]),
+                bytes(&s["prefetched_bytes"]),
+                bytes(&s["wasted_bytes"]),
+            )
+        } else if s["active"].as_bool() == Some(true) {
             "active".to_owned()
         } else {
             match s["note"].as_str() {
@@ -152,5 +162,21 @@ mod tests {
         );
         assert!(text.contains("migrations: not active"), "{text}");
         assert!(text.contains("99 requests"), "{text}");
+    }
+
+    #[test]
+    fn renders_prefetch_measures_when_active() {
+        let stats = serde_json::json!({
+            "server_id": "s1",
+            "prefetch": {"active": true, "precision": 0.875, "coverage": 0.5, "timeliness": 1.0,
+                         "prefetched_bytes": 8u64 << 20, "wasted_bytes": 1u64 << 20},
+            "migrations": {"active": true},
+        });
+        let text = render(&stats);
+        assert!(
+            text.contains("prefetch:   active: precision 87.5%, coverage 50.0%, timeliness 100.0%"),
+            "{text}"
+        );
+        assert!(text.contains("migrations: active"), "{text}");
     }
 }

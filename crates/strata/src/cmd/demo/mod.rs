@@ -2,7 +2,8 @@
 //!
 //! Two `strata serve` children in their own temp data dirs, identical small tiers with
 //! device-model emulation on (`nvme` too small for the data, so placement matters), one
-//! running `[placement] policy = "static"`, the other `policy = "strata"`. Both get the
+//! running `[placement] policy = "static"` without the prefetcher, the other
+//! `policy = "strata"` with it. Both get the
 //! same four volumes (`workload::PROFILES`), filled the same way, then the same workload
 //! at the same time — fio's nbd engine when fio is installed, otherwise the built-in
 //! driver (`builtin`). A bar shows the run live; at the end each server's `/v1/stats`,
@@ -59,14 +60,17 @@ const POLICIES: [&str; 2] = ["static", "strata"];
 const SEED: u64 = 0x5742_a7a0;
 
 /// Tiers of both servers: the volumes hold 320 MiB, nvme takes 10 % of it, ssd 30 %.
+/// The static baseline runs without the prefetcher; the strata server runs it.
 fn server_config(policy: &str) -> String {
+    let prefetch = policy != "static";
     format!(
         "emulation = true\n\
          [[tier]]\nkind = \"nvme\"\ncapacity = \"32M\"\n\
          [[tier]]\nkind = \"ssd\"\ncapacity = \"96M\"\n\
          [[tier]]\nkind = \"hdd\"\ncapacity = \"1G\"\n\
          [placement]\npolicy = \"{policy}\"\nplan_interval_ms = 1000\naccess_poll_ms = 100\n\
-         migration_mbps = 50\n"
+         migration_mbps = 50\n\
+         [prefetch]\nenabled = {prefetch}\n"
     )
 }
 

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use strata_api::{MigrationLog, PrefetchStatus, StatsReply};
 
 /// What is printed when the server runs no prefetcher.
-pub const PREFETCH_NOT_MEASURED: &str = "not measured (prefetching does not run in the server yet)";
+pub const PREFETCH_NOT_MEASURED: &str = "not measured (prefetching is off on this server)";
 
 /// Everything recorded about one policy's server during the run.
 #[derive(Debug)]
@@ -244,35 +244,27 @@ fn reads_between(
 }
 
 fn prefetch_result(status: &PrefetchStatus) -> PrefetchResult {
-    let prefetched: u64 = status.predictors.iter().map(|p| p.prefetched_bytes).sum();
-    if !status.active || status.predictors.is_empty() {
-        return PrefetchResult {
+    // The server's totals over every volume: precision and coverage exactly as it measured
+    // them (per-predictor rows do not add up to an overall coverage).
+    match &status.totals {
+        Some(totals) if status.active => PrefetchResult {
+            measured: true,
+            precision: Some(round3(totals.precision)),
+            coverage: Some(round3(totals.coverage)),
+            note: Some(format!(
+                "{} of {} prefetched extents read; {} of {} demand reads served from them",
+                totals.used_extents,
+                totals.prefetched_extents,
+                totals.covered_reads,
+                totals.demand_reads
+            )),
+        },
+        _ => PrefetchResult {
             measured: false,
             precision: None,
             coverage: None,
             note: Some(PREFETCH_NOT_MEASURED.into()),
-        };
-    }
-    // Precision weighted by what each predictor prefetched; coverage adds up.
-    let n = status.predictors.len() as f64;
-    let precision = status
-        .predictors
-        .iter()
-        .map(|p| {
-            let weight = if prefetched > 0 {
-                p.prefetched_bytes as f64 / prefetched as f64
-            } else {
-                1.0 / n
-            };
-            p.precision * weight
-        })
-        .sum();
-    let coverage = status.predictors.iter().map(|p| p.coverage).sum::<f64>();
-    PrefetchResult {
-        measured: true,
-        precision: Some(round3(precision)),
-        coverage: Some(round3(coverage.min(1.0))),
-        note: status.note.clone(),
+        },
     }
 }
 
@@ -519,7 +511,7 @@ mod tests {
 
     #[test]
     fn comparison_counts_only_the_run_and_divides_static_by_strata() {
-        let runs = [
+        let mut runs = [
             run("static", 3000.0, 5, &[]),
             // One promotion and one demotion in the run, one move before it started.
             run(
@@ -533,6 +525,10 @@ mod tests {
                 ],
             ),
         ];
+        runs[1].prefetch = serde_json::from_value(json!({"active": true, "predictors": [],
+            "totals": {"predictor": "all", "precision": 0.75, "coverage": 0.4,
+                       "prefetched_bytes": 4 << 20, "wasted_bytes": 1 << 20}}))
+        .unwrap();
         let c = compare(&runs, &super::super::workload::PROFILES[..1], 1, "builtin");
         assert_eq!(c.fast_tier, "nvme");
         let (fixed, strata) = (&c.policies[0], &c.policies[1]);
@@ -543,11 +539,17 @@ mod tests {
         assert_eq!(strata.volumes[0].fast_tier_hit_ratio, 0.6);
         let ratios = c.static_over_strata.expect("both policies ran");
         assert_eq!(ratios.read_latency_mean, 3.0);
-        assert!(!strata.prefetch.measured);
+        assert!(!fixed.prefetch.measured);
+        assert!(strata.prefetch.measured);
+        assert_eq!(strata.prefetch.precision, Some(0.75));
         let table = render_table(&c);
         assert!(table.contains("mean 3.00x"), "{table}");
         assert!(table.contains("(strata is faster)"), "{table}");
         assert!(table.contains(PREFETCH_NOT_MEASURED), "{table}");
+        assert!(
+            table.contains("strata: precision 0.75, coverage 0.40"),
+            "{table}"
+        );
         let t = timeline(&runs, 1);
         assert_eq!(t.migrations.lines["strata"], [(0.0, 0.0), (1.0, 2.0)]);
         assert_eq!(t.read_latency_ms.lines["static"], [(0.5, 3.0)]);

@@ -205,6 +205,7 @@ fn migrations_done(config_text: &str, dir: &Path) -> anyhow::Result<u64> {
         tiers: config.tiers,
         emulation: false,
         placement: strata_engine::PlacementConfig::default(),
+        prefetch: strata_engine::PrefetchConfig::default(),
     })?;
     let done = engine
         .migration_log(None, usize::MAX)?
