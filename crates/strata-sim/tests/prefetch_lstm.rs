@@ -14,7 +14,8 @@ use strata_predict::{
     Access, AccessPredictor, Lstm, LstmConfig, LstmShape, LstmTrainConfig, Markov, train_lstm,
 };
 use strata_sim::prefetch::{
-    PredictorKind, PrefetchConfig, PrefetchStats, load_canonical_stream, simulate_with,
+    CanonicalStream, PredictorKind, PrefetchConfig, PrefetchStats, load_canonical_stream,
+    simulate_with, training_accesses,
 };
 use strata_sim::run::cache_entries;
 use strata_sim::stream::disk_of;
