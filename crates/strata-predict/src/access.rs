@@ -65,7 +65,7 @@ pub struct Prediction {
 /// buffers in `observe` or overrides [`observe_batch`](Self::observe_batch), and runs the
 /// model in `predict`.
 pub trait AccessPredictor: Send + fmt::Debug {
-    /// The name `--predictor` uses (`readahead`, `stride`, `leap`, `markov`, `auto`).
+    /// The name `--predictor` uses (`readahead`, `stride`, `leap`, `markov`, `auto`, `lstm`).
     fn name(&self) -> &'static str;
 
     /// Learns from one access.

@@ -3,8 +3,8 @@
 //!
 //! The family is one trait, [`AccessPredictor`], and one file per member:
 //! [`Readahead`] (Linux-style, the baseline), [`Stride`], [`Leap`] (majority trend),
-//! [`Markov`] (delta correlation) and [`Auto`] (picks and blends the others by measured
-//! precision). `tests/conformance.rs` holds the test every member passes.
+//! [`Markov`] (delta correlation), [`Lstm`] (a learnt next-delta model, run with candle's
+//! weights) and [`Auto`] (picks and blends the others by measured precision). `tests/conformance.rs` holds the test every member passes.
 //! [`PrefetchTuner`] turns measured precision and fast-tier pressure into a depth and a
 //! confidence threshold.
 //!
@@ -16,6 +16,7 @@ pub mod auto;
 mod class;
 mod error;
 pub mod leap;
+pub mod lstm;
 pub mod markov;
 pub mod profile;
 pub mod readahead;
@@ -26,12 +27,14 @@ pub mod tuning;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 pub use access::{Access, AccessPredictor, Prediction};
 pub use auto::{Auto, AutoConfig, class_preference};
 pub use class::WorkloadClass;
 pub use error::{PredictError, PredictErrorKind};
 pub use leap::{Leap, LeapConfig};
+pub use lstm::{Lstm, LstmConfig, LstmModel, LstmShape, LstmTrainConfig, train_lstm};
 pub use markov::{Markov, MarkovConfig};
 pub use readahead::{Readahead, ReadaheadConfig};
 pub use stride::{Stride, StrideConfig};
@@ -46,15 +49,17 @@ pub enum PredictorKind {
     Leap,
     Markov,
     Auto,
+    Lstm,
 }
 
 impl PredictorKind {
-    pub const ALL: [PredictorKind; 5] = [
+    pub const ALL: [PredictorKind; 6] = [
         PredictorKind::Readahead,
         PredictorKind::Stride,
         PredictorKind::Leap,
         PredictorKind::Markov,
         PredictorKind::Auto,
+        PredictorKind::Lstm,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,19 +69,36 @@ impl PredictorKind {
             PredictorKind::Leap => "leap",
             PredictorKind::Markov => "markov",
             PredictorKind::Auto => "auto",
+            PredictorKind::Lstm => "lstm",
         }
     }
 
-    /// A predictor with its default configuration.
+    /// A predictor with its default configuration (the LSTM with the shipped model).
     pub fn build(self) -> Box<dyn AccessPredictor> {
+        self.build_with(&PredictorModels::default())
+    }
+
+    /// A predictor with its default configuration and the models in `models`.
+    pub fn build_with(self, models: &PredictorModels) -> Box<dyn AccessPredictor> {
         match self {
             PredictorKind::Readahead => Box::new(Readahead::default()),
             PredictorKind::Stride => Box::new(Stride::default()),
             PredictorKind::Leap => Box::new(Leap::default()),
             PredictorKind::Markov => Box::new(Markov::default()),
             PredictorKind::Auto => Box::new(Auto::default()),
+            PredictorKind::Lstm => match &models.lstm {
+                Some(model) => Box::new(Lstm::new(Arc::clone(model), LstmConfig::default())),
+                None => Box::new(Lstm::default()),
+            },
         }
     }
+}
+
+/// Models loaded at run time for the predictors that need one; a predictor whose model is
+/// absent here uses the one shipped with the crate.
+#[derive(Debug, Clone, Default)]
+pub struct PredictorModels {
+    pub lstm: Option<Arc<LstmModel>>,
 }
 
 impl fmt::Display for PredictorKind {
@@ -97,7 +119,7 @@ impl FromStr for PredictorKind {
                 PredictError::new(
                     PredictErrorKind::UnknownPredictor,
                     s,
-                    "unknown predictor (known: readahead, stride, leap, markov, auto)",
+                    "unknown predictor (known: readahead, stride, leap, markov, auto, lstm)",
                 )
             })
     }

@@ -25,12 +25,13 @@ mod run;
 
 pub use run::{
     CanonicalStream, load_canonical_stream, load_canonical_streams, result_row, run_prefetch_on,
+    run_prefetch_with, training_accesses,
 };
 
 use serde::Serialize;
-use strata_predict::{Access, EpochOutcome, PrefetchTuner};
+use strata_predict::{Access, AccessPredictor, EpochOutcome, PrefetchTuner};
 /// Re-exported so callers of prefetch mode need no direct dependency on the predictors.
-pub use strata_predict::{PredictError, PredictorKind, TunerConfig};
+pub use strata_predict::{PredictError, PredictorKind, PredictorModels, TunerConfig};
 
 use crate::stream::disk_of;
 use cache::{Demand, Ghost, PrefetchCache};
@@ -186,6 +187,16 @@ struct Epoch {
 /// Replays `stream` (canonical block ids, in order) under `config`. Fails only on an
 /// invalid tuner configuration.
 pub fn simulate(stream: &[u64], config: &PrefetchConfig) -> Result<PrefetchStats, PredictError> {
+    simulate_with(stream, config, config.predictor.build().as_mut())
+}
+
+/// [`simulate`] with a predictor the caller built (with a loaded model, or warmed on
+/// earlier accesses); `config.predictor` only names the row and picks the tuning.
+pub fn simulate_with(
+    stream: &[u64],
+    config: &PrefetchConfig,
+    predictor: &mut dyn AccessPredictor,
+) -> Result<PrefetchStats, PredictError> {
     let (mut tuner, epoch_accesses) = match config.tuning {
         Tuning::Fixed { .. } => (None, u64::MAX),
         Tuning::Adaptive {
@@ -196,7 +207,6 @@ pub fn simulate(stream: &[u64], config: &PrefetchConfig) -> Result<PrefetchStats
             epoch_accesses.max(1),
         ),
     };
-    let mut predictor = config.predictor.build();
     let mut cache = PrefetchCache::new(config.cache_entries);
     let mut ghost = Ghost::new(config.cache_entries);
     let mut stats = PrefetchStats::default();

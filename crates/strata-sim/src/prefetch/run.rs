@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 use strata_core::SizeOrFraction;
-use strata_predict::{PredictError, PredictorKind};
+use strata_predict::{Access, PredictError, PredictorKind, PredictorModels};
 
-use super::{PrefetchConfig, PrefetchResult, simulate};
+use super::{PrefetchConfig, PrefetchResult, simulate_with};
 use crate::report::{ResultRow, SimReport, TraceReport, round6};
 use crate::run::{Progress, cache_entries, trace_name};
-use crate::stream::BlockStream;
+use crate::stream::{BlockStream, disk_of};
 use crate::trace::{TraceError, TraceOptions, TraceStats, open_trace};
 
 /// The canonical block stream of one trace at one unit, ids as DESIGN.md defines them.
@@ -90,6 +90,21 @@ pub fn load_canonical_streams(
         .collect()
 }
 
+/// The accesses an access predictor learns from in `streams`: every canonical id in
+/// order, each disk of each stream its own predictor stream (`index << 32 | disk`), so
+/// deltas never cross traces. `strata train --model lstm` trains on exactly this.
+pub fn training_accesses(streams: &[CanonicalStream]) -> Vec<Access> {
+    (0u64..)
+        .zip(streams)
+        .flat_map(|(index, stream)| {
+            stream
+                .ids
+                .iter()
+                .map(move |&id| Access::read(index << 32 | u64::from(disk_of(id)), id))
+        })
+        .collect()
+}
+
 /// A result row in the shared report shape: the cache-mode fields (policy `lru`) plus
 /// `predictor`, `precision`, `coverage`, `timeliness` and `wasted_bytes`.
 pub fn result_row(result: &PrefetchResult) -> ResultRow {
@@ -106,11 +121,29 @@ pub fn result_row(result: &PrefetchResult) -> ResultRow {
     .with_extra("wasted_bytes", result.wasted_bytes)
 }
 
-/// Replays every (size × predictor) combination over every stream.
+/// Replays every (size × predictor) combination over every stream, predictors with their
+/// shipped models.
 pub fn run_prefetch_on(
     streams: &[CanonicalStream],
     sizes: &[SizeOrFraction],
     predictors: &[PredictorKind],
+    progress: &dyn Progress,
+) -> Result<SimReport, PredictError> {
+    run_prefetch_with(
+        streams,
+        sizes,
+        predictors,
+        &PredictorModels::default(),
+        progress,
+    )
+}
+
+/// [`run_prefetch_on`] with models loaded by the caller (`--lstm-model`).
+pub fn run_prefetch_with(
+    streams: &[CanonicalStream],
+    sizes: &[SizeOrFraction],
+    predictors: &[PredictorKind],
+    models: &PredictorModels,
     progress: &dyn Progress,
 ) -> Result<SimReport, PredictError> {
     let mut jobs = Vec::new();
@@ -133,7 +166,8 @@ pub fn run_prefetch_on(
         .par_iter()
         .map(|&i| {
             let (stream, config) = &jobs[i];
-            let stats = simulate(&stream.ids, config)?;
+            let mut predictor = config.predictor.build_with(models);
+            let stats = simulate_with(&stream.ids, config, predictor.as_mut())?;
             progress.advance(stream.ids.len() as u64);
             Ok((i, result_row(&PrefetchResult::new(config, &stats))))
         })

@@ -44,6 +44,10 @@ pub struct SimArgs {
     /// Comma-separated access predictors (prefetch mode).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     predictor: Vec<String>,
+    /// LSTM model for `--predictor lstm` (from `strata train --model lstm`); without it
+    /// the model shipped with Strata is used.
+    #[arg(long, value_name = "FILE")]
+    lstm_model: Option<PathBuf>,
     /// Comma-separated cache sizes: a fraction of the stream's unique ids (`10%` =
     /// max(1, floor(0.10 × unique)) entries) or bytes (`64M` = 64 MiB / unit entries).
     #[arg(
@@ -160,7 +164,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             report
         }
         Mode::Prefetch => {
-            use strata_sim::prefetch::{PredictorKind, load_canonical_streams, run_prefetch_on};
+            use strata_sim::prefetch::{PredictorKind, load_canonical_streams, run_prefetch_with};
             let sizes = parse_list(&args.cache, "--cache", parse_cache_size);
             let names = if args.predictor.is_empty() {
                 PredictorKind::ALL.map(|p| p.name().to_owned()).to_vec()
@@ -168,9 +172,10 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
                 args.predictor.clone()
             };
             let predictors = parse_list(&names, "--predictor", |s| s.parse::<PredictorKind>());
+            let models = load_models(args.lstm_model.as_deref())?;
             let streams = load_canonical_streams(&args.traces, &options, &units, args.reads_only)?;
             let progress = Bar::new("prefetching", quiet);
-            let report = run_prefetch_on(&streams, &sizes, &predictors, &progress)?;
+            let report = run_prefetch_with(&streams, &sizes, &predictors, &models, &progress)?;
             progress.finish();
             report
         }
@@ -230,6 +235,19 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         eprintln!("wrote {} plot(s) to {}", files.len(), dir.display());
     }
     Ok(())
+}
+
+/// The models named on the command line, read and checked before any trace is loaded.
+fn load_models(lstm: Option<&Path>) -> anyhow::Result<strata_sim::prefetch::PredictorModels> {
+    let mut models = strata_sim::prefetch::PredictorModels::default();
+    if let Some(path) = lstm {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let model = strata_predict::LstmModel::from_safetensors(&bytes)
+            .with_context(|| format!("{} is not a Strata LSTM model", path.display()))?;
+        models.lstm = Some(std::sync::Arc::new(model));
+    }
+    Ok(models)
 }
 
 impl ReaderArgs {

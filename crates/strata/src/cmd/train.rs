@@ -1,17 +1,24 @@
-//! `strata train`: builds the workload model from labelled trace windows (labelled by the
-//! trace's family) plus seeded synthetic mixes of every class, prints the cross-validated
-//! accuracy, the confusion matrix and the forecaster against its baselines, and writes the
-//! versioned model file.
+//! `strata train`: builds a model from traces and writes it to `--out`.
+//!
+//! `--model workload` (the default) builds the workload model from labelled trace windows
+//! (labelled by the trace's family) plus seeded synthetic mixes of every class, prints the
+//! cross-validated accuracy, the confusion matrix and the forecaster against its
+//! baselines, and writes the versioned JSON model file. `--model lstm` trains the LSTM
+//! access predictor on the traces' canonical block streams and writes a safetensors file
+//! that `strata sim --predictor lstm --lstm-model FILE` loads.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{ArgGroup, Args};
-use strata_predict::WorkloadClass;
+use clap::{ArgGroup, Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
 use strata_predict::profile::{
     CrossValidation, ForestParams, TrainingReport, TrainingSet, WindowSpec, train,
 };
+use strata_predict::{LstmShape, LstmTrainConfig, WorkloadClass, train_lstm};
+use strata_sim::prefetch::{load_canonical_stream, training_accesses};
 use strata_sim::trace::TraceOptions;
 use strata_sim::workload::{add_labelled_traces, labelled_traces};
 
@@ -29,6 +36,11 @@ pub struct TrainArgs {
     /// Where to write the model file.
     #[arg(long, value_name = "MODEL_FILE")]
     out: PathBuf,
+    /// Which model to train.
+    #[arg(long, value_enum, default_value_t = ModelKind::Workload)]
+    model: ModelKind,
+    #[command(flatten)]
+    lstm: LstmArgs,
     /// Window length (as for `strata profile`).
     #[arg(long, value_name = "SECONDS|Nr", allow_hyphen_values = true)]
     window: Option<WindowSpec>,
@@ -49,11 +61,56 @@ pub struct TrainArgs {
     seed: u64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ModelKind {
+    /// The workload classifier and demand forecaster (JSON).
+    Workload,
+    /// The LSTM access predictor (safetensors).
+    Lstm,
+}
+
+/// Options of `--model lstm` (defaults: `LstmTrainConfig::default()`).
+#[derive(Debug, Args)]
+struct LstmArgs {
+    /// Block size of the canonical stream the LSTM learns deltas over.
+    #[arg(long, value_name = "BYTES", default_value = "4096", value_parser = parse_unit)]
+    unit: u64,
+    /// Training epochs (LSTM).
+    #[arg(long, default_value_t = 4)]
+    epochs: usize,
+    /// Width of the LSTM's hidden state.
+    #[arg(long, default_value_t = 32)]
+    hidden: usize,
+    /// Width of a delta-class embedding.
+    #[arg(long, default_value_t = 16)]
+    embed: usize,
+    /// Deltas of history the LSTM reads per prediction (at most 32).
+    #[arg(long, default_value_t = 8)]
+    history: usize,
+    /// Deltas with a class of their own; the rest share one.
+    #[arg(long, default_value_t = 127)]
+    vocabulary: usize,
+    /// Training samples per epoch at most (thinned evenly over the traces).
+    #[arg(long, default_value_t = 100_000)]
+    max_samples: usize,
+}
+
+fn parse_unit(s: &str) -> Result<u64, String> {
+    match strata_core::parse_size(s) {
+        Ok(0) => Err("the unit must be at least 1 byte".to_owned()),
+        Ok(unit) => Ok(unit),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let spec = args.window.unwrap_or_default();
     let mut traces = args.traces.clone();
     if let Some(dir) = &args.trace_dir {
         traces.extend(labelled_traces(dir)?);
+    }
+    if args.model == ModelKind::Lstm {
+        return run_lstm(&args, &traces);
     }
     let mut set = TrainingSet::default();
     let spinner = Spinner::new("reading traces", false);
@@ -82,6 +139,63 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     print!("{}", summary(&set, &report));
     println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// `--model lstm`: every trace's canonical stream (each disk of each trace its own
+/// stream), one training run with a progress bar over epochs, one safetensors file.
+fn run_lstm(args: &TrainArgs, traces: &[PathBuf]) -> anyhow::Result<()> {
+    let lstm = &args.lstm;
+    let streams = traces
+        .iter()
+        .map(|path| load_canonical_stream(path, &TraceOptions::default(), lstm.unit, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    let accesses = training_accesses(&streams);
+    let config = LstmTrainConfig {
+        shape: LstmShape {
+            embed: lstm.embed,
+            hidden: lstm.hidden,
+            window: lstm.history,
+        },
+        vocabulary: lstm.vocabulary,
+        epochs: lstm.epochs,
+        max_samples: lstm.max_samples,
+        seed: args.seed,
+        ..LstmTrainConfig::default()
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(config.epochs as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    if let Ok(style) = ProgressStyle::with_template(
+        "training lstm [{elapsed_precise}] {wide_bar} epoch {pos}/{len} {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    let training = train_lstm(&accesses, &config, &mut |epoch| {
+        bar.set_position(epoch.epoch as u64);
+        bar.set_message(format!("loss {:.3}", epoch.loss));
+    })?;
+    bar.finish_and_clear();
+    let bytes = training.model.to_safetensors()?;
+    std::fs::write(&args.out, &bytes)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let losses: Vec<String> = training.losses.iter().map(|l| format!("{l:.3}")).collect();
+    println!(
+        "lstm: {} accesses from {} trace(s), {} samples, {} delta classes, {} parameters",
+        accesses.len(),
+        traces.len(),
+        training.samples,
+        training.model.class_count(),
+        training.model.parameter_count()
+    );
+    println!(
+        "cross-entropy: {:.3} before training, per epoch {}",
+        training.initial_loss,
+        losses.join(", ")
+    );
+    println!("wrote {} ({} bytes)", args.out.display(), bytes.len());
     Ok(())
 }
 
