@@ -33,6 +33,7 @@
 pub mod client;
 pub mod error;
 mod handshake;
+pub mod pool;
 pub mod proto;
 pub mod server;
 mod transmission;
@@ -44,6 +45,7 @@ use std::sync::Arc;
 
 pub use client::NbdClient;
 pub use error::{NbdError, NbdErrorKind, nbd_errno_from_io};
+pub use pool::{ClientPool, PoolConfig};
 pub use server::{NbdServer, ServerConfig, ServerStats, StatsSnapshot};
 
 /// One exported byte range. Methods block; the server calls them from `spawn_blocking`.

@@ -2,6 +2,7 @@
 //! against the server (`interop_qemu`), our client against our server (`client_server`), and
 //! hand-made bytes on raw sockets (`malformed_input`), over the shared fixture in `common`.
 
+mod client_pool;
 mod client_server;
 mod common;
 mod interop_qemu;
