@@ -102,6 +102,7 @@ impl From<ControlError> for ApiError {
         let (status, code) = match err.kind {
             ControlErrorKind::InvalidArgument => (StatusCode::BAD_REQUEST, "invalid_argument"),
             ControlErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ControlErrorKind::AlreadyExists => (StatusCode::CONFLICT, "already_exists"),
             ControlErrorKind::Held => (StatusCode::CONFLICT, "lease_held"),
             ControlErrorKind::StaleGeneration => (StatusCode::CONFLICT, "stale_generation"),
             ControlErrorKind::Expired => (StatusCode::GONE, "lease_expired"),

@@ -16,6 +16,7 @@ mod json;
 mod leases;
 pub mod metrics;
 mod openapi;
+mod partitions;
 mod servers;
 mod state;
 mod stats;
@@ -32,6 +33,7 @@ pub use leases::{
     ReservationList, Retier, TierCost,
 };
 pub use openapi::{ApiDoc, openapi_document};
+pub use partitions::{BackingReply, PartitionEntry, PeerApi};
 pub use servers::{Server, ServerList, registration};
 pub use state::ApiState;
 pub use stats::{ActivitySection, NbdStats, PrefetchSection, StatsReply, VolumeStatsEntry};
@@ -54,6 +56,10 @@ pub fn router(state: ApiState) -> Router {
             get(volumes::show).delete(volumes::delete),
         )
         .route("/volumes/{name}/profile", get(volumes::profile))
+        .route(
+            "/volumes/{name}/backing",
+            post(partitions::create_backing).delete(partitions::delete_backing),
+        )
         .route("/volumes/{name}/telemetry", post(telemetry::post))
         .route(
             "/leases",

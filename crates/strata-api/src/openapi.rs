@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document, generated from the route attributes and the body types, served
 //! at `GET /openapi.json` (no UI bundle).
 
-use crate::{activity, leases, metrics, servers, stats, telemetry, tiers, volumes};
+use crate::{activity, leases, metrics, partitions, servers, stats, telemetry, tiers, volumes};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -25,6 +25,8 @@ use utoipa::{Modify, OpenApi};
         volumes::show,
         volumes::delete,
         volumes::profile,
+        partitions::create_backing,
+        partitions::delete_backing,
         telemetry::post,
         leases::routes::acquire,
         leases::routes::renew,

@@ -24,6 +24,8 @@ pub struct ApiState {
     pub(crate) collectors: Vec<Arc<dyn Collector>>,
     /// Leases, reservations and the server registry; `None` answers those routes with 501.
     pub(crate) control: Option<Arc<ControlPlane>>,
+    /// Other servers' APIs, for creating partitioned volumes; `None` keeps them local.
+    pub(crate) peers: Option<Arc<dyn crate::partitions::PeerApi>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -51,6 +53,7 @@ impl ApiState {
             telemetry: Arc::new(TelemetryStore::default()),
             collectors: Vec::new(),
             control: None,
+            peers: None,
         }
     }
 
@@ -85,6 +88,12 @@ impl ApiState {
     /// Serves leases, reservations and `GET /v1/servers` from this control plane.
     pub fn with_control(mut self, control: Arc<ControlPlane>) -> Self {
         self.control = Some(control);
+        self
+    }
+
+    /// Reaches other servers' APIs to create and delete partitioned volumes' backings.
+    pub fn with_peers(mut self, peers: Arc<dyn crate::partitions::PeerApi>) -> Self {
+        self.peers = Some(peers);
         self
     }
 

@@ -58,10 +58,16 @@ pub struct CreateVolume {
     #[serde(default)]
     #[schema(example = "nvme")]
     pub pin: Option<String>,
+    /// Cut the volume into this many extent-aligned partitions (1–1024), placed on the
+    /// cluster's servers by the control plane; served under its name by every server.
+    /// Absent: an ordinary volume on this server only.
+    #[serde(default)]
+    #[schema(example = 3)]
+    pub partitions: Option<u32>,
 }
 
 impl CreateVolume {
-    fn into_spec(self) -> Result<VolumeSpec, ApiError> {
+    fn into_spec(self) -> Result<(VolumeSpec, Option<u32>), ApiError> {
         validate_volume_name(&self.name)?;
         if let Some(profile) = &self.profile
             && !WORKLOAD_CLASSES.contains(&profile.as_str())
@@ -78,7 +84,15 @@ impl CreateVolume {
             ),
             None => None,
         };
-        Ok(VolumeSpec {
+        if let Some(partitions) = self.partitions
+            && !(1..=strata_control::partitions::MAX_PARTITIONS).contains(&partitions)
+        {
+            return Err(ApiError::bad_request(format!(
+                "partitions must be 1–{}, not {partitions}",
+                strata_control::partitions::MAX_PARTITIONS
+            )));
+        }
+        let spec = VolumeSpec {
             size_bytes: self.size.bytes("size")?,
             extent_size_bytes: match &self.extent_size {
                 Some(size) => Some(size.bytes("extent_size")?),
@@ -87,7 +101,8 @@ impl CreateVolume {
             name: self.name,
             profile: self.profile,
             pin,
-        })
+        };
+        Ok((spec, self.partitions))
     }
 }
 
@@ -111,6 +126,13 @@ pub struct Volume {
     pub created_unix_s: u64,
     /// Open handles (NBD connections and other users).
     pub open_handles: usize,
+    /// A partitioned volume's partitions and owners (absent for an ordinary volume); the
+    /// figures above are then this server's backing's (zero when it holds none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<Vec<crate::partitions::PartitionEntry>>,
+    /// `creating` (not served yet) or `ready`, for a partitioned volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_state: Option<String>,
 }
 
 impl From<VolumeInfo> for Volume {
@@ -127,6 +149,8 @@ impl From<VolumeInfo> for Volume {
             bytes_per_tier: v.bytes_per_tier,
             created_unix_s: v.created_unix_s,
             open_handles: v.open_handles,
+            partitions: None,
+            partition_state: None,
         }
     }
 }
@@ -202,7 +226,19 @@ pub struct VolumeProfile {
 pub async fn list(State(state): State<ApiState>) -> Result<Json<Vec<Volume>>, ApiError> {
     let engine = state.engine.clone();
     let volumes = blocking(move || engine.list_volumes()).await?;
-    Ok(Json(volumes.into_iter().map(Volume::from).collect()))
+    let mut by_name: BTreeMap<String, Volume> = volumes
+        .into_iter()
+        .map(|v| (v.name.clone(), Volume::from(v)))
+        .collect();
+    // A partitioned volume shows once, with its map, on every server of the cluster.
+    for map in crate::partitions::all_maps(&state).await? {
+        let local = by_name.remove(&map.volume);
+        by_name.insert(
+            map.volume.clone(),
+            crate::partitions::volume_of_map(&map, local),
+        );
+    }
+    Ok(Json(by_name.into_values().collect()))
 }
 
 /// Create a thin volume.
@@ -215,6 +251,7 @@ pub async fn list(State(state): State<ApiState>) -> Result<Json<Vec<Volume>>, Ap
         (status = 201, description = "Created", body = Volume),
         (status = 400, description = "Invalid body", body = crate::ErrorReply),
         (status = 409, description = "A volume of that name exists", body = crate::ErrorReply),
+        (status = 502, description = "An owner of a partition failed; nothing was kept", body = crate::ErrorReply),
         (status = 413, description = "Body too large", body = crate::ErrorReply),
         (status = 415, description = "Body is not JSON", body = crate::ErrorReply),
     )
@@ -223,7 +260,23 @@ pub async fn create(
     State(state): State<ApiState>,
     ApiJson(body): ApiJson<CreateVolume>,
 ) -> Result<(StatusCode, Json<Volume>), ApiError> {
-    let spec = body.into_spec()?;
+    let (spec, partitions) = body.into_spec()?;
+    if let Some(partitions) = partitions {
+        let name = spec.name.clone();
+        let created = crate::partitions::create(&state, spec, partitions).await?;
+        state.telemetry.forget(&name);
+        return Ok(created);
+    }
+    if crate::partitions::map_of(&state, &spec.name)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_exists",
+            format!("a partitioned volume named {} exists", spec.name),
+        ));
+    }
     let engine = state.engine.clone();
     let info = blocking(move || engine.create_volume(spec)).await??;
     state.telemetry.forget(&info.name);
@@ -246,9 +299,13 @@ pub async fn show(
     State(state): State<ApiState>,
     VolumeName(name): VolumeName,
 ) -> Result<Json<Volume>, ApiError> {
+    let map = crate::partitions::map_of(&state, &name).await?;
     let engine = state.engine.clone();
-    let info = blocking(move || engine.volume_info(&name)).await??;
-    Ok(Json(info.into()))
+    let info = blocking(move || engine.volume_info(&name)).await?;
+    Ok(Json(match map {
+        Some(map) => crate::partitions::volume_of_map(&map, info.ok().map(Volume::from)),
+        None => info?.into(),
+    }))
 }
 
 /// Delete a volume and free its space.
@@ -262,12 +319,17 @@ pub async fn show(
         (status = 400, description = "Invalid name", body = crate::ErrorReply),
         (status = 404, description = "No such volume", body = crate::ErrorReply),
         (status = 409, description = "The volume is in use", body = crate::ErrorReply),
+        (status = 502, description = "An owner of a partition failed; the volume is kept", body = crate::ErrorReply),
     )
 )]
 pub async fn delete(
     State(state): State<ApiState>,
     VolumeName(name): VolumeName,
 ) -> Result<StatusCode, ApiError> {
+    if crate::partitions::delete(&state, &name).await? {
+        state.telemetry.forget(&name);
+        return Ok(StatusCode::NO_CONTENT);
+    }
     let engine = state.engine.clone();
     let target = name.clone();
     blocking(move || engine.delete_volume(&target)).await??;

@@ -27,6 +27,12 @@ const INTERFACE_ROUTES: [(&str, &str); 17] = [
     ("get", "/v1/prefetch"),
 ];
 
+/// Routes servers of a cluster call on each other (partitioned volumes' backings).
+const CLUSTER_ROUTES: [(&str, &str); 2] = [
+    ("post", "/v1/volumes/{name}/backing"),
+    ("delete", "/v1/volumes/{name}/backing"),
+];
+
 #[test]
 fn openapi_document_lists_every_route_and_body() {
     let server = TestServer::start();
@@ -54,13 +60,17 @@ fn openapi_document_lists_every_route_and_body() {
             );
         }
     }
+    for (method, path) in CLUSTER_ROUTES {
+        let op = &paths.get(path).unwrap_or_else(|| panic!("{path} missing"))[method];
+        assert!(op.is_object(), "{method} {path} missing");
+    }
     let documented: usize = paths
         .values()
         .map(|p| p.as_object().map_or(0, |o| o.len()))
         .sum();
     assert_eq!(
         documented,
-        INTERFACE_ROUTES.len(),
+        INTERFACE_ROUTES.len() + CLUSTER_ROUTES.len(),
         "no undocumented extras, no gaps"
     );
 

@@ -11,6 +11,8 @@ pub enum ControlErrorKind {
     InvalidArgument,
     /// The named lease, server or reservation does not exist.
     NotFound,
+    /// A record of that name exists already (a partitioned volume created twice).
+    AlreadyExists,
     /// The volume is leased by another live holder.
     Held,
     /// A write or renewal carried a generation older than the volume's current one.

@@ -13,6 +13,7 @@ pub const GENERATION: &str = "ctl/gen/";
 pub const LEASES: &str = "ctl/lease/";
 pub const RESERVATIONS: &str = "ctl/resv/";
 pub const OVERCOMMIT_EVENTS: &str = "ctl/events/overcommit/";
+pub const PARTITION_MAPS: &str = "ctl/volmap/";
 
 pub fn server(id: &str) -> Vec<u8> {
     format!("{SERVERS}{id}").into_bytes()
@@ -44,6 +45,11 @@ pub fn reservation_prefix(volume: &str, lease_id: Option<&str>) -> Vec<u8> {
 
 pub fn reservation(volume: &str, lease_id: &str, server: &str, tier: &TierKind) -> Vec<u8> {
     format!("{RESERVATIONS}{volume}/{lease_id}/{server}/{tier}").into_bytes()
+}
+
+/// The partition map of a partitioned volume.
+pub fn partition_map(volume: &str) -> Vec<u8> {
+    format!("{PARTITION_MAPS}{volume}").into_bytes()
 }
 
 pub fn overcommit_event(at_ns: u64, volume: &str, server: &str) -> Vec<u8> {

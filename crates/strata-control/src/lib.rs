@@ -7,6 +7,7 @@
 //! - [`reservations`]: soft reservations, pre-allocation and capacity accounting with an
 //!   operator overcommit ratio.
 //! - [`placement`]: deterministic server scoring with a per-server breakdown.
+//! - [`partitions`]: partition maps of volumes spread over several servers.
 //!
 //! Every multi-record change is one [`MetaStore::transact`] guarded by comparisons on the
 //! records it read, so several servers sharing one etcd never double-book capacity.
@@ -15,6 +16,7 @@ pub mod error;
 mod keys;
 pub mod leases;
 pub mod model;
+pub mod partitions;
 pub mod placement;
 pub mod reservations;
 pub mod servers;
@@ -27,6 +29,9 @@ pub use leases::{
 pub use model::{
     Health, LeaseRecord, OvercommitEvent, Reservation, ReservationStatus, ServerSpec, ServerStatus,
     TierMix, TierSpec, TierUsage, WorkloadSummary,
+};
+pub use partitions::{
+    Partition, PartitionMap, PartitionMapState, PartitionedVolumeSpec, split_ranges,
 };
 pub use placement::{ClusterView, PlacementRequest, ScoreBreakdown, ScoredServer};
 

@@ -38,6 +38,7 @@
 pub mod client;
 pub mod error;
 mod handshake;
+pub mod pool;
 pub mod proto;
 pub mod server;
 pub mod tls;
@@ -50,6 +51,7 @@ use std::sync::Arc;
 
 pub use client::NbdClient;
 pub use error::{NbdError, NbdErrorKind, nbd_errno_from_io};
+pub use pool::{ClientPool, PoolConfig};
 pub use server::{NbdServer, ServerConfig, ServerStats, StatsSnapshot};
 pub use tls::{ClientTls, ServerTls, TlsMode};
 

@@ -60,6 +60,13 @@ impl ApiClient {
         }
     }
 
+    /// Uses `token` as the bearer token instead of `STRATA_API_TOKEN` (a server calling
+    /// another server of its cluster with its own configured token).
+    pub fn with_token(mut self, token: Option<&str>) -> Self {
+        self.token = token.filter(|t| !t.is_empty()).map(str::to_owned);
+        self
+    }
+
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let req = self.agent.get(self.url(path));
         let resp = self.authorize(req).call();

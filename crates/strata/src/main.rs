@@ -10,6 +10,8 @@ mod config;
 mod control;
 mod exports;
 mod fence;
+mod forward;
+mod peers;
 mod tls;
 
 use clap::Parser;

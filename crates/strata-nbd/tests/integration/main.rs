@@ -3,6 +3,7 @@
 //! hand-made bytes on raw sockets (`malformed_input`), STARTTLS in both modes (`tls`, over
 //! the throwaway CA of `pki`), over the shared fixture in `common`.
 
+mod client_pool;
 mod client_server;
 mod common;
 mod interop_qemu;

@@ -162,6 +162,10 @@ async fn serve(config: ServeConfig, tls: crate::tls::ListenerTls) -> anyhow::Res
             engine: engine.clone(),
             fences: fences.clone(),
             access: config.nbd_access,
+            forwarder: Arc::new(crate::forward::Forwarder::new(
+                config.server_id.as_str(),
+                tokio::runtime::Handle::current(),
+            )),
         }),
         strata_nbd::ServerConfig {
             max_request_bytes: config.nbd_max_request_bytes,
@@ -188,7 +192,10 @@ async fn serve(config: ServeConfig, tls: crate::tls::ListenerTls) -> anyhow::Res
             .with_token(config.api_token.as_deref())
             .with_addresses(nbd_addr.to_string(), api_addr.to_string())
             .with_nbd_stats(nbd_server.stats())
-            .with_control(control.clone());
+            .with_control(control.clone())
+            .with_peers(Arc::new(crate::peers::HttpPeers {
+                token: config.api_token.clone(),
+            }));
         let token = shutdown.clone();
         let stopped = async move { token.cancelled().await };
         match tls.api.clone() {
@@ -254,6 +261,11 @@ async fn serve(config: ServeConfig, tls: crate::tls::ListenerTls) -> anyhow::Res
         .await
         .context("engine shutdown panicked")?
         .context("engine shutdown failed")?;
+    // The exports hold the control plane; on etcd its store owns a runtime, which must
+    // not be dropped on this one.
+    tokio::task::spawn_blocking(move || drop((nbd_server, fences)))
+        .await
+        .context("dropping the exports panicked")?;
     tracing::info!("stopped cleanly");
     failure.map_or(Ok(()), Err)
 }

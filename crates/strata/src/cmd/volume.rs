@@ -31,6 +31,9 @@ enum VolumeCommand {
         /// Keep every extent on this tier.
         #[arg(long)]
         pin: Option<String>,
+        /// Cut the volume into N partitions spread over the cluster's servers.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        partitions: Option<u32>,
     },
     /// List volumes.
     List,
@@ -59,6 +62,7 @@ pub fn run(args: VolumeArgs, api: &str) -> anyhow::Result<()> {
             profile,
             extent_size,
             pin,
+            partitions,
         } => {
             strata_core::parse_size(&size)?;
             let mut body = json!({"name": name, "size": size});
@@ -71,6 +75,9 @@ pub fn run(args: VolumeArgs, api: &str) -> anyhow::Result<()> {
             if let Some(pin) = pin {
                 body["pin"] = json!(pin);
             }
+            if let Some(partitions) = partitions {
+                body["partitions"] = json!(partitions);
+            }
             let info: Value = client.post("/v1/volumes", &body)?;
             if args.json {
                 println!("{info}");
@@ -80,6 +87,15 @@ pub fn run(args: VolumeArgs, api: &str) -> anyhow::Result<()> {
                     info["name"].as_str().unwrap_or("?"),
                     format_size(info["size_bytes"].as_u64().unwrap_or(0))
                 );
+                for p in info["partitions"].as_array().into_iter().flatten() {
+                    println!(
+                        "  partition {} at {} (+{}) on {}",
+                        p["index"],
+                        p["start_bytes"],
+                        format_size(p["len_bytes"].as_u64().unwrap_or(0)),
+                        p["server"].as_str().unwrap_or("?")
+                    );
+                }
             }
         }
         VolumeCommand::List => {
