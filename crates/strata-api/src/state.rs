@@ -1,12 +1,12 @@
 //! What every handler shares: the engine, the auth token, this server's identity and
 //! addresses, the NBD server's counters, the telemetry rings, extra metric collectors and
-//! the control plane.
+//! the control plane, and the live workload profiler.
 
 use crate::metrics::Collector;
 use crate::telemetry::TelemetryStore;
 use std::sync::Arc;
 use strata_control::ControlPlane;
-use strata_engine::Engine;
+use strata_engine::{Engine, LiveProfiler};
 use strata_nbd::ServerStats;
 
 /// Shared by all requests; cheap to clone. Build with [`ApiState::new`] and the `with_*`
@@ -24,6 +24,8 @@ pub struct ApiState {
     pub(crate) collectors: Vec<Arc<dyn Collector>>,
     /// Leases, reservations and the server registry; `None` answers those routes with 501.
     pub(crate) control: Option<Arc<ControlPlane>>,
+    /// The live workload profiler; `None` when profiling is off.
+    pub(crate) profiler: Option<Arc<LiveProfiler>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -51,6 +53,7 @@ impl ApiState {
             telemetry: Arc::new(TelemetryStore::default()),
             collectors: Vec::new(),
             control: None,
+            profiler: None,
         }
     }
 
@@ -85,6 +88,17 @@ impl ApiState {
     /// Serves leases, reservations and `GET /v1/servers` from this control plane.
     pub fn with_control(mut self, control: Arc<ControlPlane>) -> Self {
         self.control = Some(control);
+        self
+    }
+
+    /// Serves the profiler's readings in `GET /v1/volumes/{name}/profile`, feeds it posted
+    /// application types, and adds its families to `/metrics`.
+    pub fn with_profiler(mut self, profiler: Arc<LiveProfiler>) -> Self {
+        self.collectors
+            .push(Arc::new(crate::live_profile::ProfileCollector(
+                profiler.clone(),
+            )));
+        self.profiler = Some(profiler);
         self
     }
 
