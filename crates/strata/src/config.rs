@@ -33,6 +33,9 @@ pub struct FileConfig {
     /// Leases, reservations and the server registry (`[control]`).
     #[serde(default)]
     pub control: FileControl,
+    /// The live workload profiler and its learning loop (`[profile]`).
+    #[serde(default)]
+    pub profile: strata_engine::ProfilerConfig,
 }
 
 /// Who may open what over NBD (`nbd_access`).
@@ -101,6 +104,7 @@ pub struct ServeConfig {
     /// embedded store (a single server).
     pub etcd: Vec<String>,
     pub control: strata_control::ControlConfig,
+    pub profile: strata_engine::ProfilerConfig,
 }
 
 /// The embedded default of INTERFACE.md: three sparse file tiers.
@@ -134,6 +138,9 @@ impl FileConfig {
             }
         }
         let control = self.control.resolve()?;
+        self.profile
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}", e.context.message))?;
         let nbd_listen = parse_addr(
             "nbd_listen",
             &over
@@ -206,6 +213,7 @@ impl FileConfig {
             placement: self.placement,
             etcd,
             control,
+            profile: self.profile,
         })
     }
 }

@@ -10,6 +10,7 @@ mod config;
 mod control;
 mod exports;
 mod fence;
+mod profiling;
 
 use clap::Parser;
 

@@ -158,6 +158,17 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             ..strata_nbd::ServerConfig::default()
         },
     ));
+    let profiler = if config.profile.enabled {
+        Some(
+            strata_engine::LiveProfiler::attach(&engine, config.profile.clone())
+                .context("cannot start the workload profiler")?,
+        )
+    } else {
+        None
+    };
+    let profiling = profiler
+        .clone()
+        .map(|p| tokio::spawn(crate::profiling::run(p, shutdown.clone())));
     let mut tasks = tokio::task::JoinSet::new();
     {
         let server = nbd_server.clone();
@@ -175,6 +186,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             .with_addresses(nbd_addr.to_string(), api_addr.to_string())
             .with_nbd_stats(nbd_server.stats())
             .with_control(control.clone());
+        let state = match &profiler {
+            Some(profiler) => state.with_profiler(profiler.clone()),
+            None => state,
+        };
         let token = shutdown.clone();
         tasks.spawn(async move {
             strata_api::serve(api_listener, state, async move { token.cancelled().await }).await
@@ -226,6 +241,12 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     if let Err(err) = control_loop.await {
         tracing::warn!("control loop ended with {err}");
+    }
+    if let Some(Err(err)) = match profiling {
+        Some(task) => Some(task.await),
+        None => None,
+    } {
+        tracing::warn!("the profiling task ended with {err}");
     }
     if fence_follower.join().is_err() {
         tracing::warn!("the generation watch panicked");
