@@ -14,6 +14,7 @@ mod error;
 mod extract;
 mod json;
 mod leases;
+mod live_profile;
 pub mod metrics;
 mod openapi;
 mod partitions;

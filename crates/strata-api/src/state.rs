@@ -1,12 +1,12 @@
 //! What every handler shares: the engine, the auth token, this server's identity and
 //! addresses, the NBD server's counters, the telemetry rings, extra metric collectors and
-//! the control plane.
+//! the control plane, and the live workload profiler.
 
 use crate::metrics::Collector;
 use crate::telemetry::TelemetryStore;
 use std::sync::Arc;
 use strata_control::ControlPlane;
-use strata_engine::Engine;
+use strata_engine::{Engine, LiveProfiler};
 use strata_nbd::ServerStats;
 
 /// Shared by all requests; cheap to clone. Build with [`ApiState::new`] and the `with_*`
@@ -26,6 +26,8 @@ pub struct ApiState {
     pub(crate) control: Option<Arc<ControlPlane>>,
     /// Other servers' APIs, for creating partitioned volumes; `None` keeps them local.
     pub(crate) peers: Option<Arc<dyn crate::partitions::PeerApi>>,
+    /// The live workload profiler; `None` when profiling is off.
+    pub(crate) profiler: Option<Arc<LiveProfiler>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -54,6 +56,7 @@ impl ApiState {
             collectors: Vec::new(),
             control: None,
             peers: None,
+            profiler: None,
         }
     }
 
@@ -94,6 +97,17 @@ impl ApiState {
     /// Reaches other servers' APIs to create and delete partitioned volumes' backings.
     pub fn with_peers(mut self, peers: Arc<dyn crate::partitions::PeerApi>) -> Self {
         self.peers = Some(peers);
+        self
+    }
+
+    /// Serves the profiler's readings in `GET /v1/volumes/{name}/profile`, feeds it posted
+    /// application types, and adds its families to `/metrics`.
+    pub fn with_profiler(mut self, profiler: Arc<LiveProfiler>) -> Self {
+        self.collectors
+            .push(Arc::new(crate::live_profile::ProfileCollector(
+                profiler.clone(),
+            )));
+        self.profiler = Some(profiler);
         self
     }
 

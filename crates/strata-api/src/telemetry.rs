@@ -1,7 +1,8 @@
 //! `POST /v1/volumes/{name}/telemetry`: guest-side observations (CPU, memory, network,
 //! application type, user activity) that a VM manager reports for a volume's VM. Each
 //! sample is validated and kept in a bounded per-volume ring in memory, shown by
-//! `GET /v1/volumes/{name}/profile`; the profiler reads them from there once it runs.
+//! `GET /v1/volumes/{name}/profile`; a posted application type also becomes the live
+//! profiler's prior for the volume's class.
 
 use crate::extract::VolumeName;
 use crate::json::ApiJson;
@@ -33,6 +34,21 @@ pub enum AppType {
     Vdi,
     Backup,
     Unknown,
+}
+
+impl AppType {
+    /// The workload class of the same name.
+    pub fn class_name(self) -> &'static str {
+        match self {
+            Self::Database => "database",
+            Self::Web => "web",
+            Self::File => "file",
+            Self::Dev => "dev",
+            Self::Vdi => "vdi",
+            Self::Backup => "backup",
+            Self::Unknown => "unknown",
+        }
+    }
 }
 
 /// One observation of the VM using a volume. Every field is optional, but a sample must
@@ -190,7 +206,11 @@ pub async fn post(
     let sample = sample.validated(now_unix_ms())?;
     let engine = state.engine.clone();
     let lookup = name.clone();
-    blocking(move || engine.volume_info(&lookup)).await??;
+    let info = blocking(move || engine.volume_info(&lookup)).await??;
+    if let (Some(profiler), Some(app)) = (&state.profiler, sample.app_type) {
+        // The application type is the classifier's prior for this volume.
+        profiler.set_app_hint(&info, app.class_name())?;
+    }
     let samples_kept = state.telemetry.push(&name, sample);
     Ok((
         StatusCode::ACCEPTED,

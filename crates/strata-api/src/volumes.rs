@@ -196,17 +196,69 @@ impl From<VolumeStats> for VolumeIo {
     }
 }
 
-/// What is known about a volume's workload today.
+/// What is known about a volume's workload: declared class, and from the live profiler
+/// the last closed window's class, features, forecast and tier profile.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeProfile {
     pub volume: String,
     /// The class the volume was created with; `null` when none was given.
     pub declared_class: Option<String>,
-    /// The class the workload classifier inferred; `null` while it does not run here.
+    /// The class inferred from the last closed window; `null` before the first.
     pub inferred_class: Option<String>,
-    /// Wanted fraction of the working set per tier; empty while no profiler runs here.
+    /// The classifier's vote share for its top class in that window, 0 to 1.
+    #[serde(default)]
+    pub confidence: Option<f64>,
+    /// `classifier`, or `telemetry` when the classifier was unsure and the posted
+    /// application type decided.
+    #[serde(default)]
+    pub class_source: Option<String>,
+    /// The classifier's top class, whether or not it cleared its threshold.
+    #[serde(default)]
+    pub classifier_top_class: Option<String>,
+    /// Bounds of the last closed window, Unix seconds.
+    #[serde(default)]
+    pub window_start_unix_s: Option<f64>,
+    #[serde(default)]
+    pub window_end_unix_s: Option<f64>,
+    /// The profiler's window length, seconds; `null` where no profiler runs.
+    #[serde(default)]
+    pub window_s: Option<f64>,
+    /// Windows closed so far.
+    #[serde(default)]
+    pub windows: u64,
+    #[serde(default)]
+    pub current_window_start_unix_s: Option<f64>,
+    #[serde(default)]
+    pub current_window_requests: u64,
+    /// The window's features, named as in `strata profile --json`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub features: Option<serde_json::Value>,
+    /// Observed demand of the window: distinct extents touched × extent size, bytes.
+    #[serde(default)]
+    pub demand_bytes: Option<f64>,
+    /// Next window's demand in bytes, `total` and per tier, each `{point, low, high}`
+    /// (outside `low..high` is a deviation).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub forecast: Option<serde_json::Value>,
+    /// Wanted fraction of the working set per tier (sums to 1); empty before the first window.
     pub tier_profile: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub deviations_total: u64,
+    /// The most recent deviations, oldest first: window end, forecast band, observed
+    /// bytes, ratio, whether placement re-planned.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub recent_deviations: serde_json::Value,
+    /// The application type last posted as telemetry (the classifier's prior).
+    #[serde(default)]
+    pub telemetry_app_type: Option<String>,
+    /// The forecaster in use: version, held-out score, learning rounds.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub model: serde_json::Value,
     /// Observed I/O counters of the volume.
     pub io: VolumeIo,
     /// Telemetry samples posted for this volume, oldest first (a bounded ring).
@@ -366,17 +418,40 @@ pub async fn profile(
         Ok::<_, strata_engine::EngineError>((info, stats))
     })
     .await??;
-    Ok(Json(VolumeProfile {
+    let mut reply = VolumeProfile {
         telemetry: state.telemetry.samples(&name),
         volume: name,
         declared_class: info.profile,
         inferred_class: None,
+        confidence: None,
+        class_source: None,
+        classifier_top_class: None,
+        window_start_unix_s: None,
+        window_end_unix_s: None,
+        window_s: None,
+        windows: 0,
+        current_window_start_unix_s: None,
+        current_window_requests: 0,
+        features: None,
+        demand_bytes: None,
+        forecast: None,
         tier_profile: BTreeMap::new(),
+        deviations_total: 0,
+        recent_deviations: serde_json::Value::Array(Vec::new()),
+        telemetry_app_type: None,
+        model: serde_json::Value::Null,
         io: stats.into(),
-        note: Some(
-            "the workload classifier and tier profiler do not run on this server yet; \
-             inferred_class and tier_profile stay empty until they do"
-                .into(),
-        ),
-    }))
+        note: None,
+    };
+    match &state.profiler {
+        Some(profiler) => crate::live_profile::fill(&mut reply, profiler.report(info.id)),
+        None => {
+            reply.note = Some(
+                "the workload profiler is off on this server ([profile] enabled = false); \
+                 inferred_class and tier_profile stay empty"
+                    .into(),
+            );
+        }
+    }
+    Ok(Json(reply))
 }

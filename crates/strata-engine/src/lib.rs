@@ -44,7 +44,8 @@
 //!
 //! Every request bumps per-volume counters (including which tier served each read) and
 //! records one event per extent touched in a bounded lock-free ring ([`access`]) for the
-//! heat map.
+//! heat map. The live workload profiler ([`profiler`]) watches the same stream from the
+//! planner thread: class, demand forecast, deviations and tier profile per volume.
 
 pub mod access;
 pub mod alloc;
@@ -58,6 +59,7 @@ mod handle;
 pub mod migrate;
 pub mod placement;
 pub mod prefetch;
+pub mod profiler;
 pub mod store_format;
 pub mod testing;
 pub mod tier;
@@ -71,6 +73,7 @@ pub use handle::VolumeHandle;
 pub use migrate::{AccessObserver, MigrationOutcome, MigrationRecord, MigrationStats};
 pub use placement::{FastestFirst, PlacementHook, PlacementRequest};
 pub use prefetch::{PrefetchConfig, PrefetchCounters, PrefetchStats, VolumePrefetchStats};
+pub use profiler::{LiveProfiler, ProfilerConfig, VolumeProfileReport};
 pub use tier::{TierIoStats, TierStatus, open_tier};
 pub use volume::{
     MAX_VOLUME_NAME_LEN, MAX_VOLUME_SIZE_BYTES, VolumeInfo, VolumeSpec, validate_volume_geometry,

@@ -41,6 +41,9 @@ pub struct FileConfig {
     /// Directory of the config file: relative TLS paths are resolved against it.
     #[serde(skip)]
     pub base_dir: Option<PathBuf>,
+    /// The live workload profiler and its learning loop (`[profile]`).
+    #[serde(default)]
+    pub profile: strata_engine::ProfilerConfig,
 }
 
 /// The `[tls]` table: one certificate for both listeners, each switched on separately.
@@ -150,6 +153,7 @@ pub struct ServeConfig {
     pub control: strata_control::ControlConfig,
     /// None when neither NBD nor the API uses TLS.
     pub tls: Option<TlsSettings>,
+    pub profile: strata_engine::ProfilerConfig,
 }
 
 /// The embedded default of INTERFACE.md: three sparse file tiers.
@@ -193,6 +197,9 @@ impl FileConfig {
         self.prefetch
             .validate()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.profile
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}", e.context.message))?;
         let nbd_listen = parse_addr(
             "nbd_listen",
             &over
@@ -267,6 +274,7 @@ impl FileConfig {
             etcd,
             control,
             tls,
+            profile: self.profile,
         })
     }
 }

@@ -12,6 +12,7 @@ mod exports;
 mod fence;
 mod forward;
 mod peers;
+mod profiling;
 mod tls;
 
 use clap::Parser;

@@ -3,7 +3,8 @@
 //! ([`WorkloadClassifier`], bagged CART trees from smartcore), the demand forecaster
 //! ([`forecast`]), the tier profile derived from the miss-ratio curve and the device
 //! profiles ([`tier`]), per-class defaults ([`defaults`]), the versioned model file
-//! ([`model`]) and its training ([`train`]), windowing ([`window`]), the whole reading of a window ([`analysis`]) and
+//! ([`model`]) and its training ([`train`]), the deviation band around a forecast
+//! ([`deviation`]), refitting the forecaster from recent windows ([`refit`]), windowing ([`window`]), the whole reading of a window ([`analysis`]) and
 //! a seeded generator of class-typical streams ([`synthetic`]).
 //!
 //! Everything here is pure computation over requests: no files, threads or clocks. The
@@ -12,9 +13,11 @@
 pub mod analysis;
 pub mod classify;
 pub mod defaults;
+pub mod deviation;
 pub mod features;
 pub mod forecast;
 pub mod model;
+pub mod refit;
 pub mod reuse;
 pub mod synthetic;
 pub mod tier;
@@ -29,11 +32,15 @@ pub use classify::{
     cross_validate,
 };
 pub use defaults::{ClassDefaults, class_defaults};
+pub use deviation::{BandTracker, ForecastBand};
 pub use features::{CLASSIFIER_FEATURES, WindowProfile, WindowProfiler, WorkloadFeatures};
 pub use forecast::{
     DemandForecaster, DemandHistory, DemandSeries, ForecastComparison, compare_forecasters,
 };
 pub use model::{MODEL_FORMAT_VERSION, TrainingSummary, WorkloadModel};
+pub use refit::{
+    ForecastScore, RefitOutcome, refit_forecaster, replace_if_better, score_forecaster,
+};
 pub use reuse::{MissRatioCurve, ReuseDistances};
 pub use synthetic::{SYNTHETIC_CLASSES, SyntheticStream};
 pub use tier::{TierDevices, TierProfile, tier_profile};

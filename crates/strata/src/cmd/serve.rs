@@ -176,6 +176,17 @@ async fn serve(config: ServeConfig, tls: crate::tls::ListenerTls) -> anyhow::Res
         nbd_server = nbd_server.with_tls(server_tls);
     }
     let nbd_server = Arc::new(nbd_server);
+    let profiler = if config.profile.enabled {
+        Some(
+            strata_engine::LiveProfiler::attach(&engine, config.profile.clone())
+                .context("cannot start the workload profiler")?,
+        )
+    } else {
+        None
+    };
+    let profiling = profiler
+        .clone()
+        .map(|p| tokio::spawn(crate::profiling::run(p, shutdown.clone())));
     let mut tasks = tokio::task::JoinSet::new();
     {
         let server = nbd_server.clone();
@@ -196,6 +207,10 @@ async fn serve(config: ServeConfig, tls: crate::tls::ListenerTls) -> anyhow::Res
             .with_peers(Arc::new(crate::peers::HttpPeers {
                 token: config.api_token.clone(),
             }));
+        let state = match &profiler {
+            Some(profiler) => state.with_profiler(profiler.clone()),
+            None => state,
+        };
         let token = shutdown.clone();
         let stopped = async move { token.cancelled().await };
         match tls.api.clone() {
@@ -253,6 +268,12 @@ async fn serve(config: ServeConfig, tls: crate::tls::ListenerTls) -> anyhow::Res
     }
     if let Err(err) = control_loop.await {
         tracing::warn!("control loop ended with {err}");
+    }
+    if let Some(Err(err)) = match profiling {
+        Some(task) => Some(task.await),
+        None => None,
+    } {
+        tracing::warn!("the profiling task ended with {err}");
     }
     if fence_follower.join().is_err() {
         tracing::warn!("the generation watch panicked");

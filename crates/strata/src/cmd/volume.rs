@@ -107,11 +107,15 @@ pub fn run(args: VolumeArgs, api: &str) -> anyhow::Result<()> {
             }
         }
         VolumeCommand::Show { name } => {
-            let info: Value = client.get(&format!("/v1/volumes/{}", path_segment(&name)))?;
+            let mut info: Value = client.get(&format!("/v1/volumes/{}", path_segment(&name)))?;
+            let profile: Value =
+                client.get(&format!("/v1/volumes/{}/profile", path_segment(&name)))?;
             if args.json {
+                info["workload"] = profile;
                 println!("{info}");
             } else {
                 println!("{}", serde_json::to_string_pretty(&info)?);
+                print_workload(&profile);
             }
         }
         VolumeCommand::Delete { name } => {
@@ -190,6 +194,77 @@ fn api_host(api: &str) -> &str {
     authority
         .rsplit_once(':')
         .map_or(authority, |(host, _)| host)
+}
+
+/// The live profiler's reading of a volume, as `strata volume show` prints it.
+fn print_workload(p: &Value) {
+    let text = |key: &str| p[key].as_str().unwrap_or("-").to_owned();
+    println!("\nworkload");
+    println!("  declared class   {}", text("declared_class"));
+    match p["confidence"].as_f64() {
+        Some(confidence) => println!(
+            "  inferred class   {} (confidence {confidence:.2}, from {})",
+            text("inferred_class"),
+            text("class_source")
+        ),
+        None => println!("  inferred class   -"),
+    }
+    if let (Some(start), Some(end)) = (
+        p["window_start_unix_s"].as_f64(),
+        p["window_end_unix_s"].as_f64(),
+    ) {
+        println!(
+            "  last window      {start:.1} .. {end:.1} (unix s), {} windows so far",
+            p["windows"]
+        );
+    }
+    if let Some(shares) = p["tier_profile"].as_object().filter(|m| !m.is_empty()) {
+        let parts: Vec<String> = ["nvme", "ssd", "hdd"]
+            .iter()
+            .filter_map(|t| Some(format!("{t} {:.0}%", shares.get(*t)?.as_f64()? * 100.0)))
+            .collect();
+        println!("  tier profile     {}", parts.join(", "));
+    }
+    if let Some(demand) = p["demand_bytes"].as_f64() {
+        println!("  demand           {}", format_size(demand as u64));
+    }
+    let forecast = &p["forecast"]["total"];
+    if let (Some(point), Some(low), Some(high)) = (
+        forecast["point"].as_f64(),
+        forecast["low"].as_f64(),
+        forecast["high"].as_f64(),
+    ) {
+        let per_tier: Vec<String> = ["nvme", "ssd", "hdd"]
+            .iter()
+            .filter_map(|t| {
+                let bytes = p["forecast"][*t]["point"].as_f64()?;
+                Some(format!("{t} {}", format_size(bytes as u64)))
+            })
+            .collect();
+        println!(
+            "  forecast         {} (band {} .. {}): {}",
+            format_size(point as u64),
+            format_size(low as u64),
+            format_size(high as u64),
+            per_tier.join(", ")
+        );
+    }
+    println!("  deviations       {}", p["deviations_total"]);
+    let features = &p["features"];
+    if let Some(read) = features["read_fraction"].as_f64() {
+        println!(
+            "  features         read {:.0}%, sequential {:.0}%, mean request {}",
+            read * 100.0,
+            features["sequential_fraction"].as_f64().unwrap_or(0.0) * 100.0,
+            format_size(features["mean_request_bytes"].as_f64().unwrap_or(0.0) as u64)
+        );
+    }
+    if let Some(version) = p["model"]["forecaster_version"].as_u64() {
+        println!("  forecaster       v{version}");
+    }
+    if let Some(note) = p["note"].as_str() {
+        println!("  note             {note}");
+    }
 }
 
 fn print_table(volumes: &[Value]) {
