@@ -3,6 +3,7 @@
 //! tier and volume counters, the NBD server's atomics — plus any [`Collector`] a component
 //! registered on the [`ApiState`]; nothing is kept in global state.
 
+mod migration;
 mod prefetch;
 mod text;
 
@@ -63,6 +64,7 @@ pub fn render(state: &ApiState) -> String {
     );
     write_tiers(&mut out, &scrape.tiers);
     write_volumes(&mut out, &scrape.volumes);
+    migration::write_migration(&mut out, &state.engine.migration_stats());
     prefetch::write_prefetch(&mut out, &state.engine.prefetch_stats());
     if let Some(stats) = &state.nbd_stats {
         write_nbd(&mut out, &stats.snapshot());
