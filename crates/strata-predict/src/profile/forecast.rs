@@ -2,11 +2,15 @@
 //! bytes, which sizes its fast-tier reservations) from its recent windows, and the two
 //! baselines it is judged against, last value and EWMA.
 //!
-//! The trained model is a per-class linear regression (smartcore, SVD solver) in log
-//! space on the last two demands and their EWMA. A class keeps its fit only if the fit
-//! beats both baselines on the class's training windows, else it uses the better
-//! baseline; a class with too few training windows falls back to the pooled choice. [`compare_forecasters`] fits on the first part of every
-//! series and scores all three on the held-out rest.
+//! Candidates per class: last value, EWMA, the running mean, an *adaptive* forecast and a
+//! linear regression (smartcore, SVD solver) in log space on the last two demands and their
+//! EWMA. The adaptive forecast follows, per volume, whichever of last value, EWMA and
+//! running mean has the lowest decayed absolute error on that volume's own windows so far:
+//! a volume whose demand persists is forecast by its last value, one whose windows vary
+//! around a level by its mean. Each class keeps the candidate with the lowest mean absolute
+//! error on the class's training windows; a class with too few training windows uses the
+//! pooled choice. [`compare_forecasters`] fits on the first part of every series and scores
+//! the chosen method and both baselines on the held-out rest.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +25,12 @@ use crate::error::{PredictError, PredictErrorKind};
 pub const EWMA_ALPHA: f64 = 0.3;
 /// A class needs this many training transitions for its own fit.
 const MIN_CLASS_SAMPLES: usize = 12;
+/// Per window, the adaptive forecast's error sums keep this share of their past.
+const ERROR_DECAY: f64 = 0.8;
+/// Share of each series' training windows held back to choose a class's method.
+const VALIDATION_SHARE: f64 = 0.3;
+/// Windows the adaptive forecast scores before it trusts its errors (EWMA until then).
+const ADAPTIVE_MIN_SCORED: u32 = 2;
 
 /// What a forecaster remembers of one volume's demand series.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -28,11 +38,24 @@ pub struct DemandHistory {
     last: Option<f64>,
     previous: Option<f64>,
     ewma: Option<f64>,
+    sum: f64,
+    windows: u32,
+    /// Decayed absolute errors of the last-value, EWMA and mean forecasts of this volume.
+    errors: [f64; 3],
+    scored: u32,
 }
 
 impl DemandHistory {
     /// Adds the demand of the window that just closed.
     pub fn push(&mut self, demand: f64) {
+        if let Some(candidates) = self.candidates() {
+            for (error, forecast) in self.errors.iter_mut().zip(candidates) {
+                *error = ERROR_DECAY * *error + (forecast - demand).abs();
+            }
+            self.scored = self.scored.saturating_add(1);
+        }
+        self.sum += demand;
+        self.windows = self.windows.saturating_add(1);
         self.previous = self.last;
         self.last = Some(demand);
         self.ewma = Some(match self.ewma {
@@ -47,6 +70,27 @@ impl DemandHistory {
 
     pub fn ewma(&self) -> Option<f64> {
         self.ewma
+    }
+
+    /// Mean demand of every window so far.
+    pub fn mean(&self) -> Option<f64> {
+        (self.windows > 0).then(|| self.sum / f64::from(self.windows))
+    }
+
+    /// The forecast of whichever of last value, EWMA and mean has done best on this volume.
+    pub fn adaptive(&self) -> Option<f64> {
+        let candidates = self.candidates()?;
+        if self.scored < ADAPTIVE_MIN_SCORED {
+            return self.ewma;
+        }
+        let best = (0..3)
+            .min_by(|&a, &b| self.errors[a].total_cmp(&self.errors[b]))
+            .unwrap_or(1);
+        Some(candidates[best])
+    }
+
+    fn candidates(&self) -> Option<[f64; 3]> {
+        Some([self.last?, self.ewma?, self.mean()?])
     }
 
     /// The regression inputs: log demand now, a window ago, and of the EWMA.
@@ -92,6 +136,8 @@ impl LogLinear {
 pub enum ForecastMethod {
     LastValue,
     Ewma,
+    Mean,
+    Adaptive,
     Fit(LogLinear),
 }
 
@@ -100,7 +146,20 @@ impl ForecastMethod {
         match self {
             ForecastMethod::LastValue => history.last_value(),
             ForecastMethod::Ewma => history.ewma(),
+            ForecastMethod::Mean => history.mean(),
+            ForecastMethod::Adaptive => history.adaptive(),
             ForecastMethod::Fit(fit) => history.inputs().map(|inputs| fit.predict(inputs)),
+        }
+    }
+
+    /// Short name for reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ForecastMethod::LastValue => "last value",
+            ForecastMethod::Ewma => "EWMA",
+            ForecastMethod::Mean => "mean",
+            ForecastMethod::Adaptive => "adaptive",
+            ForecastMethod::Fit(_) => "log-linear fit",
         }
     }
 }
@@ -133,8 +192,12 @@ impl DemandForecaster {
     /// Forecast of the next window's demand for a volume of `class`; `None` before the
     /// first window.
     pub fn forecast(&self, class: WorkloadClass, history: &DemandHistory) -> Option<f64> {
-        let method = self.per_class.get(class.name()).unwrap_or(&self.pooled);
-        method.forecast(history)
+        self.method(class).forecast(history)
+    }
+
+    /// The method `class` is forecast with.
+    pub fn method(&self, class: WorkloadClass) -> &ForecastMethod {
+        self.per_class.get(class.name()).unwrap_or(&self.pooled)
     }
 
     /// Fits on every transition of every series (the first `train_share` of each).
@@ -143,6 +206,7 @@ impl DemandForecaster {
         let mut pooled: Vec<Sample> = Vec::new();
         for s in series {
             let cut = training_cut(s.demand.len(), train_share);
+            let validation_from = training_cut(cut, 1.0 - VALIDATION_SHARE);
             let mut history = DemandHistory::default();
             for window in 0..cut {
                 history.push(s.demand[window]);
@@ -155,9 +219,9 @@ impl DemandForecaster {
                 }
                 let sample = Sample {
                     inputs,
-                    last: history.last_value().unwrap_or(0.0),
-                    ewma: history.ewma().unwrap_or(0.0),
+                    history,
                     next,
+                    validation: window + 1 >= validation_from,
                 };
                 by_class.entry(s.class.name()).or_default().push(sample);
                 pooled.push(sample);
@@ -182,24 +246,36 @@ fn training_cut(len: usize, train_share: f64) -> usize {
     ((len as f64 * train_share.clamp(0.0, 1.0)).round() as usize).min(len)
 }
 
-/// One training transition: the inputs, both baselines' forecasts and the truth.
+/// One training transition: the regression inputs, the history they came from and the
+/// truth.
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     inputs: [f64; 3],
-    last: f64,
-    ewma: f64,
+    history: DemandHistory,
     next: f64,
+    /// In the last [`VALIDATION_SHARE`] of its series' training part: used to choose the
+    /// method, never to fit it.
+    validation: bool,
 }
 
-/// Fits the log-linear model and keeps whichever of it and the baselines has the lowest
-/// mean absolute error on the training samples.
+/// Fits the log-linear model on the earlier training samples and keeps whichever
+/// candidate has the lowest mean absolute error on the later ones (the validation
+/// samples; the earlier in the list on a tie). Choosing on the samples a fit was made on
+/// would favour the fit, which then loses on new windows.
 fn choose_method(samples: &[Sample]) -> Result<ForecastMethod, PredictError> {
     use smartcore::linalg::basic::arrays::Array;
     let error = |e: smartcore::error::Failed| {
         PredictError::new(PredictErrorKind::Training, "forecaster", e.to_string())
     };
-    let x: Vec<Vec<f64>> = samples.iter().map(|s| s.inputs.to_vec()).collect();
-    let y: Vec<f64> = samples.iter().map(|s| log(s.next)).collect();
+    let (validation, fitting): (Vec<Sample>, Vec<Sample>) =
+        samples.iter().partition(|s| s.validation);
+    let (fitting, validation) = if fitting.len() < 3 || validation.is_empty() {
+        (samples.to_vec(), samples.to_vec())
+    } else {
+        (fitting, validation)
+    };
+    let x: Vec<Vec<f64>> = fitting.iter().map(|s| s.inputs.to_vec()).collect();
+    let y: Vec<f64> = fitting.iter().map(|s| log(s.next)).collect();
     let matrix = DenseMatrix::from_2d_vec(&x).map_err(error)?;
     let fit: LinearRegression<f64, f64, DenseMatrix<f64>, Vec<f64>> =
         LinearRegression::fit(&matrix, &y, LinearRegressionParameters::default()).map_err(error)?;
@@ -208,28 +284,33 @@ fn choose_method(samples: &[Sample]) -> Result<ForecastMethod, PredictError> {
         intercept: *fit.intercept(),
         weights: [0, 1, 2].map(|i| *coefficients.get((i, 0))),
     };
-    let mae = |forecast: &dyn Fn(&Sample) -> f64| {
-        samples
+    // A singular fit (constant series) gives NaN coefficients and is not a candidate.
+    let fit_is_finite =
+        fitted.intercept.is_finite() && fitted.weights.iter().all(|w| w.is_finite());
+    let mut candidates = vec![
+        ForecastMethod::LastValue,
+        ForecastMethod::Ewma,
+        ForecastMethod::Mean,
+        ForecastMethod::Adaptive,
+    ];
+    if fit_is_finite {
+        candidates.push(ForecastMethod::Fit(fitted));
+    }
+    let mae = |method: &ForecastMethod| {
+        validation
             .iter()
-            .map(|s| (forecast(s) - s.next).abs())
+            .map(|s| (method.forecast(&s.history).unwrap_or(0.0) - s.next).abs())
             .sum::<f64>()
-            / samples.len() as f64
+            / validation.len() as f64
     };
-    let last = mae(&|s| s.last);
-    let ewma = mae(&|s| s.ewma);
-    // A singular fit (constant series) gives NaN coefficients and loses to the baselines.
-    let model = if fitted.intercept.is_finite() && fitted.weights.iter().all(|w| w.is_finite()) {
-        mae(&|s| fitted.predict(s.inputs))
-    } else {
-        f64::INFINITY
-    };
-    Ok(if model < last && model < ewma {
-        ForecastMethod::Fit(fitted)
-    } else if ewma <= last {
-        ForecastMethod::Ewma
-    } else {
-        ForecastMethod::LastValue
-    })
+    let mut best = (ForecastMethod::LastValue, f64::INFINITY);
+    for method in candidates {
+        let error = mae(&method);
+        if error < best.1 {
+            best = (method, error);
+        }
+    }
+    Ok(best.0)
 }
 
 /// Mean absolute forecast errors (bytes) on held-out windows, per class.
@@ -237,6 +318,8 @@ fn choose_method(samples: &[Sample]) -> Result<ForecastMethod, PredictError> {
 pub struct ForecastComparison {
     /// class → (forecasts scored, MAE last value, MAE EWMA, MAE model).
     pub per_class: BTreeMap<String, (usize, f64, f64, f64)>,
+    /// class → the method the model forecasts it with.
+    pub methods: BTreeMap<String, &'static str>,
 }
 
 impl ForecastComparison {
@@ -301,7 +384,11 @@ pub fn compare_forecasters(
             (class, (n, last / d, ewma / d, model / d))
         })
         .collect();
-    Ok(ForecastComparison { per_class })
+    let methods = series
+        .iter()
+        .map(|s| (s.class.name().to_owned(), model.method(s.class).name()))
+        .collect();
+    Ok(ForecastComparison { per_class, methods })
 }
 
 #[cfg(test)]
@@ -337,5 +424,66 @@ mod tests {
         assert!(n > 0);
         assert!(model < 0.5 * last, "model {model} last {last}");
         assert_eq!(comparison.winner("database"), Some("model"));
+    }
+
+    /// Demands drawn independently around a level: the best forecast is the mean; last
+    /// value chases every draw.
+    fn noisy_level(seed: u64, windows: usize) -> Vec<f64> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..windows)
+            .map(|_| rng.random_range(500.0..1500.0))
+            .collect()
+    }
+
+    #[test]
+    fn windows_that_vary_around_a_level_are_forecast_by_their_mean() {
+        let series: Vec<DemandSeries> = (0..6)
+            .map(|g| DemandSeries {
+                class: WorkloadClass::Backup,
+                group: format!("v{g}"),
+                demand: noisy_level(g, 40),
+            })
+            .collect();
+        let comparison = compare_forecasters(&series, 0.7).unwrap();
+        let &(n, last, ewma, model) = comparison.per_class.get("backup").unwrap();
+        assert!(n > 0);
+        // Independent draws: the mean's error is well below last value's and about
+        // EWMA's (uniform draws: E|X - mean| = 250 here, EWMA(0.3) about 270).
+        assert!(
+            model < 0.85 * last && model < 1.1 * ewma,
+            "model {model} ewma {ewma} last {last} {:?}",
+            comparison.methods
+        );
+        let method = comparison.methods["backup"];
+        assert!(matches!(method, "mean" | "adaptive"), "{method}");
+    }
+
+    #[test]
+    fn the_adaptive_forecast_follows_the_candidate_that_does_best_on_this_volume() {
+        // A level that steps up and stays: last value is right after one window.
+        let mut stepping = DemandHistory::default();
+        for demand in [100.0, 100.0, 5000.0, 5000.0, 5000.0, 5000.0] {
+            stepping.push(demand);
+        }
+        assert_eq!(stepping.adaptive(), Some(5000.0));
+        // Independent draws around a level: it stops chasing the last window.
+        let (mut noisy, mut adaptive_error, mut last_error) = (DemandHistory::default(), 0.0, 0.0);
+        for demand in noisy_level(7, 200) {
+            if let (Some(a), Some(l)) = (noisy.adaptive(), noisy.last_value()) {
+                adaptive_error += (a - demand).abs();
+                last_error += (l - demand).abs();
+            }
+            noisy.push(demand);
+        }
+        assert!(
+            adaptive_error < 0.85 * last_error,
+            "adaptive {adaptive_error} last {last_error}"
+        );
+        // Before two scored windows it is the EWMA.
+        let mut fresh = DemandHistory::default();
+        fresh.push(10.0);
+        fresh.push(30.0);
+        assert_eq!(fresh.adaptive(), fresh.ewma());
     }
 }

@@ -219,24 +219,25 @@ fn summary(set: &TrainingSet, report: &TrainingReport) -> String {
     out.push_str("forecast of the next window's working set, held-out last 30 % of each series (MAE, MiB):\n");
     let _ = writeln!(
         out,
-        "| class | forecasts | last value | EWMA | model | model / EWMA | best |\n|---|---:|---:|---:|---:|---:|---|"
+        "| class | forecasts | last value | EWMA | model | model / EWMA | model uses | best |\n|---|---:|---:|---:|---:|---:|---|---|"
     );
     let mib = f64::from(1 << 20);
     for (class, &(n, last, ewma, model)) in &report.forecast.per_class {
         let _ = writeln!(
             out,
-            "| {class} | {n} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
+            "| {class} | {n} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} |",
             last / mib,
             ewma / mib,
             model / mib,
             model / ewma.max(f64::MIN_POSITIVE),
+            report.forecast.methods.get(class).copied().unwrap_or("-"),
             report.forecast.winner(class).unwrap_or("-")
         );
     }
     let (n, last, ewma, model) = report.forecast.overall();
     let _ = writeln!(
         out,
-        "| all | {n} | {:.2} | {:.2} | {:.2} | {:.2} | |",
+        "| all | {n} | {:.2} | {:.2} | {:.2} | {:.2} | | |",
         last / mib,
         ewma / mib,
         model / mib,
