@@ -35,7 +35,9 @@ use view::SharedPolicy;
 
 /// Longest a chunk copy waits for foreground I/O on its tiers to drain; after that it runs
 /// anyway, so sustained foreground load slows migration but cannot starve it forever.
-const MAX_FOREGROUND_YIELD: Duration = Duration::from_millis(20);
+const MAX_FOREGROUND_YIELD: Duration = Duration::from_millis(5);
+/// How often a yielding chunk copy looks whether foreground I/O has drained.
+const FOREGROUND_POLL: Duration = Duration::from_micros(200);
 
 /// Counters and gauges of background migration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -345,15 +345,11 @@ impl EngineInner {
             self.tiers[a].fg_in_flight.load(Ordering::Relaxed) > 0
                 || self.tiers[b].fg_in_flight.load(Ordering::Relaxed) > 0
         };
+        // Sleep-polls rather than spins: on a busy machine a spinning mover takes the CPU
+        // the foreground requests it is waiting for need.
         let deadline = Instant::now() + super::MAX_FOREGROUND_YIELD;
-        let mut spins = 0u32;
         while busy() && Instant::now() < deadline {
-            spins += 1;
-            if spins < 64 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(20));
-            }
+            std::thread::sleep(super::FOREGROUND_POLL);
         }
     }
 
