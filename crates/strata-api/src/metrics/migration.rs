@@ -106,7 +106,10 @@ mod tests {
             "strata_migration_in_flight 1",
             "strata_migration_degraded_tiers 1",
         ] {
-            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
         }
     }
 }
