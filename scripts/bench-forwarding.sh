@@ -4,15 +4,19 @@
 #   plain   — an ordinary volume on A (no forwarding),
 #   part3   — the same size in 3 partitions, one on each server (2/3 of requests forwarded),
 # with the same job, one after the other in one run. Prints one line per (volume, job):
-# IOPS, MB/s and mean completion latency. Usage: scripts/bench-forwarding.sh [STRATA_BIN]
+# IOPS, MB/s and mean completion latency, then per job the part3/plain ratios of IOPS and
+# mean latency. Usage: scripts/bench-forwarding.sh [STRATA_BIN]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 strata="${1:-target/release/strata}"
 work="$(mktemp -d)"
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # Servers first (they deregister from etcd on SIGTERM), etcd last.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -60,17 +64,41 @@ A="http://${api[a]}"
 "$strata" --api "$A" volume create plain --size 768M >/dev/null
 "$strata" --api "$A" volume create part3 --size 768M --partitions 3 >/dev/null
 
+# One fio JSON report on stdin → one row; the numbers also go to $work/rows for the ratios
+# at the end. (Files, not `python3 -c '…'`: f-strings need quotes a single-quoted bash
+# string cannot hold.)
+cat >"$work/row.py" <<'PY'
+import json, sys
+volume, rw, bs, qd, rows = sys.argv[1:6]
+text = sys.stdin.read()
+job = json.loads(text[text.index("{"):])["jobs"][0]
+if job["error"]:
+    sys.exit(f"fio {volume} {rw}: error {job['error']}")
+side = job["write"] if job["write"]["io_bytes"] else job["read"]
+iops, mbs, mean_us = side["iops"], side["bw_bytes"] / 1e6, side["clat_ns"]["mean"] / 1e3
+print(f"{volume:6} {rw:9} bs={bs:4} qd={qd:2} iops={iops:9.0f} MB/s={mbs:7.1f} "
+      f"mean_us={mean_us:8.1f}")
+with open(rows, "a") as out:
+    out.write(f"{volume} {rw} {bs} {qd} {iops} {mbs} {mean_us}\n")
+PY
+cat >"$work/ratios.py" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    volume, rw, bs, qd, iops, mbs, mean_us = line.split()
+    rows[(volume, rw, bs, qd)] = (float(iops), float(mean_us))
+for (volume, rw, bs, qd), (iops, mean_us) in rows.items():
+    if volume != "part3" or ("plain", rw, bs, qd) not in rows:
+        continue
+    plain_iops, plain_us = rows[("plain", rw, bs, qd)]
+    print(f"ratio  {rw:9} bs={bs:4} qd={qd:2} part3/plain iops={iops / plain_iops:5.2f} "
+          f"mean_us={mean_us / plain_us:5.2f}")
+PY
+
 run() { # volume rw bs depth
   fio --name=bench --ioengine=nbd --uri="nbd://${nbd[a]}/$1" --rw="$2" --bs="$3" \
     --iodepth="$4" --size=768m --time_based --runtime=15 --ramp_time=2 \
-    --output-format=json 2>/dev/null |
-    python3 -c '
-import json, sys
-text = sys.stdin.read(); job = json.loads(text[text.index("{"):])["jobs"][0]
-side = job["write"] if job["write"]["io_bytes"] else job["read"]
-print(f"{sys.argv[1]:6} {sys.argv[2]:9} bs={sys.argv[3]:4} qd={sys.argv[4]:2} "
-      f"iops={side[\"iops\"]:9.0f} MB/s={side[\"bw_bytes\"]/1e6:7.1f} "
-      f"mean_us={side[\"clat_ns\"][\"mean\"]/1e3:8.1f}")' "$1" "$2" "$3" "$4"
+    --output-format=json 2>/dev/null | python3 "$work/row.py" "$1" "$2" "$3" "$4" "$work/rows"
 }
 
 # Fill both so reads hit written extents.
@@ -84,3 +112,4 @@ for job in "randread 4k 16" "randwrite 4k 16" "read 1m 4" "write 1m 4"; do
     run "$v" $job
   done
 done
+python3 "$work/ratios.py" "$work/rows"

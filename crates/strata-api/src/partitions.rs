@@ -22,10 +22,11 @@ use utoipa::ToSchema;
 
 /// Calls another server's API on behalf of this one (with this cluster's bearer token).
 pub trait PeerApi: Send + Sync + std::fmt::Debug {
-    /// Has the server at `api_address` create its backing of `volume` from the map.
-    fn create_backing(&self, api_address: &str, volume: &str) -> Result<(), String>;
-    /// Has the server at `api_address` delete its backing of `volume` (absent is fine).
-    fn delete_backing(&self, api_address: &str, volume: &str) -> Result<(), String>;
+    /// Has the server whose API is at `api_url` (`http://host:port` or
+    /// `https://host:port`) create its backing of `volume` from the map.
+    fn create_backing(&self, api_url: &str, volume: &str) -> Result<(), String>;
+    /// Has the server at `api_url` delete its backing of `volume` (absent is fine).
+    fn delete_backing(&self, api_url: &str, volume: &str) -> Result<(), String>;
 }
 
 /// One partition as the API shows it.
@@ -97,13 +98,14 @@ fn peer_failure(server: &str, message: String) -> ApiError {
     )
 }
 
-/// Where each owner's API is, from the registry.
-fn api_address(plane: &ControlPlane, server: &str) -> Result<String, ApiError> {
+/// Where each owner's API is, from the registry, with its scheme (`http://` for a record
+/// registered without one).
+fn api_url(plane: &ControlPlane, server: &str) -> Result<String, ApiError> {
     plane
         .list_servers()?
         .into_iter()
         .find(|s| s.spec.id == server)
-        .and_then(|s| s.spec.api_address)
+        .and_then(|s| s.spec.api_url())
         .ok_or_else(|| peer_failure(server, "is not registered with an API address".into()))
 }
 
@@ -124,9 +126,9 @@ impl Cluster<'_> {
         let peers = self.peers.ok_or_else(|| {
             ApiError::not_implemented("this server cannot call other servers' APIs")
         })?;
-        let address = api_address(self.plane, owner)?;
+        let url = api_url(self.plane, owner)?;
         peers
-            .create_backing(&address, &map.volume)
+            .create_backing(&url, &map.volume)
             .map_err(|message| peer_failure(owner, message))
     }
 
@@ -140,9 +142,9 @@ impl Cluster<'_> {
         let peers = self.peers.ok_or_else(|| {
             ApiError::not_implemented("this server cannot call other servers' APIs")
         })?;
-        let address = api_address(self.plane, owner)?;
+        let url = api_url(self.plane, owner)?;
         peers
-            .delete_backing(&address, volume)
+            .delete_backing(&url, volume)
             .map_err(|message| peer_failure(owner, message))
     }
 

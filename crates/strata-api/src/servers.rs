@@ -19,8 +19,13 @@ pub struct Server {
     pub id: String,
     /// Where NBD clients connect (`host:port`); `null` if not known to the API.
     pub nbd_address: Option<String>,
-    /// Where the REST API and `/metrics` listen.
+    /// Where the REST API and `/metrics` listen (`host:port`).
     pub api_address: Option<String>,
+    /// The same with its scheme: `https://host:port` when the API is served over TLS,
+    /// else `http://host:port` (also for servers that registered without a scheme).
+    #[serde(default)]
+    #[schema(example = "https://10.0.0.1:7800")]
+    pub api_url: Option<String>,
     /// `up` while its heartbeat lease is alive (always for the server answering), else
     /// `down`.
     #[schema(example = "up")]
@@ -97,7 +102,8 @@ fn registered_server(status: &strata_control::ServerStatus) -> Server {
     Server {
         id: status.spec.id.clone(),
         nbd_address: Some(status.spec.address.clone()),
-        api_address: status.spec.api_address.clone(),
+        api_address: status.spec.api_host_port(),
+        api_url: status.spec.api_url(),
         health: match status.health {
             strata_control::Health::Up => "up".into(),
             strata_control::Health::Down => "down".into(),
@@ -113,7 +119,11 @@ pub(crate) async fn this_server(state: &ApiState) -> Result<Server, ApiError> {
     Ok(Server {
         id: state.server_id.to_string(),
         nbd_address: state.nbd_address.as_deref().map(str::to_owned),
-        api_address: state.api_address.as_deref().map(str::to_owned),
+        api_address: state
+            .api_address
+            .as_deref()
+            .map(strata_control::api_host_port),
+        api_url: state.api_address.as_deref().map(strata_control::api_url),
         health: "up".into(),
         version: Some(env!("CARGO_PKG_VERSION").into()),
         tiers: tiers.iter().map(Tier::from).collect(),
@@ -121,7 +131,9 @@ pub(crate) async fn this_server(state: &ApiState) -> Result<Server, ApiError> {
 }
 
 /// What a server announces to the control plane's registry: its tiers with capacity, what
-/// is written on them, price and device profile, and where its NBD and API listen.
+/// is written on them, price and device profile, and where its NBD and API listen (`api`
+/// with its scheme, `https://host:port` or `http://host:port`, so peers know how to call
+/// it).
 pub fn registration(engine: &Engine, id: &str, nbd: String, api: String) -> ServerSpec {
     ServerSpec {
         id: id.to_owned(),

@@ -68,7 +68,8 @@ impl ApiState {
     }
 
     /// The addresses clients reach this server's NBD and API listeners on, as reported by
-    /// `GET /v1/servers`.
+    /// `GET /v1/servers`: NBD's `host:port` and the API's URL (`https://host:port`, or
+    /// `http://`; a bare `host:port` means plain HTTP).
     pub fn with_addresses(mut self, nbd: impl Into<Arc<str>>, api: impl Into<Arc<str>>) -> Self {
         self.nbd_address = Some(nbd.into());
         self.api_address = Some(api.into());

@@ -28,7 +28,7 @@ pub use leases::{
 };
 pub use model::{
     Health, LeaseRecord, OvercommitEvent, Reservation, ReservationStatus, ServerSpec, ServerStatus,
-    TierMix, TierSpec, TierUsage, WorkloadSummary,
+    TierMix, TierSpec, TierUsage, WorkloadSummary, api_host_port, api_url,
 };
 pub use partitions::{
     Partition, PartitionMap, PartitionMapState, PartitionedVolumeSpec, split_ranges,

@@ -31,10 +31,43 @@ pub struct ServerSpec {
     pub id: String,
     /// Where clients and other servers reach it (`host:port`).
     pub address: String,
-    /// Where its REST API listens (`host:port`), when it serves one.
+    /// Where its REST API listens, when it serves one: `https://host:port` for an HTTPS
+    /// API, `http://host:port` otherwise. Records of older servers hold a bare
+    /// `host:port`, which means plain HTTP ([`ServerSpec::api_url`]).
     #[serde(default)]
     pub api_address: Option<String>,
     pub tiers: Vec<TierSpec>,
+}
+
+impl ServerSpec {
+    /// The API's base URL with its scheme ([`api_url`]).
+    pub fn api_url(&self) -> Option<String> {
+        self.api_address.as_deref().map(api_url)
+    }
+
+    /// The API's `host:port` ([`api_host_port`]).
+    pub fn api_host_port(&self) -> Option<String> {
+        self.api_address.as_deref().map(api_host_port)
+    }
+}
+
+/// A registered API address as a base URL: kept when it has a scheme, `http://` put before
+/// a scheme-less (older) one.
+pub fn api_url(address: &str) -> String {
+    if address.starts_with("http://") || address.starts_with("https://") {
+        address.to_owned()
+    } else {
+        format!("http://{address}")
+    }
+}
+
+/// A registered API address without its scheme: `host:port`.
+pub fn api_host_port(address: &str) -> String {
+    address
+        .strip_prefix("https://")
+        .or_else(|| address.strip_prefix("http://"))
+        .unwrap_or(address)
+        .to_owned()
 }
 
 /// Whether a server's heartbeat lease is alive.
@@ -144,4 +177,50 @@ pub struct OvercommitEvent {
     pub bytes: u64,
     /// Bytes that came out of others' reservations.
     pub borrowed_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(api_address: Option<&str>) -> ServerSpec {
+        ServerSpec {
+            id: "a".into(),
+            address: "10.0.0.1:10809".into(),
+            api_address: api_address.map(str::to_owned),
+            tiers: vec![],
+        }
+    }
+
+    #[test]
+    fn api_urls_keep_their_scheme_and_old_records_mean_http() {
+        for (registered, url, host_port) in [
+            (
+                "https://10.0.0.1:7800",
+                "https://10.0.0.1:7800",
+                "10.0.0.1:7800",
+            ),
+            (
+                "http://10.0.0.1:7800",
+                "http://10.0.0.1:7800",
+                "10.0.0.1:7800",
+            ),
+            ("10.0.0.1:7800", "http://10.0.0.1:7800", "10.0.0.1:7800"),
+        ] {
+            let spec = spec(Some(registered));
+            assert_eq!(spec.api_url().as_deref(), Some(url), "{registered}");
+            assert_eq!(
+                spec.api_host_port().as_deref(),
+                Some(host_port),
+                "{registered}"
+            );
+        }
+        assert_eq!(spec(None).api_url(), None);
+        assert_eq!(spec(None).api_host_port(), None);
+        // A record written by an older server (no scheme) still parses.
+        let old: ServerSpec =
+            serde_json::from_str(r#"{"id":"b","address":"h:1","api_address":"h:2","tiers":[]}"#)
+                .expect("old record");
+        assert_eq!(old.api_url().as_deref(), Some("http://h:2"));
+    }
 }

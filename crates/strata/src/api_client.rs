@@ -9,25 +9,35 @@ use std::sync::{Arc, OnceLock};
 
 /// CA certificates from `--api-ca`, read once at start-up before any client exists; every
 /// client then trusts them instead of the built-in web roots.
-static API_CA: OnceLock<Arc<Vec<ureq::tls::Certificate<'static>>>> = OnceLock::new();
+static API_CA: OnceLock<CaCerts> = OnceLock::new();
+
+/// CA certificates a client trusts instead of the built-in web roots.
+pub type CaCerts = Arc<Vec<ureq::tls::Certificate<'static>>>;
 
 /// Reads the PEM CA file the CLI was given; fails clearly on a missing file or bad PEM.
 pub fn trust_ca_file(path: &Path) -> anyhow::Result<()> {
-    let pem = std::fs::read(path)
-        .with_context(|| format!("cannot read the API CA file {}", path.display()))?;
+    let certs = read_ca_file("the API CA file", path)?;
+    // A second call (never made by the CLI) keeps the first set.
+    let _ = API_CA.set(certs);
+    Ok(())
+}
+
+/// Reads the CA certificates of a PEM file; `what` names it in errors ("cannot read
+/// {what} FILE", "{what} FILE holds no CERTIFICATE").
+pub fn read_ca_file(what: &str, path: &Path) -> anyhow::Result<CaCerts> {
+    let pem =
+        std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
-        let item = item.with_context(|| format!("API CA file {} is not PEM", path.display()))?;
+        let item = item.with_context(|| format!("{what} {} is not PEM", path.display()))?;
         if let ureq::tls::PemItem::Certificate(cert) = item {
             certs.push(cert);
         }
     }
     if certs.is_empty() {
-        bail!("API CA file {} holds no CERTIFICATE", path.display());
+        bail!("{what} {} holds no CERTIFICATE", path.display());
     }
-    // A second call (never made by the CLI) keeps the first set.
-    let _ = API_CA.set(Arc::new(certs));
-    Ok(())
+    Ok(Arc::new(certs))
 }
 
 /// A connection to one server's API, with the bearer token from `STRATA_API_TOKEN`.
@@ -39,14 +49,21 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
+    /// A client that trusts the CLI's `--api-ca` (if given) for `https://` bases.
     pub fn new(base: &str) -> Self {
+        Self::with_roots(base, API_CA.get().cloned())
+    }
+
+    /// A client that trusts `roots` for `https://` bases, or the built-in web roots when
+    /// None.
+    pub fn with_roots(base: &str, roots: Option<CaCerts>) -> Self {
         let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(std::time::Duration::from_secs(60)));
-        if let Some(certs) = API_CA.get() {
+        if let Some(certs) = roots {
             config = config.tls_config(
                 ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::Specific(Arc::clone(certs)))
+                    .root_certs(ureq::tls::RootCerts::Specific(certs))
                     .build(),
             );
         }

@@ -60,6 +60,10 @@ pub struct FileTls {
     pub nbd: Option<NbdTls>,
     /// Serve the API over HTTPS only [default: false].
     pub api: Option<bool>,
+    /// PEM CA certificates this server trusts when it calls another server's HTTPS API
+    /// (partitioned volumes' backings) [default: the built-in web roots only, as the CLI
+    /// without `--api-ca`]. Read whenever set, even with both listeners plain.
+    pub peer_ca_file: Option<PathBuf>,
 }
 
 /// TLS on the NBD listeners (`tls.nbd`).
@@ -153,6 +157,8 @@ pub struct ServeConfig {
     pub control: strata_control::ControlConfig,
     /// None when neither NBD nor the API uses TLS.
     pub tls: Option<TlsSettings>,
+    /// `tls.peer_ca_file`, resolved against the config file's directory.
+    pub peer_ca_file: Option<PathBuf>,
     pub profile: strata_engine::ProfilerConfig,
 }
 
@@ -192,6 +198,14 @@ impl FileConfig {
         let control = self.control.resolve()?;
         let tls = match &self.tls {
             Some(tls) => tls.resolve(self.base_dir.as_deref())?,
+            None => None,
+        };
+        let peer_ca_file = match self.tls.as_ref().and_then(|t| t.peer_ca_file.as_ref()) {
+            Some(path) if path.as_os_str().is_empty() => bail!("tls.peer_ca_file is empty"),
+            Some(path) => Some(match self.base_dir.as_deref() {
+                Some(base) if path.is_relative() => base.join(path),
+                _ => path.clone(),
+            }),
             None => None,
         };
         self.prefetch
@@ -274,6 +288,7 @@ impl FileConfig {
             etcd,
             control,
             tls,
+            peer_ca_file,
             profile: self.profile,
         })
     }
@@ -508,6 +523,40 @@ mod tests {
             .and_then(|f| f.resolve(Overrides::default()))
             .expect("tls off");
         assert_eq!(off.tls, None);
+        assert_eq!(off.peer_ca_file, None);
+    }
+
+    #[test]
+    fn peer_ca_file_resolves_against_the_config_file_even_with_plain_listeners() {
+        for (text, tls_on) in [
+            (
+                "[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\napi = true\n\
+                 peer_ca_file = \"certs/ca.pem\"\n",
+                true,
+            ),
+            ("[tls]\npeer_ca_file = \"certs/ca.pem\"\n", false),
+        ] {
+            let mut file = FileConfig::parse(text).expect("tls table");
+            file.base_dir = Some(PathBuf::from("etc/strata"));
+            let config = file.resolve(Overrides::default()).expect("resolves");
+            assert_eq!(config.tls.is_some(), tls_on, "{text}");
+            assert_eq!(
+                config.peer_ca_file,
+                Some(PathBuf::from("etc/strata/certs/ca.pem")),
+                "{text}"
+            );
+        }
+        let absolute = FileConfig::parse("[tls]\npeer_ca_file = \"/abs/ca.pem\"\n")
+            .and_then(|f| f.resolve(Overrides::default()))
+            .expect("absolute path");
+        assert_eq!(absolute.peer_ca_file, Some(PathBuf::from("/abs/ca.pem")));
+        let err = FileConfig::parse("[tls]\npeer_ca_file = \"\"\n")
+            .and_then(|f| f.resolve(Overrides::default()))
+            .expect_err("empty path");
+        assert!(format!("{err:#}").contains("tls.peer_ca_file"), "{err:#}");
+        // Still exactly the documented keys: a near miss is refused.
+        let err = FileConfig::parse("[tls]\npeer_ca = \"ca.pem\"\n").expect_err("unknown key");
+        assert!(format!("{err:#}").contains("peer_ca"), "{err:#}");
     }
 
     #[test]

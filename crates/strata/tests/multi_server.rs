@@ -6,8 +6,16 @@
 //! restarted on its data dir (new ports) serves its partition again through A; a lease
 //! with tier preferences that is not renewed gives its reservations back within its TTL
 //! plus a sweep; the volume deletes everywhere.
+//!
+//! With `[tls] api = true` and an API token on every server: servers register `https://`
+//! API URLs, a volume created with `--partitions 2` over HTTPS gets its owners' backings
+//! over HTTPS (peers verified with `tls.peer_ca_file`, called with the token), qemu-io
+//! writes through one server and reads through the other, and a server trusting only the
+//! web roots cannot create a partitioned volume on its peers (and leaves nothing behind).
 
 mod common;
+#[path = "../../strata-nbd/tests/integration/pki.rs"]
+mod pki;
 
 use common::{Server, TEST_CONFIG, assert_success, qemu_io};
 use serde_json::Value;
@@ -329,6 +337,188 @@ fn three_servers_serve_one_partitioned_volume_through_any_of_them() {
     for server in [&a, &b, &c] {
         let volumes = cli_json(server, &["volume", "list"]);
         assert_eq!(volumes, Value::Array(vec![]), "{volumes}");
+        assert!(!list_exports(server).iter().any(|n| n == VOLUME));
+    }
+}
+
+/// A server with an HTTPS API signed by `pki`'s CA and `token` as its API token;
+/// `peer_ca` = whether it trusts that CA for its peers (`tls.peer_ca_file`).
+fn start_tls(
+    dir: &Path,
+    etcd: &str,
+    id: &str,
+    pki: &pki::Pki,
+    token: &str,
+    peer_ca: bool,
+) -> Server {
+    let token_file = dir.join("api-token");
+    std::fs::write(&token_file, format!("{token}\n")).expect("write token");
+    let quoted = |path: &Path| format!("{:?}", path.display().to_string());
+    let mut config = format!(
+        "api_token_file = {}\n{TEST_CONFIG}\n[control]\nserver_ttl_s = 3\n[tls]\n\
+         cert_file = {}\nkey_file = {}\nnbd = \"off\"\napi = true\n",
+        quoted(&token_file),
+        quoted(&pki.path("server-cert.pem")),
+        quoted(&pki.path("server-key.pem")),
+    );
+    if peer_ca {
+        config.push_str(&format!(
+            "peer_ca_file = {}\n",
+            quoted(&pki.path("ca-cert.pem"))
+        ));
+    }
+    Server::start_with_args(dir, &config, &["--etcd", etcd, "--server-id", id])
+        .with_api_ca(&pki.path("ca-cert.pem"))
+        .with_api_token(token)
+}
+
+fn volume_names(server: &Server) -> Vec<String> {
+    cli_json(server, &["volume", "list"])
+        .as_array()
+        .expect("volume list")
+        .iter()
+        .map(|v| v["name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
+#[test]
+fn partitioned_volumes_are_created_over_https_peer_apis() {
+    let etcd = strata_meta::etcd_server::EtcdServer::start().expect("start etcd");
+    let url = etcd.client_url().to_owned();
+    let pki_dir = tempfile::tempdir().expect("tempdir");
+    let pki = pki::generate(pki_dir.path());
+    let token = "peer-token-7";
+    let dirs: Vec<_> = (0..3)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let a = start_tls(dirs[0].path(), &url, "a", &pki, token, true);
+    let b = start_tls(dirs[1].path(), &url, "b", &pki, token, true);
+    wait_for("two servers up", Duration::from_secs(20), || {
+        registry(&a).iter().filter(|(_, h, _)| h == "up").count() == 2
+    });
+
+    // The registry carries the scheme; api_address stays host:port.
+    let listed = cli_json(&b, &["server", "list"]);
+    for server in [&a, &b] {
+        let entry = listed["servers"]
+            .as_array()
+            .expect("servers")
+            .iter()
+            .find(|s| s["nbd_address"] == server.nbd.to_string())
+            .unwrap_or_else(|| panic!("{} not listed: {listed}", server.nbd));
+        assert_eq!(
+            entry["api_url"],
+            format!("https://{}", server.api),
+            "{entry}"
+        );
+        assert_eq!(entry["api_address"], server.api.to_string(), "{entry}");
+    }
+    // The API really is HTTPS with a token: plain HTTP and a missing token are refused.
+    let plain = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["--api", &format!("http://{}", a.api), "volume", "list"])
+        .env("STRATA_API_TOKEN", token)
+        .output()
+        .expect("run strata");
+    assert_eq!(plain.status.code(), Some(1), "plain HTTP: {plain:?}");
+    let no_token = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["--api", &a.api_url(), "volume", "list"])
+        .arg("--api-ca")
+        .arg(pki.path("ca-cert.pem"))
+        .env_remove("STRATA_API_TOKEN")
+        .output()
+        .expect("run strata");
+    assert_eq!(no_token.status.code(), Some(1), "no token: {no_token:?}");
+
+    // Created through A over HTTPS: A asks B for its backing over HTTPS.
+    let created = cli_json(
+        &a,
+        &[
+            "volume",
+            "create",
+            VOLUME,
+            "--size",
+            "32M",
+            "--partitions",
+            "2",
+        ],
+    );
+    assert_eq!(created["partition_state"], "ready", "{created}");
+    let mut owners: Vec<(String, u64)> = created["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| {
+            assert_eq!(p["len_bytes"], 16 * MIB, "{p}");
+            (
+                p["server"].as_str().expect("server").to_owned(),
+                p["start_bytes"].as_u64().expect("start"),
+            )
+        })
+        .collect();
+    owners.sort();
+    let ids: Vec<&str> = owners.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"], "one partition per server: {created}");
+    assert_eq!(
+        cli_json(&b, &["volume", "show", VOLUME])["partitions"],
+        created["partitions"]
+    );
+
+    // A pattern in each partition and one across the boundary through A's NBD; read back
+    // through B's.
+    let mut writes = vec![];
+    let mut reads = vec![];
+    for (i, (_, start)) in owners.iter().enumerate() {
+        let at = start + MIB;
+        writes.push(format!("write -P {} {at} 1M", 0x41 + i));
+        reads.push(format!("read -P {} {at} 1M", 0x41 + i));
+    }
+    writes.push(format!("write -P 0x6d {} 128K", 16 * MIB - 64 * 1024));
+    reads.push(format!("read -P 0x6d {} 128K", 16 * MIB - 64 * 1024));
+    reads.push(format!("read -P 0 {} 1M", 24 * MIB));
+    writes.push("flush".into());
+    qemu_io(
+        &a.uri(VOLUME),
+        &writes.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let read_back = qemu_io(
+        &b.uri(VOLUME),
+        &reads.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        read_back.matches("read 1048576/1048576").count(),
+        3,
+        "{read_back}"
+    );
+
+    // A server that trusts only the web roots cannot call its peers: the create fails
+    // naming a certificate problem, and no server is left with the volume.
+    let c = start_tls(dirs[2].path(), &url, "c", &pki, token, false);
+    wait_for("three servers up", Duration::from_secs(20), || {
+        registry(&c).iter().filter(|(_, h, _)| h == "up").count() == 3
+    });
+    let refused = c.cli(&[
+        "volume",
+        "create",
+        "vm02",
+        "--size",
+        "48M",
+        "--partitions",
+        "3",
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let message = String::from_utf8_lossy(&refused.stderr).to_lowercase();
+    assert!(
+        message.contains("certificate") && message.contains("https://"),
+        "{message}"
+    );
+    for server in [&a, &b, &c] {
+        assert_eq!(volume_names(server), [VOLUME], "vm02 rolled back");
+    }
+
+    // Deleted through B: B deletes A's backing over HTTPS.
+    assert_success("volume delete", &b.cli(&["volume", "delete", VOLUME]));
+    for server in [&a, &b, &c] {
+        assert!(volume_names(server).is_empty(), "deleted everywhere");
         assert!(!list_exports(server).iter().any(|n| n == VOLUME));
     }
 }

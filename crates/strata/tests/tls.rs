@@ -1,7 +1,8 @@
 //! TLS against a real `strata serve` (`[tls]`): qemu-io, qemu-img and nbdinfo with x509
 //! credentials on an NBD listener in "require" mode, a plain-text qemu-io refused; the CLI
 //! over `https://` with `--api-ca`, plain HTTP to that port and an untrusted CA refused;
-//! bad certificate files fail start-up with a line naming the key and the file.
+//! bad certificate files (also `peer_ca_file`) fail start-up with a line naming the key
+//! and the file.
 
 mod common;
 #[path = "../../strata-nbd/tests/integration/pki.rs"]
@@ -221,6 +222,32 @@ fn bad_certificate_files_fail_start_up_clearly() {
         let line = String::from_utf8_lossy(&out.stderr);
         assert!(line.contains(needle), "{needle} not in {line}");
         assert!(!String::from_utf8_lossy(&out.stdout).contains("ready"));
+    }
+    // The CA for peers' HTTPS APIs is read at start-up too, even with plain listeners.
+    for (peer_ca, needle) in [
+        ("pki/missing.pem", "cannot read tls.peer_ca_file"),
+        ("pki/garbage.pem", "holds no CERTIFICATE"),
+    ] {
+        let path = dir.path().join("peer.toml");
+        std::fs::write(
+            &path,
+            format!("{TEST_CONFIG}\n[tls]\npeer_ca_file = \"{peer_ca}\"\n"),
+        )
+        .expect("write config");
+        let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--nbd-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+            .output()
+            .expect("run strata serve");
+        assert_eq!(out.status.code(), Some(1), "{needle}: {}", text(&out));
+        let line = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            line.contains(needle) && line.contains("tls.peer_ca_file"),
+            "{needle} not in {line}"
+        );
     }
     drop(pki);
 }

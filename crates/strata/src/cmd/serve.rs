@@ -64,6 +64,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(settings) => crate::tls::ListenerTls::load(settings)?,
         None => crate::tls::ListenerTls::PLAIN,
     };
+    let peer_ca = match &config.peer_ca_file {
+        Some(path) => Some(crate::api_client::read_ca_file("tls.peer_ca_file", path)?),
+        None => None,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
@@ -76,10 +80,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .thread_name("strata")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config, tls))
+    runtime.block_on(serve(config, tls, peer_ca))
 }
 
-async fn serve(config: ServeConfig, tls: crate::tls::ListenerTls) -> anyhow::Result<()> {
+async fn serve(
+    config: ServeConfig,
+    tls: crate::tls::ListenerTls,
+    peer_ca: Option<crate::api_client::CaCerts>,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
     let engine_config = strata_engine::EngineConfig {
@@ -117,6 +125,11 @@ async fn serve(config: ServeConfig, tls: crate::tls::ListenerTls) -> anyhow::Res
     };
     let nbd_addr = nbd_listener.local_addr()?;
     let api_addr = api_listener.local_addr()?;
+    // Registered with its scheme, so the other servers call this API the way it is served.
+    let api_url = format!(
+        "{}://{api_addr}",
+        if tls.api.is_some() { "https" } else { "http" }
+    );
 
     let control = {
         let (engine, etcd, id) = (
@@ -125,7 +138,7 @@ async fn serve(config: ServeConfig, tls: crate::tls::ListenerTls) -> anyhow::Res
             config.server_id.clone(),
         );
         let control_config = config.control.clone();
-        let (nbd, api) = (nbd_addr.to_string(), api_addr.to_string());
+        let (nbd, api) = (nbd_addr.to_string(), api_url.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let plane = crate::control::open(&engine, &etcd, control_config)?;
             plane
@@ -201,11 +214,12 @@ async fn serve(config: ServeConfig, tls: crate::tls::ListenerTls) -> anyhow::Res
     {
         let state = strata_api::ApiState::new(engine.clone(), config.server_id.as_str())
             .with_token(config.api_token.as_deref())
-            .with_addresses(nbd_addr.to_string(), api_addr.to_string())
+            .with_addresses(nbd_addr.to_string(), api_url.clone())
             .with_nbd_stats(nbd_server.stats())
             .with_control(control.clone())
             .with_peers(Arc::new(crate::peers::HttpPeers {
                 token: config.api_token.clone(),
+                ca: peer_ca,
             }));
         let state = match &profiler {
             Some(profiler) => state.with_profiler(profiler.clone()),

@@ -28,7 +28,7 @@ pub fn run(args: ServerArgs, api: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<16} {:<6} {:<22} {:<22}  TIERS (free / reserved / capacity)",
+        "{:<16} {:<6} {:<22} {:<30}  TIERS (free / reserved / capacity)",
         "ID", "HEALTH", "NBD", "API"
     );
     for s in reply["servers"].as_array().into_iter().flatten() {
@@ -48,11 +48,15 @@ pub fn run(args: ServerArgs, api: &str) -> anyhow::Result<()> {
             })
             .collect();
         println!(
-            "{:<16} {:<6} {:<22} {:<22}  {}",
+            "{:<16} {:<6} {:<22} {:<30}  {}",
             s["id"].as_str().unwrap_or("?"),
             s["health"].as_str().unwrap_or("?"),
             s["nbd_address"].as_str().unwrap_or("-"),
-            s["api_address"].as_str().unwrap_or("-"),
+            // The URL (with its scheme) when the server reports one.
+            s["api_url"]
+                .as_str()
+                .or_else(|| s["api_address"].as_str())
+                .unwrap_or("-"),
             tiers.join(", ")
         );
     }

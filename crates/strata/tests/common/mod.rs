@@ -34,6 +34,10 @@ pub struct Server {
     pub data_dir: PathBuf,
     config_path: PathBuf,
     extra_args: Vec<String>,
+    /// Set for a server whose API is HTTPS (`[tls] api = true`): the CA the CLI trusts.
+    api_ca: Option<PathBuf>,
+    /// Bearer token the CLI sends (`STRATA_API_TOKEN`).
+    api_token: Option<String>,
 }
 
 impl Server {
@@ -55,7 +59,22 @@ impl Server {
             data_dir,
             config_path,
             extra_args,
+            api_ca: None,
+            api_token: None,
         }
+    }
+
+    /// The API is HTTPS with a certificate signed by `ca`: `api_url` says `https://` and
+    /// the CLI gets `--api-ca`.
+    pub fn with_api_ca(mut self, ca: &Path) -> Self {
+        self.api_ca = Some(ca.to_path_buf());
+        self
+    }
+
+    /// The CLI sends `token` as `STRATA_API_TOKEN`.
+    pub fn with_api_token(mut self, token: &str) -> Self {
+        self.api_token = Some(token.to_owned());
+        self
     }
 
     /// Restarts on the same data dir (new ports).
@@ -72,16 +91,25 @@ impl Server {
     }
 
     pub fn api_url(&self) -> String {
-        format!("http://{}", self.api)
+        let scheme = if self.api_ca.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.api)
     }
 
     /// Runs the `strata` CLI against this server.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(["--api", &self.api_url()])
-            .args(args)
-            .output()
-            .expect("run strata CLI")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+        cmd.args(["--api", &self.api_url()]);
+        if let Some(ca) = &self.api_ca {
+            cmd.arg("--api-ca").arg(ca);
+        }
+        if let Some(token) = &self.api_token {
+            cmd.env("STRATA_API_TOKEN", token);
+        }
+        cmd.args(args).output().expect("run strata CLI")
     }
 
     pub fn create_volume(&self, name: &str, size: &str) {
