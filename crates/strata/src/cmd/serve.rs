@@ -131,6 +131,7 @@ async fn serve(config: ServeConfig, tls: crate::tls::ListenerTls) -> anyhow::Res
             plane
                 .register_server(&strata_api::registration(&engine, &id, nbd, api))
                 .with_context(|| format!("cannot register server {id}"))?;
+            crate::control::enforce_at_start(&plane, &engine, &id)?;
             Ok(plane)
         })
         .await
