@@ -105,7 +105,7 @@ fn new_extents_of_others_leave_the_reserved_room_free() {
 
     // a's own writes still land on nvme, into its room.
     write_extents(engine, "a", 2..6);
-    assert_eq!(tiers_of(engine, "a", 2..6), [Nvme; 4]);
+    assert_eq!(tiers_of(engine, "a", 2..6), [Nvme, Nvme, Nvme, Nvme]);
     assert_eq!(nvme_held(engine), 0);
     assert_eq!(engine.tiers()[0].free_bytes, 0);
 
