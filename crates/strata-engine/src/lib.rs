@@ -38,7 +38,9 @@
 //! and execute its moves under a bandwidth limit, below foreground I/O, with a
 //! crash-safe copy → flush → switch → free protocol and a durable migration log (see
 //! [`migrate`]). Foreground writes take a striped read lock per extent so the final phase
-//! of a move can exclude them briefly.
+//! of a move can exclude them briefly. Soft reservations handed in by
+//! [`Engine::set_reservations`] keep other volumes' new extents and moves out of the room
+//! a tier holds for a volume, whatever the policy (see [`reservation`]).
 //!
 //! # Observation
 //!
@@ -60,6 +62,7 @@ pub mod migrate;
 pub mod placement;
 pub mod prefetch;
 pub mod profiler;
+pub mod reservation;
 pub mod store_format;
 pub mod testing;
 pub mod tier;
@@ -74,6 +77,7 @@ pub use migrate::{AccessObserver, MigrationOutcome, MigrationRecord, MigrationSt
 pub use placement::{FastestFirst, PlacementHook, PlacementRequest};
 pub use prefetch::{PrefetchConfig, PrefetchCounters, PrefetchStats, VolumePrefetchStats};
 pub use profiler::{LiveProfiler, ProfilerConfig, VolumeProfileReport};
+pub use reservation::{ReservationHold, ReservationStats, TierReservation};
 pub use tier::{TierIoStats, TierStatus, open_tier};
 pub use volume::{
     MAX_VOLUME_NAME_LEN, MAX_VOLUME_SIZE_BYTES, VolumeInfo, VolumeSpec, validate_volume_geometry,

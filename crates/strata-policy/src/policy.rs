@@ -66,4 +66,11 @@ pub trait PlacementPolicy: std::fmt::Debug + Send {
     fn observe_forecast(&mut self, forecast: &Forecast) {
         let _ = forecast;
     }
+
+    /// Replaces the soft reservations the policy should respect (capacity of a tier held
+    /// for one volume). Executors enforce reservations themselves; a policy that plans
+    /// around them (`strata`) keeps them, the others ignore them, which is the default.
+    fn set_reservations(&mut self, reservations: &[crate::Reservation]) {
+        let _ = reservations;
+    }
 }

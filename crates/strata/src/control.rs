@@ -1,15 +1,16 @@
 //! The control plane of a running server: where it keeps its records (the engine's
 //! embedded store for a single server, a shared etcd for a cluster), this server's
-//! registration and heartbeat, the lease-expiry sweep, and the reserved → in-use
-//! accounting of leased volumes from what the engine has really written.
+//! registration and heartbeat, the lease-expiry sweep, the reserved → in-use
+//! accounting of leased volumes from what the engine has really written, and handing this
+//! server's live reservations to the engine, which keeps other volumes out of them.
 
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use strata_control::{ControlConfig, ControlPlane, ReservationStatus};
+use strata_control::{ControlConfig, ControlPlane, Reservation, ReservationStatus};
 use strata_core::{TierKind, UnixClock};
-use strata_engine::Engine;
+use strata_engine::{Engine, ReservationHold};
 use strata_meta::{EtcdStore, MetaStore};
 use tokio_util::sync::CancellationToken;
 
@@ -79,19 +80,54 @@ fn one_round(plane: &ControlPlane, engine: &Engine, server_id: &str) -> anyhow::
     for lease_id in plane.expire_due().context("expiring leases")? {
         tracing::info!("lease {lease_id} expired; its reservations were released");
     }
-    account_writes(plane, engine, server_id).context("accounting reservations")
+    // One scan of every reservation per round, for the engine and for the accounting.
+    let live = live_reservations(plane, server_id).context("listing reservations")?;
+    enforce(engine, &live);
+    account_writes(plane, engine, &live).context("accounting reservations")
+}
+
+/// This server's reservations that are not released.
+fn live_reservations(plane: &ControlPlane, server_id: &str) -> anyhow::Result<Vec<Reservation>> {
+    Ok(plane
+        .list_reservations(None)?
+        .into_iter()
+        .filter(|r| r.server == server_id && r.status != ReservationStatus::Released)
+        .collect())
+}
+
+/// Hands the reservations to the engine, which keeps other volumes' new extents and moves
+/// out of the room they hold.
+fn enforce(engine: &Engine, live: &[Reservation]) {
+    let holds: Vec<ReservationHold> = live
+        .iter()
+        .map(|r| ReservationHold::new(r.volume.clone(), r.tier.clone(), r.bytes))
+        .collect();
+    engine.set_reservations(&holds);
+}
+
+/// Start-up: hands this server's live reservations to the engine before any client can
+/// write, so a restart does not leave a window in which they are not enforced.
+pub fn enforce_at_start(
+    plane: &ControlPlane,
+    engine: &Engine,
+    server_id: &str,
+) -> anyhow::Result<()> {
+    let live = live_reservations(plane, server_id).context("listing reservations")?;
+    enforce(engine, &live);
+    Ok(())
 }
 
 /// Moves the bytes each leased volume has written on a tier of this server from reserved
 /// to in use, up to what its reservations hold (a reservation never shrinks back: bytes
 /// demoted to another tier stay accounted where they were first written).
-fn account_writes(plane: &ControlPlane, engine: &Engine, server_id: &str) -> anyhow::Result<()> {
-    // One scan of every reservation per round: volume → tier → (in use, room left).
+fn account_writes(
+    plane: &ControlPlane,
+    engine: &Engine,
+    live: &[Reservation],
+) -> anyhow::Result<()> {
+    // volume → tier → (in use, room left).
     let mut held: BTreeMap<String, BTreeMap<TierKind, (u64, u64)>> = BTreeMap::new();
-    for reservation in plane.list_reservations(None)? {
-        if reservation.server != server_id || reservation.status == ReservationStatus::Released {
-            continue;
-        }
+    for reservation in live {
         let entry = held
             .entry(reservation.volume.clone())
             .or_default()

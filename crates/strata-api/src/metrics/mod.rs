@@ -13,7 +13,7 @@ use crate::tiers::ratio;
 use crate::{ApiError, ApiState, blocking};
 use axum::http::header;
 use axum::response::IntoResponse;
-use strata_engine::{Engine, TierStatus, VolumeInfo, VolumeStats};
+use strata_engine::{Engine, ReservationStats, TierStatus, VolumeInfo, VolumeStats};
 use strata_nbd::StatsSnapshot;
 
 /// A component that adds its own families to every scrape (migration executor,
@@ -66,6 +66,7 @@ pub fn render(state: &ApiState) -> String {
     write_volumes(&mut out, &scrape.volumes);
     migration::write_migration(&mut out, &state.engine.migration_stats());
     prefetch::write_prefetch(&mut out, &state.engine.prefetch_stats());
+    write_reservations(&mut out, &state.engine.reservation_stats());
     if let Some(stats) = &state.nbd_stats {
         write_nbd(&mut out, &stats.snapshot());
     }
@@ -187,6 +188,42 @@ fn write_tiers(out: &mut Exposition, tiers: &[TierStatus]) {
             &[("tier", tier.kind.as_str())],
             tier.cost_per_gib_month,
         );
+    }
+}
+
+/// The soft reservations the engine enforces and how often they changed a decision.
+fn write_reservations(out: &mut Exposition, stats: &ReservationStats) {
+    out.family(
+        "strata_tier_reservation_held_bytes",
+        MetricType::Gauge,
+        "Bytes of the tier reserved for volumes and not yet filled by them: the room other volumes leave free.",
+    );
+    for tier in &stats.tiers {
+        out.sample(
+            "strata_tier_reservation_held_bytes",
+            &[("tier", tier.kind.as_str())],
+            tier.held_bytes as f64,
+        );
+    }
+    let counters: [(&str, &str, u64); 3] = [
+        (
+            "strata_reservation_placements_redirected_total",
+            "New extents placed on a later-ranked tier because the preferred tier's free room was reserved for other volumes.",
+            stats.placements_redirected,
+        ),
+        (
+            "strata_reservation_placements_into_reserved_total",
+            "New extents that took room reserved for other volumes because no tier had unreserved room.",
+            stats.placements_into_reserved,
+        ),
+        (
+            "strata_reservation_moves_skipped_total",
+            "Policy moves and prefetches not started because they would have eaten into other volumes' reservations.",
+            stats.moves_skipped,
+        ),
+    ];
+    for (name, help, value) in counters {
+        out.single(name, MetricType::Counter, help, value as f64);
     }
 }
 

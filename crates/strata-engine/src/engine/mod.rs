@@ -63,6 +63,8 @@ pub(crate) struct EngineInner {
     pub volumes_by_id: RwLock<VolumesById>,
     pub access_observers: RwLock<Vec<Arc<dyn AccessObserver>>>,
     pub prefetch: crate::prefetch::Prefetcher,
+    /// This server's soft reservations and the counters of their effect.
+    pub reservations: crate::reservation::Reservations,
 }
 
 fn now_unix_s() -> u64 {
@@ -163,6 +165,7 @@ impl Engine {
             volumes_by_id: RwLock::new(Arc::default()),
             access_observers: RwLock::new(Vec::new()),
             prefetch,
+            reservations: crate::reservation::Reservations::default(),
         };
         inner.load()?;
         let inner = Arc::new(inner);
@@ -353,6 +356,22 @@ impl Engine {
         self.inner.tiers.iter().map(Tier::status).collect()
     }
 
+    /// Replaces this server's soft reservations: each hold keeps `bytes` of its tier for
+    /// its volume (by name; the volume need not exist yet). Other volumes' new extents and
+    /// background moves stay out of what a tier holds and the reserving volume has not
+    /// filled yet; holds on tiers this engine lacks are ignored. The `strata` policy gets
+    /// the same reservations for its own planning. Returns the (volume, tier) entries now
+    /// enforced. See [`crate::reservation`] for the rule.
+    pub fn set_reservations(&self, holds: &[crate::ReservationHold]) -> usize {
+        self.inner.set_reservations(holds)
+    }
+
+    /// The reservations in force per tier and the counters of placements and moves they
+    /// redirected or skipped.
+    pub fn reservation_stats(&self) -> crate::ReservationStats {
+        self.inner.reservation_stats()
+    }
+
     /// Makes every acknowledged write and map change durable.
     pub fn flush_all(&self) -> Result<()> {
         self.inner.flush_all()
@@ -395,10 +414,14 @@ impl EngineInner {
         self.volumes_by_id.read().clone()
     }
 
-    /// Rebuilds the id index; callers hold the `volumes` write lock.
+    /// Rebuilds the id index; callers hold the `volumes` write lock. A volume that holds a
+    /// reservation gets (or loses) its id, so the policy's copy is refreshed.
     pub fn publish_volumes(&self, volumes: &BTreeMap<String, Arc<Volume>>) {
         let by_id = volumes.values().map(|v| (v.record.id, v.clone())).collect();
         *self.volumes_by_id.write() = Arc::new(by_id);
+        if self.reservations.any() {
+            self.feed_policy_reservations();
+        }
     }
 
     pub fn stop_tiering(&self) {

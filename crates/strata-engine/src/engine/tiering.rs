@@ -73,7 +73,7 @@ impl Engine {
             .with_volume(volume)
             .with_extent(extent)
         })?;
-        job.reason = "manual";
+        job.reason = crate::migrate::MANUAL_REASON;
         inner.migrate_now(&job)
     }
 

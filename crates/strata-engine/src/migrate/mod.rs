@@ -18,7 +18,7 @@ mod runner;
 pub(crate) mod view;
 
 pub use log::{MigrationOutcome, MigrationRecord};
-pub(crate) use mover::MoveJob;
+pub(crate) use mover::{MANUAL_REASON, MoveJob};
 
 use crate::config::PlacementConfig;
 use bucket::TokenBucket;

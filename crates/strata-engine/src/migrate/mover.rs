@@ -1,7 +1,9 @@
 //! One move, end to end. The protocol (each step is why the invariants hold):
 //!
 //! 1. Check the contract: the extent is on `from`, `to` is another existing, non-degraded
-//!    tier (and the volume's pinned tier, if pinned), and `to` has a free slot; take it.
+//!    tier (and the volume's pinned tier, if pinned), and `to` has a free slot outside
+//!    what it holds for other volumes' reservations (`crate::reservation`; operator moves
+//!    are not checked); take it.
 //! 2. Note the extent's write generation at a quiescent moment (`extent_lock`), copy in
 //!    chunks — each chunk paced by the token buckets and yielding to foreground I/O on
 //!    both tiers — and flush the destination. Repeat (at most twice) while writes came in.
@@ -29,6 +31,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use strata_device::TierDevice;
 use strata_policy::MoveRejection;
+
+/// Reason of operator moves (`Engine::migrate_extent`), which reservations do not stop.
+pub(crate) const MANUAL_REASON: &str = "manual";
 
 /// A move resolved against the engine.
 #[derive(Debug, Clone)]
@@ -192,6 +197,12 @@ impl EngineInner {
             && volume.pin.is_none_or(|pin| pin == job.to);
         if !target_ok {
             return Err(Attempt::Rejected(MoveRejection::InvalidTarget));
+        }
+        if job.reason != MANUAL_REASON
+            && self.room_for(volume, job.to) == crate::reservation::Room::Reserved
+        {
+            self.reservations.count_move_skipped();
+            return Err(Attempt::Rejected(MoveRejection::TargetFull));
         }
         let Some(slot) = self.tiers[job.to].alloc.lock().allocate(volume.slot_order) else {
             return Err(Attempt::Rejected(MoveRejection::TargetFull));

@@ -5,6 +5,7 @@
 
 use crate::engine::EngineInner;
 use crate::migrate::{MigrationOutcome, MoveJob};
+use crate::reservation::Room;
 use crate::volume::Volume;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -21,20 +22,40 @@ enum Ended {
     Cancelled,
 }
 
-/// The fastest tier faster than `current` that is not degraded and whose occupancy stays
-/// at or below `watermark` after taking one of the volume's extents, with the share of its
-/// room under the watermark that would still be free.
+/// The fastest tier faster than `current` that is not degraded, whose occupancy stays at
+/// or below `watermark` after taking one of the volume's extents and whose room left is
+/// not held for other volumes' reservations, with the share of its room under the
+/// watermark that would still be free. When reservations alone leave no such tier, the
+/// prefetch counts as a move skipped because of them.
 pub(crate) fn target_tier(
     inner: &EngineInner,
     volume: &Volume,
     current: usize,
     watermark: f64,
 ) -> Option<(usize, f32)> {
+    let target = target_tier_where(inner, volume, current, watermark, |index| {
+        inner.room_for(volume, index) == Room::Open
+    });
+    if target.is_none() && target_tier_where(inner, volume, current, watermark, |_| true).is_some()
+    {
+        inner.reservations.count_move_skipped();
+    }
+    target
+}
+
+/// [`target_tier`] with the reservation test replaced by `allowed`.
+fn target_tier_where(
+    inner: &EngineInner,
+    volume: &Volume,
+    current: usize,
+    watermark: f64,
+    allowed: impl Fn(usize) -> bool,
+) -> Option<(usize, f32)> {
     let need_granules = volume.extent_size() / crate::config::GRANULE_BYTES;
     inner.tiers[..current.min(inner.tiers.len())]
         .iter()
         .enumerate()
-        .filter(|(_, t)| !t.degraded.load(Ordering::Relaxed))
+        .filter(|(index, t)| !t.degraded.load(Ordering::Relaxed) && allowed(*index))
         .find_map(|(index, tier)| {
             let alloc = tier.alloc.lock();
             let limit = alloc.capacity_granules() as f64 * watermark;

@@ -24,6 +24,7 @@ use crate::config::GRANULE_BYTES;
 use crate::engine::EngineInner;
 use crate::extent_map::Placement;
 use crate::placement::{PlacementRequest, candidate_tiers};
+use crate::reservation::Room;
 use crate::store_format::{self, MapValue};
 use crate::{EngineError, EngineErrorKind, Result};
 use std::sync::atomic::Ordering;
@@ -207,7 +208,9 @@ impl EngineInner {
         Ok(())
     }
 
-    /// Takes a slot from the first candidate tier with room. Callers hold the map lock.
+    /// Takes a slot from the first candidate tier with room that is not held for other
+    /// volumes' reservations; failing that (soft reservations), from the first candidate
+    /// with any room. Callers hold the map lock.
     fn allocate_slot(&self, volume: &Volume, extent: u64) -> Result<Placement> {
         let request = PlacementRequest {
             volume_id: volume.record.id,
@@ -218,12 +221,38 @@ impl EngineInner {
             tier_count: self.tiers.len(),
         };
         let hook = self.placement.read().clone();
-        for tier in candidate_tiers(hook.as_ref(), &request) {
-            if let Some(slot) = self.tiers[tier].alloc.lock().allocate(volume.slot_order) {
-                return Ok(Placement {
+        let candidates = candidate_tiers(hook.as_ref(), &request);
+        let take = |tier: usize| {
+            self.tiers[tier]
+                .alloc
+                .lock()
+                .allocate(volume.slot_order)
+                .map(|slot| Placement {
                     tier,
                     granule: slot.granule,
-                });
+                })
+        };
+        let mut passed_reserved = false;
+        for &tier in &candidates {
+            if self.room_for(volume, tier) == Room::Reserved {
+                passed_reserved = true;
+                continue;
+            }
+            if let Some(placement) = take(tier) {
+                if passed_reserved {
+                    self.reservations.count_redirected();
+                }
+                return Ok(placement);
+            }
+        }
+        if passed_reserved {
+            // Soft: no candidate has unreserved room, so take reserved room rather than
+            // fail a write that would succeed without reservations.
+            for &tier in &candidates {
+                if let Some(placement) = take(tier) {
+                    self.reservations.count_into_reserved();
+                    return Ok(placement);
+                }
             }
         }
         let scope = if volume.pin.is_some() {

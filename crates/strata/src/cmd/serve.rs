@@ -144,6 +144,7 @@ async fn serve(
             plane
                 .register_server(&strata_api::registration(&engine, &id, nbd, api))
                 .with_context(|| format!("cannot register server {id}"))?;
+            crate::control::enforce_at_start(&plane, &engine, &id)?;
             Ok(plane)
         })
         .await

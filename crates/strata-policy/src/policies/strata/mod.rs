@@ -147,6 +147,10 @@ impl PlacementPolicy for Strata {
         "strata"
     }
 
+    fn set_reservations(&mut self, reservations: &[Reservation]) {
+        self.config.reservations = reservations.to_vec();
+    }
+
     fn place_new(&mut self, extent: ExtentId, view: &dyn TierView) -> TierId {
         let pinned = self
             .config

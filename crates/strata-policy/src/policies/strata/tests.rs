@@ -282,6 +282,30 @@ fn capacity_reserved_for_another_volume_is_left_free() {
 }
 
 #[test]
+fn reservations_handed_in_at_run_time_bind_like_configured_ones() {
+    let mut rig = Rig::new(StrataConfig::default(), 4);
+    rig.policy.set_reservations(&[Reservation {
+        volume: 2,
+        tier: TierId(0),
+        extents: 3,
+    }]);
+    for index in 0..4 {
+        rig.visit(index, 0);
+    }
+    assert_eq!(
+        rig.map.used_extents(TierId(0)),
+        1,
+        "3 of 4 slots are volume 2's"
+    );
+    // Released: new extents of volume 0 may fill the tier again.
+    rig.policy.set_reservations(&[]);
+    for index in 4..7 {
+        rig.visit(index, 0);
+    }
+    assert_eq!(rig.map.used_extents(TierId(0)), 4);
+}
+
+#[test]
 fn a_warm_restart_keeps_the_evidence() {
     let rig = hot_behind_cold(20);
     let saved = rig.policy.heat_map().to_bytes();
