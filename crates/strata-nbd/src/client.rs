@@ -181,10 +181,21 @@ impl NbdClient {
             .flush()
             .await
             .map_err(|e| NbdError::io("send disconnect", e))?;
-        self.writer
-            .shutdown()
-            .await
-            .map_err(|e| NbdError::io("close", e))
+        // The server may close as soon as it reads the disconnect; closing our side of a
+        // connection the peer already shut is not an error then.
+        match self.writer.shutdown().await {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::NotConnected
+                ) =>
+            {
+                Ok(())
+            }
+            other => other.map_err(|e| NbdError::io("close", e)),
+        }
     }
 
     /// Sends any request (even one the server will reject) and waits for its reply.
