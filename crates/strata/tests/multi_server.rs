@@ -160,18 +160,7 @@ fn three_servers_serve_one_partitioned_volume_through_any_of_them() {
         ],
     );
     assert_eq!(created["partition_state"], "ready", "{created}");
-    let partitions = created["partitions"].as_array().expect("partitions");
-    let mut owners: Vec<(String, u64)> = partitions
-        .iter()
-        .map(|p| {
-            assert_eq!(p["len_bytes"], 16 * MIB, "{p}");
-            (
-                p["server"].as_str().expect("server").to_owned(),
-                p["start_bytes"].as_u64().expect("start"),
-            )
-        })
-        .collect();
-    owners.sort();
+    let owners = partition_owners(&created);
     let ids: Vec<&str> = owners.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids, ["a", "b", "c"], "one partition per server: {created}");
     let start_of = |id: &str| owners.iter().find(|(o, _)| o == id).expect("owner").1;
@@ -443,19 +432,7 @@ fn partitioned_volumes_are_created_over_https_peer_apis() {
         ],
     );
     assert_eq!(created["partition_state"], "ready", "{created}");
-    let mut owners: Vec<(String, u64)> = created["partitions"]
-        .as_array()
-        .expect("partitions")
-        .iter()
-        .map(|p| {
-            assert_eq!(p["len_bytes"], 16 * MIB, "{p}");
-            (
-                p["server"].as_str().expect("server").to_owned(),
-                p["start_bytes"].as_u64().expect("start"),
-            )
-        })
-        .collect();
-    owners.sort();
+    let owners = partition_owners(&created);
     let ids: Vec<&str> = owners.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids, ["a", "b"], "one partition per server: {created}");
     assert_eq!(
@@ -521,4 +498,22 @@ fn partitioned_volumes_are_created_over_https_peer_apis() {
         assert!(volume_names(server).is_empty(), "deleted everywhere");
         assert!(!list_exports(server).iter().any(|n| n == VOLUME));
     }
+}
+
+/// `(owner, start)` of every partition of a created volume, by owner; each is 16 MiB.
+fn partition_owners(created: &Value) -> Vec<(String, u64)> {
+    let mut owners: Vec<(String, u64)> = created["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| {
+            assert_eq!(p["len_bytes"], 16 * MIB, "{p}");
+            (
+                p["server"].as_str().expect("server").to_owned(),
+                p["start_bytes"].as_u64().expect("start"),
+            )
+        })
+        .collect();
+    owners.sort();
+    owners
 }

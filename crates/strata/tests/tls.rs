@@ -20,6 +20,18 @@ fn tls_config(nbd: &str, api: bool) -> String {
     )
 }
 
+/// Runs `strata serve` with `config` until it exits (start-up failures end it at once).
+fn serve_once(config: &Path, data_dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--nbd-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
+        .output()
+        .expect("run strata serve")
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -210,14 +222,7 @@ fn bad_certificate_files_fail_start_up_clearly() {
         );
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, config).expect("write config");
-        let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(["serve", "--config"])
-            .arg(&path)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--nbd-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
-            .output()
-            .expect("run strata serve");
+        let out = serve_once(&path, &dir.path().join("data"));
         assert_eq!(out.status.code(), Some(1), "{needle}: {}", text(&out));
         let line = String::from_utf8_lossy(&out.stderr);
         assert!(line.contains(needle), "{needle} not in {line}");
@@ -234,14 +239,7 @@ fn bad_certificate_files_fail_start_up_clearly() {
             format!("{TEST_CONFIG}\n[tls]\npeer_ca_file = \"{peer_ca}\"\n"),
         )
         .expect("write config");
-        let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-            .args(["serve", "--config"])
-            .arg(&path)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--nbd-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0"])
-            .output()
-            .expect("run strata serve");
+        let out = serve_once(&path, &dir.path().join("data"));
         assert_eq!(out.status.code(), Some(1), "{needle}: {}", text(&out));
         let line = String::from_utf8_lossy(&out.stderr);
         assert!(
