@@ -76,6 +76,9 @@ impl ControlConfig {
     }
 }
 
+/// At most this many accounting records are cached (about 100 bytes each).
+const USAGE_CACHE_ENTRIES: usize = 1 << 16;
+
 /// The control plane over one store. Cheap to share behind an `Arc`; every method is
 /// blocking and safe to call from many threads and many processes at once.
 #[derive(Debug)]
@@ -85,6 +88,9 @@ pub struct ControlPlane {
     config: ControlConfig,
     /// Heartbeat leases of the servers registered through this instance.
     heartbeats: Mutex<HashMap<String, LeaseId>>,
+    /// The accounting records (`usage/…`) as this instance last read or wrote them: a
+    /// guess that spares a store read, checked by the transaction that uses it.
+    usage_cache: Mutex<HashMap<Vec<u8>, Vec<u8>>>,
 }
 
 impl ControlPlane {
@@ -94,6 +100,7 @@ impl ControlPlane {
             clock,
             config,
             heartbeats: Mutex::new(HashMap::new()),
+            usage_cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -103,6 +110,23 @@ impl ControlPlane {
 
     pub fn config(&self) -> &ControlConfig {
         &self.config
+    }
+
+    fn cached_usage(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.usage_cache.lock().get(key).cloned()
+    }
+
+    fn remember_usage(&self, key: Vec<u8>, raw: Vec<u8>) {
+        let mut cache = self.usage_cache.lock();
+        // One record per server and tier; the bound only matters after many servers left.
+        if cache.len() >= USAGE_CACHE_ENTRIES && !cache.contains_key(&key) {
+            cache.clear();
+        }
+        cache.insert(key, raw);
+    }
+
+    fn forget_usage(&self, key: &[u8]) {
+        self.usage_cache.lock().remove(key);
     }
 
     fn now_ns(&self) -> u64 {

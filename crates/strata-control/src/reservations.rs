@@ -19,14 +19,30 @@ use strata_core::TierKind;
 use strata_meta::{Compare, Op};
 
 /// Reads, changes and writes back accounting records inside one optimistic transaction.
+///
+/// A first attempt takes accounting records from this instance's cache of what it last read
+/// or wrote, or else from a guarded read ([`strata_meta::MetaStore::get_guarded`]): the
+/// transaction compares every record it used, so a stale one costs a retry, never a wrong
+/// write. A retry reads fresh (`fresh`), and a "no capacity" answer reached from records
+/// that were not read fresh is retried too before it is believed.
 #[derive(Debug, Default)]
 struct Batch {
+    fresh: bool,
+    /// Some record came from the cache or a guarded read.
+    stale: bool,
     when: Vec<Compare>,
     then: Vec<Op>,
     usage: BTreeMap<Vec<u8>, TierUsage>,
 }
 
 impl Batch {
+    fn new(fresh: bool) -> Self {
+        Self {
+            fresh,
+            ..Self::default()
+        }
+    }
+
     /// The accounting record of `(server, tier)`, read once per batch.
     fn usage(
         &mut self,
@@ -37,14 +53,26 @@ impl Batch {
     ) -> Result<&mut TierUsage> {
         let key = keys::usage(server, tier);
         if !self.usage.contains_key(&key) {
-            let raw = plane.get_raw(op, &key)?.ok_or_else(|| {
-                ControlError::new(
-                    ControlErrorKind::NotFound,
-                    op,
-                    server,
-                    format!("server has no {tier} tier"),
-                )
-            })?;
+            let mut raw = None;
+            if !self.fresh {
+                raw = match plane.cached_usage(&key) {
+                    Some(raw) => Some(raw),
+                    None => plane.get_guarded_raw(op, &key)?,
+                };
+                self.stale = raw.is_some();
+            }
+            // A record too new for the guarded read is looked up again before "not found".
+            let raw = match raw {
+                Some(raw) => raw,
+                None => plane.get_raw(op, &key)?.ok_or_else(|| {
+                    ControlError::new(
+                        ControlErrorKind::NotFound,
+                        op,
+                        server,
+                        format!("server has no {tier} tier"),
+                    )
+                })?,
+            };
             self.usage.insert(key.clone(), decode(op, &key, &raw)?);
             self.when.push(Compare::value(key.clone(), raw));
         }
@@ -54,11 +82,30 @@ impl Batch {
             .unwrap_or_else(|| unreachable!("inserted above")))
     }
 
+    /// `error`, unless it may come from a stale record: then `Ok`, and the caller retries
+    /// with fresh reads.
+    fn refuse(&self, error: ControlError) -> Result<()> {
+        if self.stale { Ok(()) } else { Err(error) }
+    }
+
     fn commit(mut self, plane: &ControlPlane, op: &'static str, subject: &str) -> Result<bool> {
-        for (key, usage) in &self.usage {
-            self.then.push(Op::put(key.clone(), encode(usage)));
+        let written: Vec<(Vec<u8>, Vec<u8>)> = self
+            .usage
+            .iter()
+            .map(|(key, usage)| (key.clone(), encode(usage)))
+            .collect();
+        for (key, raw) in &written {
+            self.then.push(Op::put(key.clone(), raw.clone()));
         }
-        plane.transact(op, subject, &self.when, &self.then)
+        let applied = plane.transact(op, subject, &self.when, &self.then)?;
+        for (key, raw) in written {
+            if applied {
+                plane.remember_usage(key, raw);
+            } else {
+                plane.forget_usage(&key);
+            }
+        }
+        Ok(applied)
     }
 }
 
@@ -84,7 +131,7 @@ impl ControlPlane {
             .filter(|r| r.status != ReservationStatus::Released)
             .map(|r| r.server)
             .collect();
-        for _ in 0..self.config.max_retries {
+        for attempt in 0..self.config.max_retries {
             let view = ClusterView::from_statuses(&self.list_servers()?);
             let mut avoid = partitions.clone();
             let mut plan = Vec::new();
@@ -104,7 +151,7 @@ impl ControlPlane {
                 avoid.insert(best.server.clone());
                 plan.push((best.server, tier.clone(), wanted));
             }
-            match self.try_reserve(OP, volume, lease_id, &plan, false)? {
+            match self.try_reserve(OP, volume, lease_id, &plan, attempt > 0, false)? {
                 Some(reservations) => return Ok(reservations),
                 None => continue,
             }
@@ -126,7 +173,8 @@ impl ControlPlane {
         for attempt in 0..self.config.max_retries {
             // A new reservation is the common case: the first attempt guesses its record is
             // absent (one read fewer; the transaction checks the guess), later ones read it.
-            if let Some(mut done) = self.try_reserve(OP, volume, lease_id, &plan, attempt == 0)?
+            let first = attempt == 0;
+            if let Some(mut done) = self.try_reserve(OP, volume, lease_id, &plan, !first, first)?
                 && let Some(reservation) = done.pop()
             {
                 return Ok(reservation);
@@ -136,32 +184,32 @@ impl ControlPlane {
     }
 
     /// One optimistic attempt at a reservation plan; `None` when a concurrent change won
-    /// (or the guess that the reservation records are absent was wrong).
+    /// (or the guess that the reservation records are absent was wrong, or a refusal may
+    /// come from stale records). `fresh` reads every record fresh.
     fn try_reserve(
         &self,
         op: &'static str,
         volume: &str,
         lease_id: &str,
         plan: &[(String, TierKind, u64)],
+        fresh: bool,
         guess_absent: bool,
     ) -> Result<Option<Vec<Reservation>>> {
         let now_ns = self.now_ns();
         let ratio = self.config.overcommit_ratio;
-        let mut batch = Batch::default();
+        let mut batch = Batch::new(fresh);
         let mut reservations = Vec::new();
         for (server, tier, bytes) in plan {
             let key = keys::reservation(volume, lease_id, server, tier);
             let usage = batch.usage(self, op, server, tier)?;
             if *bytes > usage.grantable_bytes(ratio) {
-                return Err(no_capacity(
-                    op,
-                    volume,
-                    format!(
-                        "{server}/{tier}: {bytes} bytes wanted, {} free, {} grantable with overcommit {ratio}",
-                        usage.free_bytes(),
-                        usage.grantable_bytes(ratio)
-                    ),
-                ));
+                let message = format!(
+                    "{server}/{tier}: {bytes} bytes wanted, {} free, {} grantable with overcommit {ratio}",
+                    usage.free_bytes(),
+                    usage.grantable_bytes(ratio)
+                );
+                batch.refuse(no_capacity(op, volume, message))?;
+                return Ok(None);
             }
             let borrowed = bytes.saturating_sub(usage.free_bytes());
             usage.reserved_bytes += bytes;
@@ -179,8 +227,10 @@ impl ControlPlane {
             // One reservation per (volume, lease, server, tier): a second adds to it.
             let old = if guess_absent {
                 None
-            } else {
+            } else if fresh {
                 self.get_raw(op, &key)?
+            } else {
+                self.get_guarded_raw(op, &key)?
             };
             let mut stored = reservation.clone();
             if let Some(raw) = &old {
@@ -255,8 +305,8 @@ impl ControlPlane {
     /// Bytes beyond the reservations come from the server's unreserved free space only.
     pub fn consume(&self, volume: &str, tier: &TierKind, bytes: u64) -> Result<()> {
         const OP: &str = "consume";
-        for _ in 0..self.config.max_retries {
-            let mut batch = Batch::default();
+        for attempt in 0..self.config.max_retries {
+            let mut batch = Batch::new(attempt > 0);
             let mut remaining = bytes;
             let mut first_server = None;
             for (key, raw) in self.list_raw(OP, &keys::reservation_prefix(volume, None))? {
@@ -288,14 +338,12 @@ impl ControlPlane {
                 })?;
                 let usage = batch.usage(self, OP, &server, tier)?;
                 if remaining > usage.free_bytes() {
-                    return Err(no_capacity(
-                        OP,
-                        volume,
-                        format!(
-                            "{remaining} bytes beyond the reservations; {server}/{tier} has {} unreserved bytes free",
-                            usage.free_bytes()
-                        ),
-                    ));
+                    let message = format!(
+                        "{remaining} bytes beyond the reservations; {server}/{tier} has {} unreserved bytes free",
+                        usage.free_bytes()
+                    );
+                    batch.refuse(no_capacity(OP, volume, message))?;
+                    continue;
                 }
                 usage.used_bytes += remaining;
             }
@@ -314,8 +362,8 @@ impl ControlPlane {
         status: ReservationStatus,
     ) -> Result<()> {
         const OP: &str = "release_reservations";
-        for _ in 0..self.config.max_retries {
-            let mut batch = Batch::default();
+        for attempt in 0..self.config.max_retries {
+            let mut batch = Batch::new(attempt > 0);
             for (key, raw) in
                 self.list_raw(OP, &keys::reservation_prefix(volume, Some(lease_id)))?
             {
@@ -340,8 +388,8 @@ impl ControlPlane {
     /// A deleted volume gives back everything: reserved and written bytes, and its records.
     pub fn delete_volume(&self, volume: &str) -> Result<()> {
         const OP: &str = "delete_volume";
-        for _ in 0..self.config.max_retries {
-            let mut batch = Batch::default();
+        for attempt in 0..self.config.max_retries {
+            let mut batch = Batch::new(attempt > 0);
             for (key, raw) in self.list_raw(OP, &keys::reservation_prefix(volume, None))? {
                 let reservation: Reservation = decode(OP, &key, &raw)?;
                 let usage = batch.usage(self, OP, &reservation.server, &reservation.tier)?;

@@ -53,6 +53,9 @@ impl ControlPlane {
                 then.push(Op::put(key, encode(&usage)));
             }
             if self.transact(OP, &spec.id, &when, &then)? {
+                for compare in &when {
+                    self.forget_usage(&compare.key);
+                }
                 return self.start_heartbeat(&spec.id);
             }
         }
@@ -142,6 +145,13 @@ impl ControlPlane {
     pub(crate) fn get_raw(&self, op: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.store
             .get(key)
+            .map_err(|e| ControlError::store(op, String::from_utf8_lossy(key), e))
+    }
+
+    /// [`strata_meta::MetaStore::get_guarded`]: for a record the caller's transaction then compares.
+    pub(crate) fn get_guarded_raw(&self, op: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.store
+            .get_guarded(key)
             .map_err(|e| ControlError::store(op, String::from_utf8_lossy(key), e))
     }
 

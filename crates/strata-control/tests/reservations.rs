@@ -210,3 +210,49 @@ fn reserving_twice_on_one_server_and_tier_adds_up() {
         .unwrap_err();
     assert_eq!(err.kind, ControlErrorKind::NoCapacity, "{err}");
 }
+
+/// Each instance keeps the accounting records it last wrote as a guess; another instance's
+/// change makes the guess stale. The stale guess may cost a retry, never a wrong count, and
+/// a "no capacity" reached from it is checked against the store before it is believed.
+#[test]
+fn a_stale_accounting_guess_from_another_instance_is_retried_not_believed() {
+    let rig = Rig::new(ControlConfig::default());
+    rig.plane
+        .register_server(&server("only", vec![tier(Ssd, 100, 0.1)]))
+        .unwrap();
+    let other = Rig::over(
+        rig.store.clone(),
+        rig.clock.clone(),
+        ControlConfig::default(),
+    );
+    // This instance fills the tier and so remembers it full.
+    rig.plane
+        .reserve("a", "a:1", "only", &Ssd, 90 * GIB)
+        .unwrap();
+    // The other one frees it; this instance's guess still says 90 GiB reserved.
+    other.plane.delete_volume("a").unwrap();
+    assert_eq!(usage(&rig, "only", &Ssd).reserved_bytes, 0);
+    rig.plane
+        .reserve("b", "b:1", "only", &Ssd, 60 * GIB)
+        .expect("60 GiB fit once the other instance freed the tier");
+    // The other instance now holds a stale guess (0 reserved) and adds to it.
+    other
+        .plane
+        .reserve("c", "c:1", "only", &Ssd, 30 * GIB)
+        .unwrap();
+    assert_eq!(usage(&rig, "only", &Ssd).reserved_bytes, 90 * GIB);
+    let err = other
+        .plane
+        .reserve("d", "d:1", "only", &Ssd, 20 * GIB)
+        .unwrap_err();
+    assert_eq!(err.kind, ControlErrorKind::NoCapacity, "{err}");
+    // Writes move bytes from reserved to used under either instance's guess.
+    rig.plane.consume("c", &Ssd, 10 * GIB).unwrap();
+    other.plane.consume("b", &Ssd, 60 * GIB).unwrap();
+    let now = usage(&rig, "only", &Ssd);
+    assert_eq!((now.reserved_bytes, now.used_bytes), (20 * GIB, 70 * GIB));
+    rig.plane.delete_volume("b").unwrap();
+    other.plane.delete_volume("c").unwrap();
+    let now = usage(&other, "only", &Ssd);
+    assert_eq!((now.reserved_bytes, now.used_bytes), (0, 0));
+}

@@ -203,6 +203,15 @@ impl MetaStore for EtcdStore {
         Ok(response.kvs().first().map(|kv| kv.value().to_vec()))
     }
 
+    fn get_guarded(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let key = key.to_vec();
+        let options = GetOptions::new().with_serializable();
+        let response = self.call("get_guarded", |mut c| async move {
+            c.get(key, Some(options)).await
+        })?;
+        Ok(response.kvs().first().map(|kv| kv.value().to_vec()))
+    }
+
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         let (key, value) = (key.to_vec(), value.to_vec());
         self.call("put", |mut c| async move { c.put(key, value, None).await })?;

@@ -120,6 +120,14 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     /// The value of `key`, if any.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
 
+    /// The value of `key` as of a recent moment, possibly older than [`MetaStore::get`]'s:
+    /// only for a value that a later [`MetaStore::transact`] compares, so that a stale read
+    /// costs a retry and never a wrong write. etcd serves it from the member's applied state
+    /// without a quorum round (a serializable read); other backends read as `get` does.
+    fn get_guarded(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get(key)
+    }
+
     /// Sets `key` to `value`.
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()>;
 
@@ -186,6 +194,9 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
 impl<S: MetaStore + ?Sized> MetaStore for std::sync::Arc<S> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         (**self).get(key)
+    }
+    fn get_guarded(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        (**self).get_guarded(key)
     }
     fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         (**self).put(key, value)

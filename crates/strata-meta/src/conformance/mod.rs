@@ -57,8 +57,12 @@ pub fn get_put_delete(store: &dyn MetaStore) {
     assert_eq!(store.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
     store.put(b"a", b"2").unwrap();
     assert_eq!(store.get(b"a").unwrap().as_deref(), Some(&b"2"[..]));
+    // A guarded read may lag other writers, never this caller's own finished write (one
+    // etcd member answers after it applied the write).
+    assert_eq!(store.get_guarded(b"a").unwrap().as_deref(), Some(&b"2"[..]));
     store.delete(b"a").unwrap();
     assert_eq!(store.get(b"a").unwrap(), None);
+    assert_eq!(store.get_guarded(b"a").unwrap(), None);
     store.delete(b"a").unwrap();
 }
 
