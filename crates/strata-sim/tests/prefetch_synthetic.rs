@@ -10,6 +10,15 @@ fn run(kind: PredictorKind, stream: &[u64], cache_entries: usize) -> PrefetchSta
     simulate(stream, &PrefetchConfig::new(kind, cache_entries, 4096)).unwrap()
 }
 
+/// The LSTM runs one forward pass per access, about a thousand times the others' cost, so
+/// it sees only the start of each stream here (its own evidence is `prefetch_lstm.rs`).
+fn affordable(kind: PredictorKind, stream: &[u64]) -> &[u64] {
+    match kind {
+        PredictorKind::Lstm => &stream[..stream.len().min(5_000)],
+        _ => stream,
+    }
+}
+
 fn random_stream(len: usize, span: u64, seed: u64) -> Vec<u64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..len).map(|_| rng.random_range(0..span)).collect()
@@ -49,7 +58,7 @@ fn readahead_is_precise_and_covers_a_sequential_stream() {
     assert!(stats.coverage() > 0.95, "{stats:?}");
     assert!(stats.timeliness() > 0.8, "{stats:?}");
     for kind in PredictorKind::ALL {
-        let stats = run(kind, &stream, 1000);
+        let stats = run(kind, affordable(kind, &stream), 1000);
         assert_consistent(kind, &stats);
         assert!(stats.coverage() > 0.8, "{kind}: {stats:?}");
     }
@@ -92,7 +101,7 @@ fn stride_and_leap_beat_readahead_on_a_strided_stream() {
 fn random_stream_gives_low_precision_and_auto_nearly_stops() {
     let stream = random_stream(100_000, 10_000_000, 7);
     for kind in PredictorKind::ALL {
-        let stats = run(kind, &stream, 1000);
+        let stats = run(kind, affordable(kind, &stream), 1000);
         assert_consistent(kind, &stats);
         assert!(stats.precision() < 0.05, "{kind}: {stats:?}");
     }
@@ -114,10 +123,11 @@ fn counters_are_consistent_and_runs_deterministic_on_a_mix() {
         stream.push(jump);
     }
     for kind in PredictorKind::ALL {
+        let stream = affordable(kind, &stream);
         let config = PrefetchConfig::new(kind, 500, 1 << 20);
-        let first = simulate(&stream, &config).unwrap();
+        let first = simulate(stream, &config).unwrap();
         assert_consistent(kind, &first);
-        assert_eq!(first, simulate(&stream, &config).unwrap(), "{kind}");
+        assert_eq!(first, simulate(stream, &config).unwrap(), "{kind}");
         let row = PrefetchResult::new(&config, &first);
         assert_eq!(row.wasted_bytes, first.prefetch_wasted << 20);
         let json = serde_json::to_value(&row).unwrap();

@@ -16,9 +16,10 @@
 //!   so migration never runs out of work; under `static` the same reads move nothing.
 //!
 //! The pinned foreground volumes never move, so any change in their latency is the
-//! migrations' interference on the devices and in the engine. The every-run test checks the
-//! set-up is what it claims (migrations ran during the measured window and not in the
-//! baseline, pins held, data intact); `bench_p99_while_migrating` (ignored, run with
+//! migrations' interference on the devices and in the engine. The every-run test runs the
+//! migrating server alone, for 8 s over a 256 MiB churn volume, and checks the set-up is
+//! what it claims (migrations ran during the measured window within the configured rate,
+//! pins held, data intact); `bench_p99_while_migrating` (ignored, run with
 //! `--ignored --nocapture`) prints the BENCHMARKS.md rows: both servers alternated three
 //! times, 30 s measured each.
 
@@ -123,13 +124,13 @@ struct Run {
 
 /// Starts a server with `policy`, lays the volumes out, runs the fio jobs for `ramp_s` +
 /// `runtime_s`, checks pins and data, and returns the measured latencies.
-fn run(dir: &Path, policy: &str, mbps: u64, ramp_s: u64, runtime_s: u64) -> Run {
+fn run(dir: &Path, policy: &str, mbps: u64, ramp_s: u64, runtime_s: u64, bg_mib: u64) -> Run {
     std::fs::create_dir_all(dir).expect("server dir");
     let server = Server::start(dir, &config(policy, mbps));
     for (name, size, pin) in [
         ("fgn", "32M", Some("nvme")),
         ("fgh", "32M", Some("hdd")),
-        ("bg", "512M", None),
+        ("bg", &format!("{bg_mib}M"), None),
     ] {
         let mut args = vec!["volume", "create", name, "--size", size];
         if let Some(pin) = pin {
@@ -139,7 +140,10 @@ fn run(dir: &Path, policy: &str, mbps: u64, ramp_s: u64, runtime_s: u64) -> Run 
     }
     qemu_io(&server.uri("fgn"), &["write -P 0x4e 0 32M", "flush"]);
     qemu_io(&server.uri("fgh"), &["write -P 0x48 0 32M", "flush"]);
-    qemu_io(&server.uri("bg"), &["write -P 0x42 0 512M", "flush"]);
+    qemu_io(
+        &server.uri("bg"),
+        &[&format!("write -P 0x42 0 {bg_mib}M"), "flush"],
+    );
     assert_eq!(bytes_per_tier(&server, "fgn")["nvme"], 32 * MIB);
     assert_eq!(bytes_per_tier(&server, "fgh")["hdd"], 32 * MIB);
 
@@ -147,7 +151,7 @@ fn run(dir: &Path, policy: &str, mbps: u64, ramp_s: u64, runtime_s: u64) -> Run 
         "[global]\nioengine=nbd\nthread=1\ntime_based=1\nramp_time={ramp_s}\nruntime={runtime_s}\n\
          [fg_nvme]\nuri={nvme}\nrw=randread\nbs=4k\niodepth=4\nrate_iops=2000\nsize=32M\n\
          [fg_hdd]\nuri={hdd}\nrw=randread\nbs=4k\niodepth=1\nrate_iops=30\nsize=32M\n\
-         [churn]\nuri={bg}\nrw=read:1020k\nbs=4k\niodepth=1\nrate_iops=30\nsize=512M\n",
+         [churn]\nuri={bg}\nrw=read:1020k\nbs=4k\niodepth=1\nrate_iops=30\nsize={bg_mib}M\n",
         nvme = server.uri("fgn"),
         hdd = server.uri("fgh"),
         bg = server.uri("bg"),
@@ -186,7 +190,7 @@ fn run(dir: &Path, policy: &str, mbps: u64, ramp_s: u64, runtime_s: u64) -> Run 
     assert_eq!(bytes_per_tier(&server, "fgh")["hdd"], 32 * MIB);
     qemu_io(&server.uri("fgn"), &["read -P 0x4e 0 32M"]);
     qemu_io(&server.uri("fgh"), &["read -P 0x48 0 32M"]);
-    qemu_io(&server.uri("bg"), &["read -P 0x42 0 512M"]);
+    qemu_io(&server.uri("bg"), &[&format!("read -P 0x42 0 {bg_mib}M")]);
     Run {
         nvme: job_latency(&fio, "fg_nvme"),
         hdd: job_latency(&fio, "fg_hdd"),
@@ -196,24 +200,20 @@ fn run(dir: &Path, policy: &str, mbps: u64, ramp_s: u64, runtime_s: u64) -> Run 
 
 #[test]
 fn migration_runs_under_measured_foreground_reads_and_pins_hold() {
+    // The migrating half of the benchmark, shorter and with a smaller churn volume (still
+    // twice what the nvme tier can hold, so the churn keeps promoting and demoting).
     let dir = tempfile::tempdir().expect("tempdir");
-    let baseline = run(&dir.path().join("static"), "static", MBPS, 2, 8);
-    let migrating = run(&dir.path().join("lru"), "lru-promote", MBPS, 2, 8);
-    println!("static {baseline:?}\nlru-promote {migrating:?}");
-    assert_eq!(
-        baseline.migration_mbps, 0.0,
-        "static moved data: {baseline:?}"
-    );
+    let migrating = run(&dir.path().join("lru"), "lru-promote", MBPS, 2, 8, 256);
+    println!("lru-promote {migrating:?}");
     // The churn keeps migration busy for the whole window, at a rate that matters but not
     // above the configured rate (plus the 1 MiB burst the bucket may hand out).
     assert!(
         migrating.migration_mbps > 1.0 && migrating.migration_mbps < MBPS as f64 + 1.1,
         "{migrating:?}"
     );
-    for run in [&baseline, &migrating] {
-        assert!(run.nvme.ios > 100 && run.hdd.ios > 10, "{run:?}");
-        assert!(run.nvme.p99_us >= run.nvme.p50_us && run.hdd.p99_us >= run.hdd.p50_us);
-    }
+    let run = migrating;
+    assert!(run.nvme.ios > 100 && run.hdd.ios > 10, "{run:?}");
+    assert!(run.nvme.p99_us >= run.nvme.p50_us && run.hdd.p99_us >= run.hdd.p50_us);
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -235,8 +235,8 @@ fn bench_p99_while_migrating() {
         // Alternated, so drift on the shared machine hits both servers alike.
         for round in 0..3 {
             let at = |p: &str| dir.path().join(format!("{p}{mbps}-{round}"));
-            let baseline = run(&at("s"), "static", mbps, 5, 30);
-            let migrating = run(&at("l"), "lru-promote", mbps, 5, 30);
+            let baseline = run(&at("s"), "static", mbps, 5, 30, 512);
+            let migrating = run(&at("l"), "lru-promote", mbps, 5, 30, 512);
             println!("{mbps} MB/s round {round}: static {baseline:?}\n  lru-promote {migrating:?}");
             runs.push((baseline, migrating));
         }
