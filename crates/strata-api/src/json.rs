@@ -8,6 +8,34 @@ use serde::de::DeserializeOwned;
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 << 10;
 
+/// Middleware that reads every request body to its end (at most [`MAX_BODY_BYTES`])
+/// before routing. A request refused before its handler reads the body (a missing token,
+/// a bad name in the path, an unknown route) would otherwise leave unread bytes, and the
+/// HTTP server would close the connection under a client that keeps it alive for its next
+/// request. A larger body is refused here with 413.
+pub async fn read_whole_body(
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(_) => too_large().into_response(),
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("request body exceeds {MAX_BODY_BYTES} bytes"),
+    )
+}
+
 /// Like `axum::Json`, but a malformed, oversized or unknown-field body becomes a 4xx
 /// `ApiError` naming what was wrong.
 #[derive(Debug)]
@@ -31,13 +59,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         }
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
             .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!("request body exceeds {MAX_BODY_BYTES} bytes"),
-                )
-            })?;
+            .map_err(|_| too_large())?;
         // Every body is a JSON object: serde would also accept an array for a struct whose
         // fields are all optional, which no client means.
         let value: serde_json::Value = serde_json::from_slice(&bytes)

@@ -84,6 +84,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(healthz))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(json::read_whole_body))
         .with_state(state)
 }
 

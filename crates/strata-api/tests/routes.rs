@@ -479,3 +479,82 @@ fn bearer_token_is_required_when_configured() {
         assert_eq!(server.get(path).status, 200, "{path} with the token");
     }
 }
+
+/// Sends `request` on `stream` and reads one response (headers and a `Content-Length`
+/// body); `None` when the server closed the connection instead of answering.
+fn exchange(stream: &mut std::net::TcpStream, request: &str) -> Option<(u16, String)> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    // Headers first and the body a moment later, as a client writing them separately does.
+    let split = request.find("\r\n\r\n").map_or(request.len(), |i| i + 4);
+    stream.write_all(&request.as_bytes()[..split]).ok()?;
+    stream.flush().ok()?;
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    stream.write_all(&request.as_bytes()[split..]).ok()?;
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut status_line = String::new();
+    if reader.read_line(&mut status_line).ok()? == 0 {
+        return None;
+    }
+    let status: u16 = status_line.split(' ').nth(1)?.parse().ok()?;
+    let mut length = 0usize;
+    let mut close = false;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let line = line.trim_end().to_ascii_lowercase();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(value) = line.strip_prefix("content-length:") {
+            length = value.trim().parse().ok()?;
+        }
+        close |= line == "connection: close";
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    let body = String::from_utf8_lossy(&body).into_owned();
+    Some((
+        status,
+        if close {
+            format!("{body} [close]")
+        } else {
+            body
+        },
+    ))
+}
+
+/// A request refused before its body was needed (a bad name in the path, a missing token,
+/// an unknown route) must not cost the client its keep-alive connection: a pooled client
+/// would send its next request into a socket the server has dropped.
+#[test]
+fn refused_requests_with_bodies_keep_the_connection() {
+    let server = TestServer::start_with_token(Some("s3cret"));
+    let mut stream = std::net::TcpStream::connect(server.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let body = r#"{"cpu_percent": 1}"#;
+    let auth = "Authorization: Bearer s3cret\r\n";
+    for (path, headers, status) in [
+        ("/v1/volumes/%2F%3A/telemetry", auth, 400),
+        ("/v1/volumes/nosuch/telemetry", auth, 404),
+        ("/v1/volumes/vm1/telemetry", "", 401),
+        ("/v2/nothing", auth, 404),
+    ] {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let (got, reply) =
+            exchange(&mut stream, &request).unwrap_or_else(|| panic!("POST {path}: closed"));
+        assert_eq!(got, status, "POST {path}: {reply}");
+        assert!(
+            !reply.ends_with("[close]"),
+            "POST {path} closed the connection"
+        );
+        let (got, reply) = exchange(&mut stream, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap_or_else(|| panic!("the connection was dropped after POST {path}"));
+        assert_eq!(got, 200, "{reply}");
+    }
+}
