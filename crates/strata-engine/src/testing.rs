@@ -94,6 +94,30 @@ fn open(
 }
 
 /// A deterministic, position-dependent pattern so misplaced bytes are caught.
+/// Placement under `policy` that polls accesses every 10 ms, plans every 50 ms and moves
+/// without a bandwidth limit: a test sees the policy act within a second.
+pub fn quick_placement(policy: &str) -> crate::PlacementConfig {
+    crate::PlacementConfig {
+        policy: policy.into(),
+        access_poll_ms: 10,
+        plan_interval_ms: 50,
+        migration_mbps: 0,
+        ..crate::PlacementConfig::default()
+    }
+}
+
+/// Polls `done` every 2 ms until it holds; fails the test after `limit`.
+pub fn wait_for(what: &str, limit: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 pub fn pattern(seed: u8, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| seed.wrapping_mul(31).wrapping_add((i % 251) as u8) | 1)

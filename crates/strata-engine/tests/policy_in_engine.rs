@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use strata_core::TierKind;
-use strata_engine::testing::{MIB, Rig, pattern};
-use strata_engine::{AccessObserver, PlacementConfig, VolumeSpec};
+use strata_engine::testing::{MIB, Rig, pattern, quick_placement, wait_for};
+use strata_engine::{AccessObserver, VolumeSpec};
 use strata_meta::MemoryStore;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -22,17 +22,10 @@ impl AccessObserver for Counting {
 }
 
 fn rig(policy: &str) -> Rig {
-    let placement = PlacementConfig {
-        policy: policy.into(),
-        access_poll_ms: 10,
-        plan_interval_ms: 50,
-        migration_mbps: 0,
-        ..PlacementConfig::default()
-    };
     let rig = Rig::with_placement(
         &[4 * MIB, 64 * MIB],
         Arc::new(MemoryStore::new()),
-        placement,
+        quick_placement(policy),
     );
     rig.engine
         .create_volume(VolumeSpec::new("v", 16 * MIB))
@@ -45,14 +38,6 @@ fn rig(policy: &str) -> Rig {
     }
     handle.flush().unwrap();
     rig
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::yield_now();
-    }
 }
 
 #[test]
@@ -68,7 +53,7 @@ fn lru_promote_brings_read_extents_to_the_fast_tier() {
     }
     let handle = engine.open_volume("v").unwrap();
     let mut buf = vec![0u8; 4096];
-    wait_for("hot extents on nvme", || {
+    wait_for("hot extents on nvme", DEADLINE, || {
         for &extent in &hot {
             handle.read(extent * MIB + 8192, &mut buf).unwrap();
             assert_eq!(buf, pattern(extent as u8, MIB as usize)[8192..8192 + 4096]);
@@ -112,7 +97,7 @@ fn static_moves_nothing() {
     for _ in 0..50 {
         handle.read(10 * MIB, &mut buf).unwrap();
     }
-    wait_for("the planner to see the reads", || {
+    wait_for("the planner to see the reads", DEADLINE, || {
         seen.0.load(Ordering::SeqCst) >= 50
     });
     engine.plan_now();
@@ -131,17 +116,21 @@ fn foreground_io_keeps_working_while_migrations_run() {
     let mut round = 0u64;
     // Reads all over the volume keep lru-promote evicting and promoting, while writes
     // land in extents that are being moved.
-    wait_for("several completed moves under foreground load", || {
-        round += 1;
-        for extent in 0..16u64 {
-            let offset = extent * MIB + (round % 200) * 4096;
-            let data = pattern((round + extent) as u8, 4096);
-            handle.write(offset, &data, false).unwrap();
-            handle.read(offset, &mut buf).unwrap();
-            assert_eq!(buf, data, "extent {extent} round {round}");
-        }
-        engine.migration_stats().completed >= 8
-    });
+    wait_for(
+        "several completed moves under foreground load",
+        DEADLINE,
+        || {
+            round += 1;
+            for extent in 0..16u64 {
+                let offset = extent * MIB + (round % 200) * 4096;
+                let data = pattern((round + extent) as u8, 4096);
+                handle.write(offset, &data, false).unwrap();
+                handle.read(offset, &mut buf).unwrap();
+                assert_eq!(buf, data, "extent {extent} round {round}");
+            }
+            engine.migration_stats().completed >= 8
+        },
+    );
     engine.shutdown().unwrap();
     assert_eq!(engine.migration_stats().in_flight, 0);
 }

@@ -4,10 +4,10 @@
 //! unchanged. With `[prefetch] enabled = false` nothing moves.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use strata_core::TierKind;
 use strata_device::{MemoryDevice, TierDevice};
-use strata_engine::testing::{MIB, config, pattern};
+use strata_engine::testing::{MIB, config, pattern, wait_for};
 use strata_engine::{Engine, PlacementConfig, PrefetchConfig, VolumeSpec};
 use strata_meta::MemoryStore;
 
@@ -63,13 +63,8 @@ fn data_on_the_slow_tier(engine: &Engine) {
     }
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
+/// Long enough for a loaded CI machine, short enough that a hang is reported.
+const DEADLINE: Duration = Duration::from_secs(20);
 
 fn data_row(engine: &Engine) -> Option<strata_engine::VolumePrefetchStats> {
     engine
@@ -90,10 +85,10 @@ fn scan(engine: &Engine) {
             buf == pattern(e as u8, MIB as usize),
             "extent {e} reads back"
         );
-        wait_for("the read to be observed", || {
+        wait_for("the read to be observed", DEADLINE, || {
             data_row(engine).is_some_and(|r| r.counters.demand_reads > e)
         });
-        wait_for("the prefetcher to go idle", || {
+        wait_for("the prefetcher to go idle", DEADLINE, || {
             data_row(engine).is_some_and(|r| r.queue_len == 0)
                 && engine.migration_stats().in_flight == 0
         });

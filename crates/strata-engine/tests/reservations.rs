@@ -8,21 +8,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strata_core::TierKind;
-use strata_engine::testing::{MIB, Rig, pattern};
-use strata_engine::{Engine, PlacementConfig, ReservationHold, VolumeSpec};
+use strata_engine::testing::{MIB, Rig, pattern, quick_placement};
+use strata_engine::{Engine, ReservationHold, VolumeSpec};
 use strata_meta::MemoryStore;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
 fn rig(capacities: &[u64], policy: &str) -> Rig {
-    let placement = PlacementConfig {
-        policy: policy.into(),
-        access_poll_ms: 10,
-        plan_interval_ms: 50,
-        migration_mbps: 0,
-        ..PlacementConfig::default()
-    };
-    let rig = Rig::with_placement(capacities, Arc::new(MemoryStore::new()), placement);
+    let rig = Rig::with_placement(
+        capacities,
+        Arc::new(MemoryStore::new()),
+        quick_placement(policy),
+    );
     for name in ["a", "b"] {
         rig.engine
             .create_volume(VolumeSpec::new(name, 32 * MIB))

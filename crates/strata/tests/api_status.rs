@@ -4,23 +4,11 @@
 
 mod common;
 
-use common::{Server, TEST_CONFIG, assert_success};
-
-fn get(url: &str) -> String {
-    let config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build();
-    let agent: ureq::Agent = config.into();
-    let mut resp = agent.get(url).call().expect("GET");
-    assert_eq!(resp.status().as_u16(), 200, "GET {url}");
-    resp.body_mut().read_to_string().expect("body")
-}
+use common::{Server, TEST_CONFIG, assert_success, metric_sample};
 
 /// The value of the unlabelled sample `name` in an exposition.
 fn sample(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+    metric_sample(text, name).unwrap_or_else(|| panic!("{name} missing from /metrics"))
 }
 
 #[test]
@@ -29,14 +17,13 @@ fn status_servers_and_metrics_against_a_real_server() {
     let server = Server::start(dir.path(), TEST_CONFIG);
     server.create_volume("db01", "8M");
 
-    let servers: serde_json::Value =
-        serde_json::from_str(&get(&format!("{}/v1/servers", server.api_url()))).expect("json");
+    let servers: serde_json::Value = server.get_json("/v1/servers");
     let me = &servers["servers"][0];
     assert_eq!(me["nbd_address"], server.nbd.to_string());
     assert_eq!(me["api_address"], server.api.to_string());
     assert_eq!(me["health"], "up");
 
-    let before = get(&format!("{}/metrics", server.api_url()));
+    let before = server.metrics();
     assert_eq!(sample(&before, "strata_nbd_connections_total"), 0.0);
 
     // One NBD session: a raw handshake through qemu-io writes and reads a block.
@@ -45,7 +32,7 @@ fn status_servers_and_metrics_against_a_real_server() {
         &["write -P 0x5a 0 64k", "read -P 0x5a 0 64k"],
     );
 
-    let after = get(&format!("{}/metrics", server.api_url()));
+    let after = server.metrics();
     assert!(sample(&after, "strata_nbd_connections_total") >= 1.0);
     assert!(sample(&after, "strata_nbd_requests_total") >= 2.0);
     assert!(sample(&after, "strata_nbd_written_bytes_total") >= 65536.0);

@@ -70,15 +70,8 @@ const BACKUP: &[&str] = &[
     "--rate=64m",
 ];
 
-fn get(url: &str) -> String {
-    let mut resp = ureq::get(url).call().expect("GET");
-    assert_eq!(resp.status().as_u16(), 200, "GET {url}");
-    resp.body_mut().read_to_string().expect("body")
-}
-
 fn profile(server: &Server, volume: &str) -> Value {
-    let url = format!("{}/v1/volumes/{volume}/profile", server.api_url());
-    serde_json::from_str(&get(&url)).expect("profile JSON")
+    server.get_json(&format!("/v1/volumes/{volume}/profile"))
 }
 
 /// Polls the profile until `done` holds (the profiler closes windows on its own clock).
@@ -98,7 +91,7 @@ fn wait_profile(server: &Server, volume: &str, what: &str, done: impl Fn(&Value)
 }
 
 fn metric(server: &Server, line_prefix: &str) -> Option<f64> {
-    let text = get(&format!("{}/metrics", server.api_url()));
+    let text = server.metrics();
     text.lines()
         .find(|l| l.starts_with(line_prefix))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())

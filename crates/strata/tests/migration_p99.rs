@@ -25,7 +25,7 @@
 
 mod common;
 
-use common::{Server, assert_success, qemu_io};
+use common::{Server, assert_success, metric_sum, qemu_io};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -55,37 +55,12 @@ enabled = false
     )
 }
 
-fn get(server: &Server, path: &str) -> String {
-    let url = format!("{}{path}", server.api_url());
-    let mut resp = ureq::get(&url).call().expect("GET");
-    resp.body_mut().read_to_string().expect("body")
-}
-
-/// Sum of every sample of `family` in a Prometheus exposition.
-fn metric(text: &str, family: &str) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(family)
-                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-        })
-        .map(|l| {
-            l.rsplit(' ')
-                .next()
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or_else(|| panic!("bad sample {l:?}"))
-        })
-        .sum()
-}
-
 fn migrated_bytes(server: &Server) -> f64 {
-    metric(&get(server, "/metrics"), "strata_migration_bytes_total")
+    metric_sum(&server.metrics(), "strata_migration_bytes_total")
 }
 
 fn bytes_per_tier(server: &Server, volume: &str) -> Value {
-    let body = get(server, &format!("/v1/volumes/{volume}"));
-    let v: Value = serde_json::from_str(&body).expect("volume JSON");
-    v["bytes_per_tier"].clone()
+    server.get_json(&format!("/v1/volumes/{volume}"))["bytes_per_tier"].clone()
 }
 
 /// One job's read latencies from fio's JSON.

@@ -62,18 +62,6 @@ impl Reads {
     }
 }
 
-fn get_json(server: &Server, path: &str) -> Value {
-    let config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build();
-    let agent: ureq::Agent = config.into();
-    let url = format!("{}{path}", server.api_url());
-    let mut resp = agent.get(&url).call().expect("GET");
-    assert_eq!(resp.status().as_u16(), 200, "GET {url}");
-    let body = resp.body_mut().read_to_string().expect("body");
-    serde_json::from_str(&body).expect("JSON body")
-}
-
 /// Per-request latencies (µs) from qemu-io's "... and N ops/sec" lines (one op each).
 fn latencies_us(qemu_io_stdout: &str) -> Vec<f64> {
     qemu_io_stdout
@@ -90,7 +78,7 @@ fn latencies_us(qemu_io_stdout: &str) -> Vec<f64> {
 fn prefetch_row_after(server: &Server, volume: &str, reads: u64) -> (Value, Value) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let status = get_json(server, "/v1/prefetch");
+        let status = server.get_json("/v1/prefetch");
         let row = status["volumes"]
             .as_array()
             .and_then(|rows| rows.iter().find(|r| r["volume"] == volume))
@@ -163,7 +151,7 @@ fn run(dir: &std::path::Path, prefetch: bool, reads: Reads, volume_mib: u64, thi
     let (status, row) = if prefetch {
         prefetch_row_after(&server, "data", extents.len() as u64)
     } else {
-        (get_json(&server, "/v1/prefetch"), Value::Null)
+        (server.get_json("/v1/prefetch"), Value::Null)
     };
     Run {
         server,
@@ -185,7 +173,7 @@ fn sequential_reads_from_hdd_are_prefetched_to_nvme() {
     } = run(dir.path(), true, Reads::Sequential, volume_mib, 30);
 
     // Prefetch moves are in the migration log, hdd → nvme, done.
-    let log = get_json(&server, "/v1/migrations?volume=data&limit=1000");
+    let log = server.get_json("/v1/migrations?volume=data&limit=1000");
     let prefetched: Vec<&Value> = log["migrations"]
         .as_array()
         .expect("migrations")
@@ -217,7 +205,7 @@ fn sequential_reads_from_hdd_are_prefetched_to_nvme() {
     assert_eq!(status["predictors"][0]["predictor"], "auto", "{status}");
 
     // The same measures in /v1/stats, strata status and /metrics.
-    let stats = get_json(&server, "/v1/stats");
+    let stats = server.get_json("/v1/stats");
     assert!(
         stats["prefetch"]["precision"].as_f64() >= Some(0.8),
         "{stats}"
@@ -226,15 +214,7 @@ fn sequential_reads_from_hdd_are_prefetched_to_nvme() {
     assert_success("status", &text);
     let text = String::from_utf8_lossy(&text.stdout).into_owned();
     assert!(text.contains("prefetch:   active: precision"), "{text}");
-    let metrics = {
-        let config = ureq::Agent::config_builder().build();
-        let agent: ureq::Agent = config.into();
-        let mut resp = agent
-            .get(&format!("{}/metrics", server.api_url()))
-            .call()
-            .expect("GET /metrics");
-        resp.body_mut().read_to_string().expect("body")
-    };
+    let metrics = server.metrics();
     assert!(
         metrics.contains("strata_prefetch_precision_ratio{volume=\"data\",predictor=\"auto\"}"),
         "{metrics}"
@@ -255,7 +235,7 @@ fn disabled_prefetch_moves_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let Run { server, status, .. } = run(dir.path(), false, Reads::Sequential, 8, 10);
     assert_eq!(status["active"], false, "{status}");
-    let log = get_json(&server, "/v1/migrations?volume=data");
+    let log = server.get_json("/v1/migrations?volume=data");
     assert_eq!(log["migrations"], serde_json::json!([]), "{log}");
 }
 

@@ -5,43 +5,22 @@
 
 mod common;
 
-use common::{Server, TEST_CONFIG, assert_success, qemu_io};
+use common::{Server, TEST_CONFIG, assert_success, metric_sample, qemu_io};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 const MIB: u64 = 1 << 20;
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-fn get_text(server: &Server, path: &str) -> String {
-    let url = format!("{}{path}", server.api_url());
-    let mut resp = agent().get(&url).call().expect("GET");
-    assert_eq!(resp.status().as_u16(), 200, "GET {url}");
-    resp.body_mut().read_to_string().expect("body")
-}
-
-fn get_json(server: &Server, path: &str) -> Value {
-    serde_json::from_str(&get_text(server, path)).expect("JSON body")
-}
-
 /// Bytes of `volume` on `tier`, from `GET /v1/volumes/{volume}`.
 fn volume_tier_bytes(server: &Server, volume: &str, tier: &str) -> u64 {
-    let info = get_json(server, &format!("/v1/volumes/{volume}"));
+    let info = server.get_json(&format!("/v1/volumes/{volume}"));
     info["bytes_per_tier"][tier].as_u64().unwrap_or(0)
 }
 
 /// A sample of `/metrics` (the whole line up to the value must match `series`).
 fn metric(server: &Server, series: &str) -> f64 {
-    let text = get_text(server, "/metrics");
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
+    let text = server.metrics();
+    metric_sample(&text, series).unwrap_or_else(|| panic!("no {series} in /metrics:\n{text}"))
 }
 
 fn nvme_held(server: &Server) -> u64 {
@@ -105,7 +84,7 @@ fn a_lease_reservation_keeps_other_volumes_off_its_nvme_room() {
     qemu_io(&server.uri("webb"), &["write -P 0xb2 0 32M", "flush"]);
     assert_eq!(volume_tier_bytes(&server, "webb", "nvme"), 16 * MIB);
     assert_eq!(volume_tier_bytes(&server, "webb", "ssd"), 16 * MIB);
-    let tiers = get_json(&server, "/v1/stats");
+    let tiers = server.get_json("/v1/stats");
     let nvme = tiers["tiers"]
         .as_array()
         .expect("tiers")

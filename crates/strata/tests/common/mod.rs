@@ -112,6 +112,31 @@ impl Server {
         cmd.args(args).output().expect("run strata CLI")
     }
 
+    /// `GET path` on this server's plain-HTTP API; anything but 200 fails the test.
+    pub fn get_text(&self, path: &str) -> String {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = format!("{}{path}", self.api_url());
+        let mut resp = agent.get(&url).call().expect("GET");
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().expect("body");
+        assert_eq!(status, 200, "GET {url}: {body}");
+        body
+    }
+
+    /// `GET path`, parsed as JSON.
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let body = self.get_text(path);
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    /// The server's `/metrics` exposition.
+    pub fn metrics(&self) -> String {
+        self.get_text("/metrics")
+    }
+
     pub fn create_volume(&self, name: &str, size: &str) {
         let out = self.cli(&["volume", "create", name, "--size", size]);
         assert_success("strata volume create", &out);
@@ -198,6 +223,31 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<i32> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The value of the one sample whose line, up to the value, is exactly `series` (a name,
+/// with its labels if it has any), in a Prometheus exposition.
+pub fn metric_sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Sum of every sample of `family`, whatever its labels, in a Prometheus exposition.
+pub fn metric_sum(text: &str, family: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(family)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("bad sample {l:?}"))
+        })
+        .sum()
 }
 
 pub fn assert_success(what: &str, out: &Output) {
