@@ -3,10 +3,12 @@
 //! Routes live in one module per resource (`volumes`, `servers`, `stats`, `telemetry`,
 //! `leases`, `activity`); `error` owns the `{"error": {"code", "message"}}` format and maps
 //! engine errors onto HTTP statuses; `json` and `extract` turn malformed input into 4xx
-//! replies in that format; `auth` enforces the bearer token when one is configured;
-//! `openapi` assembles the OpenAPI 3 document from the types; `metrics` renders the
-//! Prometheus text exposition; `tls` serves the same router over HTTPS. Handlers never
-//! block the runtime: engine calls that may touch the disk run on the blocking pool.
+//! replies in that format, and `json::read_whole_body` reads every body before routing, so
+//! a refused request never costs the client its keep-alive connection; `auth` enforces the
+//! bearer token when one is configured; `openapi` assembles the OpenAPI 3 document from the
+//! types; `metrics` renders the Prometheus text exposition; `tls` serves the same router
+//! over HTTPS. Handlers never block the runtime: engine calls that may touch the disk run
+//! on the blocking pool.
 
 mod activity;
 mod auth;
