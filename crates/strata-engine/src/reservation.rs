@@ -158,18 +158,46 @@ impl EngineInner {
         count
     }
 
-    /// Bytes of `tier` reserved for `entry.volume` and not yet filled by its extents there.
-    fn held(&self, entry: &Entry, volumes: &crate::migrate::view::VolumesById) -> u64 {
-        let filled = volumes
-            .values()
-            .find(|v| v.record.name == entry.volume)
-            .map_or(0, |v| {
-                v.extents_per_tier
-                    .get(entry.tier)
-                    .map_or(0, |n| n.load(Ordering::Relaxed))
-                    .saturating_mul(v.extent_size())
-            });
-        entry.bytes.saturating_sub(filled)
+    /// What `tier` holds in all, and for `volume` (by name) among that: each reservation on
+    /// the tier minus the bytes its volume's extents already fill there. One pass over the
+    /// volumes, each found among the tier's entries by binary search (entries are sorted by
+    /// tier, then name), so a new extent's placement costs O(volumes × log reservations).
+    fn held_on_tier(
+        &self,
+        entries: &[Entry],
+        tier: usize,
+        volumes: &crate::migrate::view::VolumesById,
+        volume: Option<&str>,
+    ) -> (u64, u64) {
+        let start = entries.partition_point(|e| e.tier < tier);
+        let end = entries.partition_point(|e| e.tier <= tier);
+        let on_tier = &entries[start..end];
+        if on_tier.is_empty() {
+            return (0, 0);
+        }
+        let find = |name: &str| {
+            on_tier
+                .binary_search_by(|e| e.volume.as_str().cmp(name))
+                .ok()
+        };
+        let mut total: u64 = on_tier.iter().map(|e| e.bytes).sum();
+        let mut own = volume.and_then(find).map_or(0, |i| on_tier[i].bytes);
+        for v in volumes.values() {
+            let Some(i) = find(&v.record.name) else {
+                continue;
+            };
+            let filled = v
+                .extents_per_tier
+                .get(tier)
+                .map_or(0, |n| n.load(Ordering::Relaxed))
+                .saturating_mul(v.extent_size());
+            let cut = filled.min(on_tier[i].bytes);
+            total -= cut;
+            if volume == Some(v.record.name.as_str()) {
+                own -= cut;
+            }
+        }
+        (total, own)
     }
 
     /// Bytes `tier` holds for `volume` (by name) and for all other volumes.
@@ -178,18 +206,8 @@ impl EngineInner {
         if entries.is_empty() {
             return (0, 0);
         }
-        let volumes = self.volumes_by_id();
-        entries
-            .iter()
-            .filter(|e| e.tier == tier)
-            .fold((0, 0), |(own, others), e| {
-                let held = self.held(e, &volumes);
-                if e.volume == volume {
-                    (own + held, others)
-                } else {
-                    (own, others + held)
-                }
-            })
+        let (total, own) = self.held_on_tier(&entries, tier, &self.volumes_by_id(), Some(volume));
+        (own, total - own)
     }
 
     /// Whether one more extent of `volume` may take room on `tier`: always while the tier
@@ -227,13 +245,14 @@ impl EngineInner {
             .tiers
             .iter()
             .enumerate()
-            .map(|(index, tier)| {
-                let on_tier = entries.iter().filter(|e| e.tier == index);
-                TierReservation {
-                    kind: tier.config.kind.clone(),
-                    reserved_bytes: on_tier.clone().map(|e| e.bytes).sum(),
-                    held_bytes: on_tier.map(|e| self.held(e, &volumes)).sum(),
-                }
+            .map(|(index, tier)| TierReservation {
+                kind: tier.config.kind.clone(),
+                reserved_bytes: entries
+                    .iter()
+                    .filter(|e| e.tier == index)
+                    .map(|e| e.bytes)
+                    .sum(),
+                held_bytes: self.held_on_tier(&entries, index, &volumes, None).0,
             })
             .collect();
         let r = &self.reservations;

@@ -249,3 +249,38 @@ fn the_reserving_volume_may_be_promoted_into_its_own_room() {
     assert_reads_back(engine, "b", 0..4);
     engine.shutdown().unwrap();
 }
+
+/// What a tier holds is summed per reserving volume, each capped at what it reserved: a
+/// volume that already fills more than its reservation holds nothing (and does not lower
+/// what is held for the others), and a reservation of a volume this engine does not have
+/// holds all of its bytes.
+#[test]
+fn held_room_is_counted_per_volume_and_capped() {
+    let rig = rig(&[16 * MIB, 64 * MIB], "static");
+    let engine = &rig.engine;
+    engine
+        .create_volume(VolumeSpec::new("c", 32 * MIB))
+        .unwrap();
+    write_extents(engine, "a", 0..3);
+    write_extents(engine, "c", 0..1);
+    let enforced = engine.set_reservations(&[
+        ReservationHold::new("a", Nvme, 2 * MIB),
+        ReservationHold::new("c", Nvme, 4 * MIB),
+        ReservationHold::new("elsewhere", Nvme, 5 * MIB),
+        ReservationHold::new("c", Ssd, MIB),
+    ]);
+    assert_eq!(enforced, 4);
+    let stats = engine.reservation_stats();
+    assert_eq!(stats.tiers[0].reserved_bytes, 11 * MIB);
+    // a: 2 reserved, 3 filled → 0; c: 4 − 1 → 3; elsewhere: 5.
+    assert_eq!(stats.tiers[0].held_bytes, 8 * MIB, "{stats:?}");
+    assert_eq!(stats.tiers[1].held_bytes, MIB, "{stats:?}");
+    // nvme has 12 MiB free and holds 8 for others: b gets 4 extents there, then ssd.
+    write_extents(engine, "b", 0..6);
+    assert_eq!(
+        tiers_of(engine, "b", 0..6),
+        [Nvme, Nvme, Nvme, Nvme, Ssd, Ssd]
+    );
+    assert_reads_back(engine, "b", 0..6);
+    engine.shutdown().unwrap();
+}
