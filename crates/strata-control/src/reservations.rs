@@ -59,7 +59,7 @@ impl Batch {
                     Some(raw) => Some(raw),
                     None => plane.get_guarded_raw(op, &key)?,
                 };
-                self.stale = raw.is_some();
+                self.stale |= raw.is_some();
             }
             // A record too new for the guarded read is looked up again before "not found".
             let raw = match raw {
