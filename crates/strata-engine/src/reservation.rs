@@ -121,6 +121,13 @@ impl Reservations {
     }
 }
 
+/// The entries of `tier` (entries are sorted by tier, then volume name).
+fn on_tier(entries: &[Entry], tier: usize) -> &[Entry] {
+    let start = entries.partition_point(|e| e.tier < tier);
+    let end = entries.partition_point(|e| e.tier <= tier);
+    &entries[start..end]
+}
+
 impl EngineInner {
     /// Replaces the reservations; holds on unknown tiers are ignored, holds of one volume
     /// on one tier are summed. Returns how many (volume, tier) entries are enforced.
@@ -169,9 +176,7 @@ impl EngineInner {
         volumes: &crate::migrate::view::VolumesById,
         volume: Option<&str>,
     ) -> (u64, u64) {
-        let start = entries.partition_point(|e| e.tier < tier);
-        let end = entries.partition_point(|e| e.tier <= tier);
-        let on_tier = &entries[start..end];
+        let on_tier = on_tier(entries, tier);
         if on_tier.is_empty() {
             return (0, 0);
         }
@@ -247,11 +252,7 @@ impl EngineInner {
             .enumerate()
             .map(|(index, tier)| TierReservation {
                 kind: tier.config.kind.clone(),
-                reserved_bytes: entries
-                    .iter()
-                    .filter(|e| e.tier == index)
-                    .map(|e| e.bytes)
-                    .sum(),
+                reserved_bytes: on_tier(&entries, index).iter().map(|e| e.bytes).sum(),
                 held_bytes: self.held_on_tier(&entries, index, &volumes, None).0,
             })
             .collect();

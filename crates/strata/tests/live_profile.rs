@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Server, assert_success};
+use common::{Server, assert_success, metric_sample};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -90,11 +90,8 @@ fn wait_profile(server: &Server, volume: &str, what: &str, done: impl Fn(&Value)
     }
 }
 
-fn metric(server: &Server, line_prefix: &str) -> Option<f64> {
-    let text = server.metrics();
-    text.lines()
-        .find(|l| l.starts_with(line_prefix))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+fn metric(server: &Server, series: &str) -> Option<f64> {
+    metric_sample(&server.metrics(), series)
 }
 
 fn assert_tier_profile_sums_to_one(p: &Value) {
