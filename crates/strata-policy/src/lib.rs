@@ -22,8 +22,8 @@ pub use forecast::Forecast;
 pub use heat::{HeatConfig, HeatEntry, HeatMap, HeatSample};
 pub use placement::{AppliedMove, PlacementMap, Slot, SlotLayout, TierSpec};
 pub use policies::{
-    AllFast, AllSlow, ArcTier, LruPromote, Pin, PolicyConfig, Reservation, Smq, StaticFill, Strata,
-    StrataConfig, policy_by_name, policy_names,
+    AllFast, AllSlow, ArcTier, CostAware, LruPromote, Pin, PolicyConfig, Reservation, Smq,
+    StaticFill, Strata, StrataConfig, policy_by_name, policy_names,
 };
 pub use policy::{PlacementPolicy, TierSizing};
 pub use sequential::{RunInfo, SequentialDetector};

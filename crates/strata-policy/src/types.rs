@@ -53,6 +53,9 @@ pub struct Access {
     pub time_ns: u64,
     /// Bytes of the request that fall into this extent.
     pub len_bytes: u64,
+    /// Where those bytes start within the extent, when the observer tracks it (the
+    /// simulator does, the engine's access ring does not).
+    pub offset_in_extent_bytes: Option<u64>,
     /// The request continues a stream that ended exactly where it starts.
     pub sequential: bool,
     /// Length of the sequential run this request belongs to, itself included

@@ -124,6 +124,7 @@ fn drive(policy: &mut dyn PlacementPolicy, mut tiers: Vec<TierSpec>, ctx: &str) 
                 kind,
                 time_ns,
                 len_bytes: len.min(EXTENT_BYTES),
+                offset_in_extent_bytes: None,
                 sequential: run.sequential,
                 run_bytes: run.run_bytes,
             };

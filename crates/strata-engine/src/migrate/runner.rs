@@ -138,6 +138,7 @@ fn collect_accesses(
                 kind,
                 time_ns: now_ns,
                 len_bytes,
+                offset_in_extent_bytes: None,
                 sequential,
                 run_bytes: cursor.run_bytes,
             });

@@ -250,6 +250,7 @@ mod tests {
             kind,
             time_ns: 0,
             len_bytes,
+            offset_in_extent_bytes: None,
             sequential,
             run_bytes: len_bytes,
         }

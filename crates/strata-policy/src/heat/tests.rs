@@ -12,6 +12,7 @@ fn access(index: u64, time_ns: u64, kind: IoKind, sequential: bool, run_bytes: u
         kind,
         time_ns,
         len_bytes: 4096,
+        offset_in_extent_bytes: None,
         sequential,
         run_bytes,
     }
@@ -127,6 +128,7 @@ fn sample_map() -> HeatMap {
         kind: IoKind::Write,
         time_ns: 5 * SECOND_NS,
         len_bytes: 4096,
+        offset_in_extent_bytes: None,
         sequential: true,
         run_bytes: 64 << 20,
     });

@@ -148,6 +148,7 @@ mod tests {
             kind: IoKind::Read,
             time_ns: 0,
             len_bytes: 4096,
+            offset_in_extent_bytes: None,
             sequential: run_bytes > 4096,
             run_bytes,
         }

@@ -16,7 +16,7 @@ pub use arc_tier::ArcTier;
 pub use lru_promote::LruPromote;
 pub use smq::Smq;
 pub use static_fill::StaticFill;
-pub use strata::{Pin, Reservation, Strata, StrataConfig};
+pub use strata::{CostAware, Pin, Reservation, Strata, StrataConfig};
 
 use crate::{PlacementPolicy, PolicyError, PolicyErrorKind};
 
@@ -79,7 +79,10 @@ pub fn policy_by_name(
         "lru-promote" => Ok(Box::new(LruPromote::new(config.sequential_cutoff_bytes))),
         "smq" => Ok(Box::new(Smq::new(config.sequential_cutoff_bytes))),
         "arc-tier" => Ok(Box::new(ArcTier::new(config.sequential_cutoff_bytes))),
-        "strata" => Ok(Box::new(Strata::new(config.strata.clone())?)),
+        "strata" => Ok(Box::new(Strata::new(
+            config.strata.clone(),
+            config.sequential_cutoff_bytes,
+        )?)),
         _ => Err(PolicyError::new(
             PolicyErrorKind::UnknownPolicy,
             name,

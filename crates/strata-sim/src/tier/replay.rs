@@ -130,6 +130,7 @@ pub fn simulate_policy(
                 kind: record.kind,
                 time_ns: arrival_ns,
                 len_bytes: piece.len_bytes,
+                offset_in_extent_bytes: Some(piece.offset_in_extent_bytes),
                 sequential: run.sequential,
                 run_bytes: run.run_bytes,
             };

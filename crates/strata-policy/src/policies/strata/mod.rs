@@ -1,144 +1,376 @@
-//! `strata`: cost-aware placement over the heat map.
+//! `strata`: follow the candidate placement that would be cheapest now.
 //!
-//! * `on_access` feeds the [`HeatMap`]; moves are made by `plan`, within the byte budget and
-//!   within a share of each device's time per interval, and by the express lane
-//!   (`express.rs`) from what the last plan left of both.
-//! * An extent's *score* is its decayed visit count — the expected visits over the next
-//!   half-life — averaged with the [`Forecast`] when one predicts it.
-//! * A promotion is made when the latency it saves (score × the service-time gap between the
-//!   tiers) beats the cost of the copy by the benefit margin; when the target is full, the
-//!   coldest resident's lost saving and its demotion copy are charged too. A copy costs its
-//!   device time on each device weighted by how busy that device is (the foreground share
-//!   observed since the last plan plus the copies already planned): on an idle disk a copy
-//!   delays almost nobody, on a saturated one every queued request waits for it. That is
-//!   why it does not lose to `static` where `lru-promote` does: on a saturated disk a 1 MiB
-//!   copy costs as much as a few random reads.
-//! * Admission on repeated touches, scan bypass (an extent last seen in a long sequential run
-//!   is not promoted), a cool-down after every move, high/low watermarks, pins, soft
-//!   reservations of other volumes and congestion (no promotion into a tier whose queue is
-//!   longer than the source's) bound what may move.
+//! No single placement rule wins everywhere. Promote-on-access (`lru-promote`) is best where
+//! reuse pays for the copies, ARC where recency and frequency alternate, and a cost-aware rule
+//! (`cost_aware/`) where the slow disk is saturated and every copy costs a foreground
+//! request. So `strata` runs all of them as *shadows* (`shadow.rs`): each sees every access and
+//! planning call, places extents on its own copy of the map and pays its foreground requests
+//! and its copies on its own model of the devices (the [`strata_core::DeviceQueueModel`] the
+//! simulator and the emulated devices use). A shadow's score is the mean latency of its
+//! foreground accesses so far. The real placement follows the *leader*, which starts as the
+//! cost-aware candidate and changes only when another candidate's score has been below
+//! [`SWITCH_RATIO`] of the leader's at the ends of [`SWITCH_AFTER`] busy intervals in a row,
+//! over at least [`SWITCH_EVIDENCE_ACCESSES`] accesses (hysteresis against flapping, and no
+//! switch on the evidence of a few bursts). This is set dueling (Qureshi et al., ISCA 2007)
+//! with whole-placement shadows instead of sampled sets.
+//!
+//! Following the leader:
+//!
+//! * `place_new` puts a new extent where the leader put it, when the real tier has room;
+//! * `on_access` promotes the accessed extent when the leader has it on a faster tier, with
+//!   an eviction of a real resident the leader has below (the leader's own victims first);
+//! * `plan` follows the leader's promotions of the interval within the byte budget, paired
+//!   with evictions when a tier is full, and repairs [`REPAIR_MOVES_PER_PLAN`] older
+//!   differences per call, so a change of leader does not flood the disks with copies.
+//!
+//! Whoever leads, pins hold (a pinned extent only ever moves to its pin, in the real
+//! placement and in every shadow), no promotion goes into a tier whose queue is longer than
+//! the source's, and the soft reservations reach the cost-aware candidate, which plans
+//! around them; executors enforce them for every move.
+//!
+//! Costs: every access runs every candidate (four policies, a few hash-map operations each),
+//! and each shadow lists the extents it keeps above the slowest tier.
 
 mod config;
-mod express;
-mod plan;
+mod cost_aware;
+mod shadow;
 
 pub use config::{Pin, Reservation, StrataConfig};
+pub use cost_aware::CostAware;
 
+use crate::policies::plan::PlanBuilder;
 use crate::{
-    Access, ExtentId, Forecast, HeatMap, Move, PlacementPolicy, PolicyError, TierId, TierView,
+    Access, ArcTier, ExtentId, Forecast, HeatMap, LruPromote, Move, MoveReason, PlacementPolicy,
+    PolicyError, Smq, TierId, TierView,
 };
-use std::collections::HashMap;
-use strata_core::IoKind;
+use shadow::Shadow;
+use std::collections::{HashSet, VecDeque};
 
-#[derive(Debug, Clone)]
+/// A challenger replaces the leader when its score is below this share of the leader's.
+pub const SWITCH_RATIO: f64 = 0.8;
+
+/// …at the ends of this many intervals with accesses in a row.
+pub const SWITCH_AFTER: u32 = 10;
+
+/// …and over at least this many accesses: fewer say more about a few bursts than about the
+/// candidates.
+pub const SWITCH_EVIDENCE_ACCESSES: u64 = 2_000;
+
+/// Extents per planning call moved to repair differences the leader did not just make.
+pub const REPAIR_MOVES_PER_PLAN: u32 = 2;
+
+/// Longest list of eviction candidates kept per tier.
+const MAX_VICTIMS: usize = 4096;
+
+#[derive(Debug)]
 pub struct Strata {
     config: StrataConfig,
-    heat: HeatMap,
-    forecast: Forecast,
-    /// When each recently moved extent last moved; pruned after the cool-down.
-    moved_at_ns: HashMap<ExtentId, u64>,
-    /// Extents per (volume, tier): recounted at every plan, kept current by placements, for
-    /// soft reservations.
-    usage: HashMap<(u64, TierId), u64>,
-    /// Moving average of a visit's request length, for service-time estimates.
-    typical_len_bytes: f64,
-    last_plan_ns: Option<u64>,
-    /// Foreground device time observed per tier since the last plan.
-    foreground_busy_ns: Vec<f64>,
-    /// Smoothed share of each tier's device time foreground I/O takes (0 idle … 1 saturated).
-    load: Vec<f64>,
-    express: express::Express,
+    /// The candidates; the cost-aware one is first and leads at the start.
+    shadows: Vec<Shadow>,
+    leader: usize,
+    switches: u64,
+    /// The challenger that beat the leader by the margin at the latest intervals with
+    /// accesses: who, at how many in a row, over how many accesses.
+    challenger: Option<(usize, u32, u64)>,
+    /// Per tier: real residents the leader has on a slower tier, most recent first. Checked
+    /// again when used.
+    victims: Vec<VecDeque<ExtentId>>,
+    /// Extents this policy put above the slowest tier of the real placement (placed there or
+    /// promoted there); checked against the view when used, pruned at every plan.
+    real_upper: HashSet<ExtentId>,
+    /// Extents the leader promoted since the last plan: the plan's repair does these first.
+    leader_promoted: HashSet<ExtentId>,
+    /// The latest time seen (placements carry none).
+    now_ns: u64,
 }
 
 impl Strata {
-    pub fn new(config: StrataConfig) -> Result<Self, PolicyError> {
-        config.validate()?;
-        Ok(Self::from_parts(config, None))
+    /// `strata` with `config`; the candidates without a heat map of their own bypass
+    /// sequential runs longer than `sequential_cutoff_bytes` (as the registry's do).
+    pub fn new(config: StrataConfig, sequential_cutoff_bytes: u64) -> Result<Self, PolicyError> {
+        let native = CostAware::new(config.clone())?;
+        Ok(Self::from_native(config, native, sequential_cutoff_bytes))
     }
 
-    /// Starts warm from a heat map saved with [`HeatMap::to_bytes`].
-    pub fn with_heat_map(config: StrataConfig, heat: HeatMap) -> Result<Self, PolicyError> {
-        config.validate()?;
-        Ok(Self::from_parts(config, Some(heat)))
+    /// Starts warm: the cost-aware candidate gets a heat map saved with
+    /// [`HeatMap::to_bytes`].
+    pub fn with_heat_map(
+        config: StrataConfig,
+        sequential_cutoff_bytes: u64,
+        heat: HeatMap,
+    ) -> Result<Self, PolicyError> {
+        let native = CostAware::with_heat_map(config.clone(), heat)?;
+        Ok(Self::from_native(config, native, sequential_cutoff_bytes))
     }
 
-    fn from_parts(config: StrataConfig, heat: Option<HeatMap>) -> Self {
-        let heat = heat.unwrap_or_else(|| HeatMap::new(config.heat));
+    fn from_native(config: StrataConfig, native: CostAware, cutoff: u64) -> Self {
+        let shadows = vec![
+            Shadow::new(Box::new(native)),
+            Shadow::new(Box::new(LruPromote::new(cutoff))),
+            Shadow::new(Box::new(ArcTier::new(cutoff))),
+            Shadow::new(Box::new(Smq::new(cutoff))),
+        ];
         Self {
             config,
-            heat,
-            forecast: Forecast::new(),
-            moved_at_ns: HashMap::new(),
-            usage: HashMap::new(),
-            typical_len_bytes: 16_384.0,
-            last_plan_ns: None,
-            foreground_busy_ns: Vec::new(),
-            load: Vec::new(),
-            express: express::Express::default(),
+            shadows,
+            leader: 0,
+            switches: 0,
+            challenger: None,
+            victims: Vec::new(),
+            real_upper: HashSet::new(),
+            now_ns: 0,
+            leader_promoted: HashSet::new(),
         }
-    }
-
-    pub fn heat_map(&self) -> &HeatMap {
-        &self.heat
     }
 
     pub fn config(&self) -> &StrataConfig {
         &self.config
     }
 
-    /// Capacity of `tier` held for volumes other than `volume` and not yet filled by them.
-    fn reserved_for_others(&self, volume: u64, tier: TierId) -> u64 {
+    /// The candidate the real placement follows now.
+    pub fn leader(&self) -> &str {
+        self.shadows[self.leader].name()
+    }
+
+    /// How often the leader changed.
+    pub fn switches(&self) -> u64 {
+        self.switches
+    }
+
+    /// Every candidate with its smoothed mean foreground latency (ns), leader first.
+    pub fn scores(&self) -> Vec<(&str, Option<f64>)> {
+        let mut order: Vec<usize> = (0..self.shadows.len()).collect();
+        order.sort_by_key(|&i| i != self.leader);
+        order
+            .into_iter()
+            .map(|i| (self.shadows[i].name(), self.shadows[i].score_ns()))
+            .collect()
+    }
+
+    /// Where the real placement should have `extent`: its pin, else the leader's tier.
+    fn wanted(&self, extent: ExtentId, real: &dyn TierView) -> Option<TierId> {
         self.config
-            .reservations
-            .iter()
-            .filter(|r| r.tier == tier && r.volume != volume)
-            .map(|r| {
-                let used = self.usage.get(&(r.volume, tier)).copied().unwrap_or(0);
-                r.extents.saturating_sub(used)
-            })
-            .sum()
+            .pin_of(extent)
+            .or_else(|| self.shadows[self.leader].map.location(extent, real))
     }
 
-    /// Whether one more extent of `volume` may land on `tier` given `used` extents there
-    /// and `free` free slots: below the high watermark and outside others' reservations.
-    fn admits(
-        &self,
-        volume: u64,
-        tier: TierId,
-        used: u64,
-        free: u64,
-        capacity: Option<u64>,
-    ) -> bool {
-        let Some(capacity) = capacity else {
-            return true;
-        };
-        let high = StrataConfig::mark(capacity, self.config.high_watermark_permille);
-        used < high && free > self.reserved_for_others(volume, tier)
-    }
-
-    /// Expected visits over the next half-life: the heat, averaged with the forecast when
-    /// one predicts this extent.
-    fn score(&self, extent: ExtentId, heat: f64) -> f64 {
-        match self.forecast.get(extent) {
-            Some(predicted) => (heat + f64::from(predicted)) / 2.0,
-            None => heat,
+    /// Takes the moves every shadow executed; the leader's demotions become eviction
+    /// candidates of the real placement.
+    fn take_executed(&mut self) {
+        for (i, shadow) in self.shadows.iter_mut().enumerate() {
+            let executed = std::mem::take(&mut shadow.executed);
+            if i != self.leader {
+                continue;
+            }
+            self.leader_promoted.extend(
+                executed
+                    .iter()
+                    .filter(|mv| mv.to < mv.from)
+                    .map(|mv| mv.extent),
+            );
+            for mv in executed.into_iter().filter(|mv| mv.to > mv.from) {
+                if self.victims.len() <= mv.from.rank() {
+                    self.victims.resize(mv.from.rank() + 1, VecDeque::new());
+                }
+                let list = &mut self.victims[mv.from.rank()];
+                list.push_front(mv.extent);
+                list.truncate(MAX_VICTIMS);
+            }
         }
     }
 
-    /// The extra price of a swap beyond its copies: the victim waits behind the destination
-    /// queue (`queue_ns`) for its copy, and is visited about `victim_score × queue / horizon`
-    /// times meanwhile; and both scores are noisy counts, so the candidate must beat the
-    /// victim by two Poisson standard deviations of their sum, priced at `gap_ns` a visit.
-    fn swap_risk_ns(&self, score: f64, victim_score: f64, queue_ns: u64, gap_ns: f64) -> f64 {
-        let horizon_ns = self.config.heat.half_life_ns as f64 / std::f64::consts::LN_2;
-        let queue_ns = queue_ns as f64;
-        let waiting_ns = victim_score * queue_ns / horizon_ns.max(1.0) * queue_ns;
-        let noise_ns = 2.0 * (score + victim_score).sqrt() * gap_ns;
-        waiting_ns + noise_ns
+    /// Pops a real resident of `tier` that may leave it for the leader's sake.
+    fn pop_victim(
+        &mut self,
+        tier: TierId,
+        keep: ExtentId,
+        real: &dyn TierView,
+        taken: &dyn Fn(ExtentId) -> bool,
+    ) -> Option<ExtentId> {
+        while let Some(v) = self.victims.get_mut(tier.rank())?.pop_front() {
+            let valid = v != keep
+                && !taken(v)
+                && real.location(v) == Some(tier)
+                && self.wanted(v, real).is_some_and(|w| w > tier);
+            if valid {
+                return Some(v);
+            }
+        }
+        None
     }
 
-    fn note_placed(&mut self, volume: u64, tier: TierId) {
-        *self.usage.entry((volume, tier)).or_insert(0) += 1;
+    /// A promotion of `extent` from `from` to `to` is allowed in the real placement.
+    fn may_promote(&self, from: TierId, to: TierId, real: &dyn TierView) -> bool {
+        to < from && real.queue_delay_ns(to) <= real.queue_delay_ns(from)
+    }
+
+    /// Where an extent evicted from `tier` goes: where the leader has it, when there is room,
+    /// else the fastest slower tier with room.
+    fn eviction_target(
+        &self,
+        victim: ExtentId,
+        tier: TierId,
+        real: &dyn TierView,
+        has_room: &dyn Fn(TierId) -> bool,
+    ) -> Option<TierId> {
+        let wanted = self
+            .wanted(victim, real)
+            .filter(|&w| w > tier && has_room(w));
+        wanted.or_else(|| {
+            (tier.rank() + 1..real.tier_count())
+                .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
+                .find(|&t| has_room(t))
+        })
+    }
+
+    /// Real moves that bring `extent` where the leader has it, when that is faster.
+    fn follow_access(&mut self, extent: ExtentId, real: &dyn TierView) -> Vec<Move> {
+        let (Some(here), Some(want)) = (real.location(extent), self.wanted(extent, real)) else {
+            return Vec::new();
+        };
+        if !self.may_promote(here, want, real) {
+            return Vec::new();
+        }
+        let promote = Move {
+            extent,
+            from: here,
+            to: want,
+            reason: MoveReason::Promote,
+        };
+        if real.has_room(want) {
+            return vec![promote];
+        }
+        let Some(victim) = self.pop_victim(want, extent, real, &|_| false) else {
+            return Vec::new();
+        };
+        let Some(below) = self.eviction_target(victim, want, real, &|t| real.has_room(t)) else {
+            return Vec::new();
+        };
+        vec![
+            Move {
+                extent: victim,
+                from: want,
+                to: below,
+                reason: MoveReason::Evict,
+            },
+            promote,
+        ]
+    }
+
+    /// The planning call's share of following: the extents the leader promoted since the last
+    /// plan, then a few older differences, fastest target tier first, within the budget.
+    fn follow_plan(&mut self, real: &dyn TierView, budget_bytes: u64) -> Vec<Move> {
+        let slowest = real.slowest();
+        self.real_upper
+            .retain(|&e| real.location(e).is_some_and(|t| t < slowest));
+        let mut ups = Vec::new();
+        for (extent, tier) in self.shadows[self.leader].map.upper() {
+            let want = self.config.pin_of(extent).unwrap_or(tier);
+            if let Some(here) = real.location(extent)
+                && want < here
+            {
+                let repair = !self.leader_promoted.contains(&extent);
+                ups.push((repair, want, extent, here));
+            }
+        }
+        let mut downs: Vec<(TierId, ExtentId)> = self
+            .real_upper
+            .iter()
+            .filter_map(|&e| {
+                let here = real.location(e)?;
+                self.wanted(e, real)
+                    .is_some_and(|w| w > here)
+                    .then_some((here, e))
+            })
+            .collect();
+        ups.sort_unstable();
+        downs.sort_unstable();
+        // The leader's own recent victims first, then every other resident it has below.
+        for (tier, extent) in downs {
+            if self.victims.len() <= tier.rank() {
+                self.victims.resize(tier.rank() + 1, VecDeque::new());
+            }
+            self.victims[tier.rank()].push_back(extent);
+        }
+        for list in &mut self.victims {
+            let mut seen = HashSet::new();
+            list.retain(|e| seen.insert(*e));
+        }
+        // What the leader moved is followed within the budget; older differences are
+        // repaired a few extents per call, so a change of leader does not flood the disks.
+        let mut builder = PlanBuilder::new(real, budget_bytes);
+        let mut moved = HashSet::new();
+        let mut repairs_left = REPAIR_MOVES_PER_PLAN;
+        self.leader_promoted.clear();
+        for (repair, to, extent, from) in ups {
+            if builder.moves_left() == 0 || repair && repairs_left == 0 {
+                break;
+            }
+            if !self.may_promote(from, to, real) {
+                continue;
+            }
+            if !builder.has_room(to) {
+                if builder.moves_left() < 2 {
+                    break;
+                }
+                let Some(victim) = self.pop_victim(to, extent, real, &|e| moved.contains(&e))
+                else {
+                    continue;
+                };
+                let Some(below) = self.eviction_target(victim, to, real, &|t| builder.has_room(t))
+                else {
+                    continue;
+                };
+                if !builder.push(victim, to, below, MoveReason::Evict) {
+                    continue;
+                }
+                moved.insert(victim);
+            }
+            if builder.push(extent, from, to, MoveReason::Promote) {
+                moved.insert(extent);
+                if repair {
+                    repairs_left = repairs_left.saturating_sub(1);
+                }
+            }
+        }
+        let moves = builder.finish();
+        self.note_moves(&moves, real);
+        moves
+    }
+
+    fn note_moves(&mut self, moves: &[Move], real: &dyn TierView) {
+        for mv in moves {
+            if mv.to < real.slowest() {
+                self.real_upper.insert(mv.extent);
+            }
+        }
+    }
+
+    /// Replaces the leader when a challenger's score has been clearly lower at the ends of
+    /// [`SWITCH_AFTER`] intervals with accesses in a row.
+    fn elect(&mut self, accesses: u64) {
+        let Some(lead) = self.shadows[self.leader].score_ns() else {
+            return;
+        };
+        let best = (0..self.shadows.len())
+            .filter_map(|i| self.shadows[i].score_ns().map(|s| (i, s)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .filter(|&(best, score)| best != self.leader && score < SWITCH_RATIO * lead);
+        let Some((best, _)) = best else {
+            self.challenger = None;
+            return;
+        };
+        let (streak, evidence) = match self.challenger {
+            Some((who, n, seen)) if who == best => (n + 1, seen + accesses),
+            _ => (1, accesses),
+        };
+        self.challenger = Some((best, streak, evidence));
+        if streak >= SWITCH_AFTER && evidence >= SWITCH_EVIDENCE_ACCESSES {
+            self.leader = best;
+            self.switches += 1;
+            self.challenger = None;
+            self.victims.clear();
+        }
     }
 }
 
@@ -149,66 +381,67 @@ impl PlacementPolicy for Strata {
 
     fn set_reservations(&mut self, reservations: &[Reservation]) {
         self.config.reservations = reservations.to_vec();
+        for shadow in &mut self.shadows {
+            shadow.policy_mut().set_reservations(reservations);
+        }
     }
 
     fn place_new(&mut self, extent: ExtentId, view: &dyn TierView) -> TierId {
-        let pinned = self
-            .config
-            .pin_of(extent)
-            .filter(|&tier| view.has_room(tier));
-        let tier = pinned
-            .or_else(|| {
-                (0..view.tier_count())
-                    .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
-                    .find(|&tier| {
-                        view.has_room(tier)
-                            && self.admits(
-                                extent.volume,
-                                tier,
-                                view.used_extents(tier),
-                                view.free_extents(tier).unwrap_or(u64::MAX),
-                                view.capacity_extents(tier),
-                            )
-                    })
-            })
-            .or_else(|| view.fastest_with_room(TierId::FASTEST))
-            .unwrap_or_else(|| view.slowest());
-        self.note_placed(extent.volume, tier);
+        let pin = self.config.pin_of(extent);
+        let now = self.now_ns;
+        let mut chosen = Vec::with_capacity(self.shadows.len());
+        for shadow in &mut self.shadows {
+            chosen.push(shadow.place_new(extent, pin, view, now));
+        }
+        self.take_executed();
+        let want = chosen[self.leader];
+        let tier = if view.has_room(want) {
+            want
+        } else {
+            view.fastest_with_room(want)
+                .or_else(|| view.fastest_with_room(TierId::FASTEST))
+                .unwrap_or_else(|| view.slowest())
+        };
+        if tier < view.slowest() {
+            self.real_upper.insert(extent);
+        }
         tier
     }
 
     fn on_access(&mut self, access: &Access, view: &dyn TierView) -> Vec<Move> {
-        if !access.sequential {
-            self.typical_len_bytes += (access.len_bytes as f64 - self.typical_len_bytes) / 64.0;
+        self.now_ns = self.now_ns.max(access.time_ns);
+        let config = &self.config;
+        let pin_of = |e: ExtentId| config.pin_of(e);
+        for shadow in &mut self.shadows {
+            shadow.on_access(access, view, &pin_of);
         }
-        if let Some(tier) = view.location(access.extent)
-            && let Some(profile) = view.profile(tier)
-        {
-            if self.foreground_busy_ns.len() < view.tier_count() {
-                self.foreground_busy_ns.resize(view.tier_count(), 0.0);
-            }
-            if let Some(busy) = self.foreground_busy_ns.get_mut(tier.rank()) {
-                *busy +=
-                    profile.service_ns(access.kind, access.len_bytes, access.sequential) as f64;
-            }
-        }
-        self.heat.record(access);
-        self.express_promotion(access, view)
+        self.take_executed();
+        let moves = self.follow_access(access.extent, view);
+        self.note_moves(&moves, view);
+        moves
     }
 
     fn plan(&mut self, now_ns: u64, view: &dyn TierView, budget_bytes: u64) -> Vec<Move> {
-        self.plan_moves(now_ns, view, budget_bytes)
+        self.now_ns = self.now_ns.max(now_ns);
+        let config = &self.config;
+        let pin_of = |e: ExtentId| config.pin_of(e);
+        let mut accesses = 0;
+        for shadow in &mut self.shadows {
+            shadow.plan(now_ns, view, budget_bytes, &pin_of);
+            accesses = accesses.max(shadow.close_interval());
+        }
+        if accesses > 0 {
+            self.elect(accesses);
+        }
+        self.take_executed();
+        self.follow_plan(view, budget_bytes)
     }
 
     fn observe_forecast(&mut self, forecast: &Forecast) {
-        self.forecast = forecast.clone();
+        for shadow in &mut self.shadows {
+            shadow.policy_mut().observe_forecast(forecast);
+        }
     }
-}
-
-/// Service time of one visit of `len_bytes` on a tier with `profile`, in ns.
-fn visit_ns(view: &dyn TierView, tier: TierId, len_bytes: u64) -> f64 {
-    view.profile(tier)
-        .map_or(0.0, |p| p.service_ns(IoKind::Read, len_bytes, false) as f64)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! congestion, and the saving beating the load-weighted copy cost by the margin). No move
 //! is unbudgeted: plan and express moves of one interval share one budget.
 
-use super::Strata;
+use super::CostAware;
 use super::plan::MIN_COPY_WEIGHT;
 use crate::{Access, ExtentId, Move, MoveReason, TierId, TierView};
 use std::collections::VecDeque;
@@ -27,7 +27,7 @@ fn at(values: &[f64], tier: TierId) -> f64 {
     values.get(tier.rank()).copied().unwrap_or(0.0)
 }
 
-impl Strata {
+impl CostAware {
     fn cooling(&self, extent: ExtentId, now_ns: u64) -> bool {
         self.moved_at_ns
             .get(&extent)

@@ -2,7 +2,7 @@
 //! promotions tier by tier, fastest target first — all through one [`PlanBuilder`] so the
 //! batch keeps the executor contract, plus a per-device copy-time allowance.
 
-use super::{Strata, StrataConfig, visit_ns};
+use super::{CostAware, StrataConfig, visit_ns};
 use crate::policies::plan::PlanBuilder;
 use crate::{ExtentId, Move, MoveReason, TierId, TierView};
 use strata_core::IoKind;
@@ -95,7 +95,7 @@ fn tier(rank: usize) -> TierId {
     TierId(u8::try_from(rank).unwrap_or(u8::MAX))
 }
 
-impl Strata {
+impl CostAware {
     pub(super) fn plan_moves(
         &mut self,
         now_ns: u64,

@@ -1,0 +1,214 @@
+//! The cost-aware candidate of `strata`: placement over the heat map.
+//!
+//! * `on_access` feeds the [`HeatMap`]; moves are made by `plan`, within the byte budget and
+//!   within a share of each device's time per interval, and by the express lane
+//!   (`express.rs`) from what the last plan left of both.
+//! * An extent's *score* is its decayed visit count — the expected visits over the next
+//!   half-life — averaged with the [`Forecast`] when one predicts it.
+//! * A promotion is made when the latency it saves (score × the service-time gap between the
+//!   tiers) beats the cost of the copy by the benefit margin; when the target is full, the
+//!   coldest resident's lost saving and its demotion copy are charged too. A copy costs its
+//!   device time on each device weighted by how busy that device is (the foreground share
+//!   observed since the last plan plus the copies already planned): on an idle disk a copy
+//!   delays almost nobody, on a saturated one every queued request waits for it. That is
+//!   why it does not lose to `static` where `lru-promote` does: on a saturated disk a 1 MiB
+//!   copy costs as much as a few random reads.
+//! * Admission on repeated touches, scan bypass (an extent last seen in a long sequential run
+//!   is not promoted), a cool-down after every move, high/low watermarks, pins, soft
+//!   reservations of other volumes and congestion (no promotion into a tier whose queue is
+//!   longer than the source's) bound what may move.
+
+mod express;
+mod plan;
+
+use super::{Reservation, StrataConfig};
+
+use crate::{
+    Access, ExtentId, Forecast, HeatMap, Move, PlacementPolicy, PolicyError, TierId, TierView,
+};
+use std::collections::HashMap;
+use strata_core::IoKind;
+
+#[derive(Debug, Clone)]
+pub struct CostAware {
+    config: StrataConfig,
+    heat: HeatMap,
+    forecast: Forecast,
+    /// When each recently moved extent last moved; pruned after the cool-down.
+    moved_at_ns: HashMap<ExtentId, u64>,
+    /// Extents per (volume, tier): recounted at every plan, kept current by placements, for
+    /// soft reservations.
+    usage: HashMap<(u64, TierId), u64>,
+    /// Moving average of a visit's request length, for service-time estimates.
+    typical_len_bytes: f64,
+    last_plan_ns: Option<u64>,
+    /// Foreground device time observed per tier since the last plan.
+    foreground_busy_ns: Vec<f64>,
+    /// Smoothed share of each tier's device time foreground I/O takes (0 idle … 1 saturated).
+    load: Vec<f64>,
+    express: express::Express,
+}
+
+impl CostAware {
+    pub fn new(config: StrataConfig) -> Result<Self, PolicyError> {
+        config.validate()?;
+        Ok(Self::from_parts(config, None))
+    }
+
+    /// Starts warm from a heat map saved with [`HeatMap::to_bytes`].
+    pub fn with_heat_map(config: StrataConfig, heat: HeatMap) -> Result<Self, PolicyError> {
+        config.validate()?;
+        Ok(Self::from_parts(config, Some(heat)))
+    }
+
+    fn from_parts(config: StrataConfig, heat: Option<HeatMap>) -> Self {
+        let heat = heat.unwrap_or_else(|| HeatMap::new(config.heat));
+        Self {
+            config,
+            heat,
+            forecast: Forecast::new(),
+            moved_at_ns: HashMap::new(),
+            usage: HashMap::new(),
+            typical_len_bytes: 16_384.0,
+            last_plan_ns: None,
+            foreground_busy_ns: Vec::new(),
+            load: Vec::new(),
+            express: express::Express::default(),
+        }
+    }
+
+    pub fn heat_map(&self) -> &HeatMap {
+        &self.heat
+    }
+
+    pub fn config(&self) -> &StrataConfig {
+        &self.config
+    }
+
+    /// Capacity of `tier` held for volumes other than `volume` and not yet filled by them.
+    fn reserved_for_others(&self, volume: u64, tier: TierId) -> u64 {
+        self.config
+            .reservations
+            .iter()
+            .filter(|r| r.tier == tier && r.volume != volume)
+            .map(|r| {
+                let used = self.usage.get(&(r.volume, tier)).copied().unwrap_or(0);
+                r.extents.saturating_sub(used)
+            })
+            .sum()
+    }
+
+    /// Whether one more extent of `volume` may land on `tier` given `used` extents there
+    /// and `free` free slots: below the high watermark and outside others' reservations.
+    fn admits(
+        &self,
+        volume: u64,
+        tier: TierId,
+        used: u64,
+        free: u64,
+        capacity: Option<u64>,
+    ) -> bool {
+        let Some(capacity) = capacity else {
+            return true;
+        };
+        let high = StrataConfig::mark(capacity, self.config.high_watermark_permille);
+        used < high && free > self.reserved_for_others(volume, tier)
+    }
+
+    /// Expected visits over the next half-life: the heat, averaged with the forecast when
+    /// one predicts this extent.
+    fn score(&self, extent: ExtentId, heat: f64) -> f64 {
+        match self.forecast.get(extent) {
+            Some(predicted) => (heat + f64::from(predicted)) / 2.0,
+            None => heat,
+        }
+    }
+
+    /// The extra price of a swap beyond its copies: the victim waits behind the destination
+    /// queue (`queue_ns`) for its copy, and is visited about `victim_score × queue / horizon`
+    /// times meanwhile; and both scores are noisy counts, so the candidate must beat the
+    /// victim by two Poisson standard deviations of their sum, priced at `gap_ns` a visit.
+    fn swap_risk_ns(&self, score: f64, victim_score: f64, queue_ns: u64, gap_ns: f64) -> f64 {
+        let horizon_ns = self.config.heat.half_life_ns as f64 / std::f64::consts::LN_2;
+        let queue_ns = queue_ns as f64;
+        let waiting_ns = victim_score * queue_ns / horizon_ns.max(1.0) * queue_ns;
+        let noise_ns = 2.0 * (score + victim_score).sqrt() * gap_ns;
+        waiting_ns + noise_ns
+    }
+
+    fn note_placed(&mut self, volume: u64, tier: TierId) {
+        *self.usage.entry((volume, tier)).or_insert(0) += 1;
+    }
+}
+
+impl PlacementPolicy for CostAware {
+    fn name(&self) -> &str {
+        "strata-cost-aware"
+    }
+
+    fn set_reservations(&mut self, reservations: &[Reservation]) {
+        self.config.reservations = reservations.to_vec();
+    }
+
+    fn place_new(&mut self, extent: ExtentId, view: &dyn TierView) -> TierId {
+        let pinned = self
+            .config
+            .pin_of(extent)
+            .filter(|&tier| view.has_room(tier));
+        let tier = pinned
+            .or_else(|| {
+                (0..view.tier_count())
+                    .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
+                    .find(|&tier| {
+                        view.has_room(tier)
+                            && self.admits(
+                                extent.volume,
+                                tier,
+                                view.used_extents(tier),
+                                view.free_extents(tier).unwrap_or(u64::MAX),
+                                view.capacity_extents(tier),
+                            )
+                    })
+            })
+            .or_else(|| view.fastest_with_room(TierId::FASTEST))
+            .unwrap_or_else(|| view.slowest());
+        self.note_placed(extent.volume, tier);
+        tier
+    }
+
+    fn on_access(&mut self, access: &Access, view: &dyn TierView) -> Vec<Move> {
+        if !access.sequential {
+            self.typical_len_bytes += (access.len_bytes as f64 - self.typical_len_bytes) / 64.0;
+        }
+        if let Some(tier) = view.location(access.extent)
+            && let Some(profile) = view.profile(tier)
+        {
+            if self.foreground_busy_ns.len() < view.tier_count() {
+                self.foreground_busy_ns.resize(view.tier_count(), 0.0);
+            }
+            if let Some(busy) = self.foreground_busy_ns.get_mut(tier.rank()) {
+                *busy +=
+                    profile.service_ns(access.kind, access.len_bytes, access.sequential) as f64;
+            }
+        }
+        self.heat.record(access);
+        self.express_promotion(access, view)
+    }
+
+    fn plan(&mut self, now_ns: u64, view: &dyn TierView, budget_bytes: u64) -> Vec<Move> {
+        self.plan_moves(now_ns, view, budget_bytes)
+    }
+
+    fn observe_forecast(&mut self, forecast: &Forecast) {
+        self.forecast = forecast.clone();
+    }
+}
+
+/// Service time of one visit of `len_bytes` on a tier with `profile`, in ns.
+fn visit_ns(view: &dyn TierView, tier: TierId, len_bytes: u64) -> f64 {
+    view.profile(tier)
+        .map_or(0.0, |p| p.service_ns(IoKind::Read, len_bytes, false) as f64)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,343 @@
+//! A *shadow*: one candidate policy replayed on its own idea of the placement and on its own
+//! model of the devices, so `strata` can tell what the candidate's decisions would have cost
+//! had it been in charge — without executing any of them.
+//!
+//! The shadow sees every access and planning call the real policy sees. It keeps:
+//!
+//! * a [`ShadowMap`]: where the candidate would have put each extent. Only extents above the
+//!   slowest tier are listed (the fast tiers are the small ones), every other placed extent
+//!   is on the slowest tier;
+//! * one [`Fluid`] queue per tier: foreground requests and the candidate's copies are
+//!   submitted at their virtual times, so a candidate whose copies saturate a disk sees the
+//!   queue — and the latency — they cause;
+//! * the mean latency of the foreground accesses since the last planning call, folded into a
+//!   smoothed score.
+
+use crate::{ExtentId, Move, PlacementPolicy, TierId, TierView};
+use std::collections::HashMap;
+use strata_core::{DeviceProfile, DeviceQueueModel, IoKind, TierKind};
+
+/// A shadow's score is the mean latency of every access so far (the n-th interval with
+/// accesses weighs 1/n) until the newest interval's weight would fall below this: from then
+/// on older intervals fade, over about 3,600 intervals (an hour of 1 s planning calls).
+const SCORE_MIN_WEIGHT: f64 = 1.0 / 3_600.0;
+
+/// Where a candidate would have put every extent.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ShadowMap {
+    /// Extents on tiers above the slowest one.
+    upper: HashMap<ExtentId, TierId>,
+    /// Extents per tier above the slowest.
+    used: Vec<u64>,
+}
+
+impl ShadowMap {
+    fn slowest(real: &dyn TierView) -> TierId {
+        real.slowest()
+    }
+
+    /// The candidate's tier for `extent`; `None` if the extent was never placed.
+    pub(super) fn location(&self, extent: ExtentId, real: &dyn TierView) -> Option<TierId> {
+        match self.upper.get(&extent) {
+            Some(&tier) => Some(tier),
+            None => real.location(extent).map(|_| Self::slowest(real)),
+        }
+    }
+
+    /// Extents the candidate has above the slowest tier.
+    pub(super) fn upper(&self) -> impl Iterator<Item = (ExtentId, TierId)> + '_ {
+        self.upper.iter().map(|(&e, &t)| (e, t))
+    }
+
+    fn used(&self, tier: TierId, real: &dyn TierView) -> u64 {
+        if tier < Self::slowest(real) {
+            return self.used.get(tier.rank()).copied().unwrap_or(0);
+        }
+        let placed: u64 = (0..real.tier_count())
+            .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
+            .map(|t| real.used_extents(t))
+            .sum();
+        placed.saturating_sub(self.used.iter().sum())
+    }
+
+    fn has_room(&self, tier: TierId, real: &dyn TierView) -> bool {
+        tier.rank() < real.tier_count()
+            && real
+                .capacity_extents(tier)
+                .is_none_or(|cap| self.used(tier, real) < cap)
+    }
+
+    /// Records `extent` on `tier` (the slowest tier is implicit).
+    fn set(&mut self, extent: ExtentId, tier: TierId, real: &dyn TierView) {
+        if let Some(old) = self.upper.remove(&extent)
+            && let Some(n) = self.used.get_mut(old.rank())
+        {
+            *n = n.saturating_sub(1);
+        }
+        if tier < Self::slowest(real) {
+            if self.used.len() <= tier.rank() {
+                self.used.resize(tier.rank() + 1, 0);
+            }
+            self.used[tier.rank()] += 1;
+            self.upper.insert(extent, tier);
+        }
+    }
+}
+
+/// What a candidate policy sees: its own placement and queues, the real tiers' shapes.
+struct ShadowView<'a> {
+    map: &'a ShadowMap,
+    devices: &'a [DeviceQueueModel],
+    real: &'a dyn TierView,
+    now_ns: u64,
+}
+
+impl TierView for ShadowView<'_> {
+    fn tier_count(&self) -> usize {
+        self.real.tier_count()
+    }
+    fn kind(&self, tier: TierId) -> Option<&TierKind> {
+        self.real.kind(tier)
+    }
+    fn profile(&self, tier: TierId) -> Option<DeviceProfile> {
+        self.real.profile(tier)
+    }
+    fn capacity_extents(&self, tier: TierId) -> Option<u64> {
+        self.real.capacity_extents(tier)
+    }
+    fn used_extents(&self, tier: TierId) -> u64 {
+        self.map.used(tier, self.real)
+    }
+    fn queue_delay_ns(&self, tier: TierId) -> u64 {
+        self.devices
+            .get(tier.rank())
+            .map_or(0, |d| d.queue_delay_ns(self.now_ns))
+    }
+    fn location(&self, extent: ExtentId) -> Option<TierId> {
+        self.map.location(extent, self.real)
+    }
+    fn extent_bytes(&self) -> u64 {
+        self.real.extent_bytes()
+    }
+}
+
+/// One candidate, replayed.
+#[derive(Debug)]
+pub(super) struct Shadow {
+    policy: Box<dyn PlacementPolicy>,
+    pub(super) map: ShadowMap,
+    devices: Vec<DeviceQueueModel>,
+    /// Where the previous access ended on its device.
+    last_end_offset: u64,
+    /// When the copy of each recently moved extent completes: a request for it waits until
+    /// then, as the executors make it wait.
+    copy_done_ns: HashMap<ExtentId, u64>,
+    latency_sum_ns: f64,
+    accesses: u64,
+    intervals: u64,
+    smoothed_sum_ns: f64,
+    smoothed_accesses: f64,
+    /// Smoothed mean foreground latency, ns; `None` before the first interval with accesses.
+    score_ns: Option<f64>,
+    /// Moves executed in this shadow since the owner last took them.
+    pub(super) executed: Vec<Move>,
+}
+
+impl Shadow {
+    pub(super) fn new(policy: Box<dyn PlacementPolicy>) -> Self {
+        Self {
+            policy,
+            map: ShadowMap::default(),
+            devices: Vec::new(),
+            last_end_offset: 0,
+            copy_done_ns: HashMap::new(),
+            latency_sum_ns: 0.0,
+            accesses: 0,
+            intervals: 0,
+            smoothed_sum_ns: 0.0,
+            smoothed_accesses: 0.0,
+            score_ns: None,
+            executed: Vec::new(),
+        }
+    }
+
+    pub(super) fn name(&self) -> &str {
+        self.policy.name()
+    }
+
+    pub(super) fn policy_mut(&mut self) -> &mut dyn PlacementPolicy {
+        self.policy.as_mut()
+    }
+
+    pub(super) fn score_ns(&self) -> Option<f64> {
+        self.score_ns
+    }
+
+    fn fit_devices(&mut self, real: &dyn TierView) {
+        if self.devices.len() != real.tier_count() {
+            self.devices = (0..real.tier_count())
+                .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
+                .map(|t| DeviceQueueModel::new(real.profile(t).unwrap_or(DeviceProfile::HDD)))
+                .collect();
+        }
+    }
+
+    /// The candidate places a new extent; a pin, when there is room on it, wins.
+    pub(super) fn place_new(
+        &mut self,
+        extent: ExtentId,
+        pin: Option<TierId>,
+        real: &dyn TierView,
+        now_ns: u64,
+    ) -> TierId {
+        self.fit_devices(real);
+        let view = ShadowView {
+            map: &self.map,
+            devices: &self.devices,
+            real,
+            now_ns,
+        };
+        let chosen = self.policy.place_new(extent, &view);
+        let tier = pin
+            .filter(|&p| self.map.has_room(p, real))
+            .or(Some(chosen).filter(|&t| self.map.has_room(t, real)))
+            .or_else(|| {
+                (0..real.tier_count())
+                    .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
+                    .find(|&t| self.map.has_room(t, real))
+            })
+            .unwrap_or_else(|| real.slowest());
+        self.map.set(extent, tier, real);
+        tier
+    }
+
+    /// Serves one foreground access on the candidate's placement, then lets the candidate
+    /// react to it.
+    pub(super) fn on_access(
+        &mut self,
+        access: &crate::Access,
+        real: &dyn TierView,
+        pin_of: &dyn Fn(ExtentId) -> Option<TierId>,
+    ) {
+        self.fit_devices(real);
+        let now = access.time_ns;
+        // At its address, or — for an observer that does not track offsets within the
+        // extent — where the previous access ended, when the access continues a run.
+        let at = address(access.extent, real.extent_bytes());
+        let offset = match access.offset_in_extent_bytes {
+            Some(within) => at.wrapping_add(within),
+            None if access.sequential => self.last_end_offset,
+            None => at,
+        };
+        self.last_end_offset = offset.saturating_add(access.len_bytes);
+        if let Some(tier) = self.map.location(access.extent, real)
+            && let Some(device) = self.devices.get_mut(tier.rank())
+        {
+            let start = self
+                .copy_done_ns
+                .get(&access.extent)
+                .map_or(now, |&done| done.max(now));
+            let done = device.submit(start, access.kind, offset, access.len_bytes);
+            self.latency_sum_ns += done.saturating_sub(now) as f64;
+            self.accesses += 1;
+        }
+        let view = ShadowView {
+            map: &self.map,
+            devices: &self.devices,
+            real,
+            now_ns: now,
+        };
+        let moves = self.policy.on_access(access, &view);
+        for mv in &moves {
+            self.execute(mv, real, now, pin_of);
+        }
+    }
+
+    /// The candidate's planning call; moves beyond `budget_bytes` are refused, as the
+    /// executor refuses them.
+    pub(super) fn plan(
+        &mut self,
+        now_ns: u64,
+        real: &dyn TierView,
+        budget_bytes: u64,
+        pin_of: &dyn Fn(ExtentId) -> Option<TierId>,
+    ) {
+        self.fit_devices(real);
+        let view = ShadowView {
+            map: &self.map,
+            devices: &self.devices,
+            real,
+            now_ns,
+        };
+        let moves = self.policy.plan(now_ns, &view, budget_bytes);
+        self.copy_done_ns.retain(|_, &mut done| done > now_ns);
+        let mut left = budget_bytes / real.extent_bytes().max(1);
+        for mv in &moves {
+            if left == 0 {
+                break;
+            }
+            if self.execute(mv, real, now_ns, pin_of) {
+                left -= 1;
+            }
+        }
+    }
+
+    /// Ends a planning interval: folds its mean latency into the score. Returns the
+    /// interval's accesses.
+    pub(super) fn close_interval(&mut self) -> u64 {
+        let accesses = self.accesses;
+        if accesses > 0 {
+            self.intervals += 1;
+            let alpha = (1.0 / self.intervals as f64).max(SCORE_MIN_WEIGHT);
+            self.smoothed_sum_ns += alpha * (self.latency_sum_ns - self.smoothed_sum_ns);
+            self.smoothed_accesses += alpha * (self.accesses as f64 - self.smoothed_accesses);
+            self.score_ns =
+                Some(self.smoothed_sum_ns / self.smoothed_accesses.max(f64::MIN_POSITIVE));
+        }
+        self.latency_sum_ns = 0.0;
+        self.accesses = 0;
+        accesses
+    }
+
+    /// Executes `mv` by the executor contract (plus: a pinned extent only goes to its pin),
+    /// charging the copy to both devices.
+    fn execute(
+        &mut self,
+        mv: &Move,
+        real: &dyn TierView,
+        now_ns: u64,
+        pin_of: &dyn Fn(ExtentId) -> Option<TierId>,
+    ) -> bool {
+        let valid = self.map.location(mv.extent, real) == Some(mv.from)
+            && mv.to != mv.from
+            && self.map.has_room(mv.to, real)
+            && pin_of(mv.extent).is_none_or(|pin| pin == mv.to);
+        if !valid {
+            return false;
+        }
+        // Read the source, then write the destination, as the executors copy.
+        let bytes = real.extent_bytes();
+        let at = address(mv.extent, bytes);
+        let start = self
+            .copy_done_ns
+            .get(&mv.extent)
+            .map_or(now_ns, |&done| done.max(now_ns));
+        let read_done = self
+            .devices
+            .get_mut(mv.from.rank())
+            .map_or(start, |d| d.submit(start, IoKind::Read, at, bytes));
+        let done = self
+            .devices
+            .get_mut(mv.to.rank())
+            .map_or(read_done, |d| d.submit(read_done, IoKind::Write, at, bytes));
+        self.copy_done_ns.insert(mv.extent, done);
+        self.map.set(mv.extent, mv.to, real);
+        self.executed.push(*mv);
+        true
+    }
+}
+
+/// A byte address for `extent` on a device that holds volumes in address order.
+fn address(extent: ExtentId, extent_bytes: u64) -> u64 {
+    ((extent.volume << 40).wrapping_add(extent.index)).wrapping_mul(extent_bytes)
+}
