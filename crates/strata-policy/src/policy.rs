@@ -67,6 +67,12 @@ pub trait PlacementPolicy: std::fmt::Debug + Send {
         let _ = forecast;
     }
 
+    /// For a policy that follows other policies (`strata`), the one it follows now; `None`,
+    /// the default, for the others.
+    fn following(&self) -> Option<&str> {
+        None
+    }
+
     /// Replaces the soft reservations the policy should respect (capacity of a tier held
     /// for one volume). Executors enforce reservations themselves; a policy that plans
     /// around them (`strata`) keeps them, the others ignore them, which is the default.

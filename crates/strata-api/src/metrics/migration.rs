@@ -16,6 +16,18 @@ pub(super) fn write_migration(out: &mut Exposition, stats: &MigrationStats) {
         &[("policy", &stats.policy)],
         1.0,
     );
+    if let Some(candidate) = &stats.following {
+        out.family(
+            "strata_migration_policy_following_info",
+            MetricType::Gauge,
+            "Always 1; the label names the candidate the strata policy follows now.",
+        )
+        .sample(
+            "strata_migration_policy_following_info",
+            &[("candidate", candidate)],
+            1.0,
+        );
+    }
     out.single(
         "strata_migration_planned_total",
         MetricType::Counter,
@@ -78,7 +90,8 @@ mod tests {
     #[test]
     fn every_counter_is_exposed_with_its_value() {
         let stats = MigrationStats {
-            policy: "smq".to_owned(),
+            policy: "strata".to_owned(),
+            following: Some("arc-tier".to_owned()),
             planned: 9,
             rejected: 2,
             completed: 5,
@@ -94,7 +107,8 @@ mod tests {
         write_migration(&mut out, &stats);
         let text = out.finish();
         for line in [
-            "strata_migration_policy_info{policy=\"smq\"} 1",
+            "strata_migration_policy_info{policy=\"strata\"} 1",
+            "strata_migration_policy_following_info{candidate=\"arc-tier\"} 1",
             "strata_migration_planned_total 9",
             "strata_migration_rejected_total 2",
             "strata_migration_moves_total{outcome=\"done\"} 5",

@@ -44,6 +44,9 @@ const FOREGROUND_POLL: Duration = Duration::from_micros(200);
 pub struct MigrationStats {
     /// The configured policy.
     pub policy: String,
+    /// The candidate the policy follows now, for one that follows others (`strata`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub following: Option<String>,
     /// Moves the policy asked for (plan and on_access), before any rejection.
     pub planned: u64,
     /// Moves refused by the executor contract (wrong source, invalid or full or degraded
@@ -209,6 +212,7 @@ impl Tiering {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         MigrationStats {
             policy: self.config.policy.clone(),
+            following: self.policy.lock().following().map(str::to_owned),
             planned: load(&c.planned),
             rejected: load(&c.rejected),
             completed: load(&c.completed),

@@ -379,6 +379,10 @@ impl PlacementPolicy for Strata {
         "strata"
     }
 
+    fn following(&self) -> Option<&str> {
+        Some(self.leader())
+    }
+
     fn set_reservations(&mut self, reservations: &[Reservation]) {
         self.config.reservations = reservations.to_vec();
         for shadow in &mut self.shadows {

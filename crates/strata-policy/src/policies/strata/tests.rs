@@ -122,6 +122,7 @@ fn follows_a_promoting_candidate_where_heat_lags() {
     let mut rig = Rig::new(StrataConfig::default(), 8);
     let hot = shifting_hot_set(&mut rig, 12);
     assert_follows_a_promoting_leader(&rig.policy);
+    assert_eq!(rig.policy.following(), Some(rig.policy.leader()));
     let on_fast = hot
         .clone()
         .filter(|&i| rig.tier_of(i) == Some(TierId::FASTEST))
