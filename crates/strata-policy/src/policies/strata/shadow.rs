@@ -32,15 +32,11 @@ pub(super) struct ShadowMap {
 }
 
 impl ShadowMap {
-    fn slowest(real: &dyn TierView) -> TierId {
-        real.slowest()
-    }
-
     /// The candidate's tier for `extent`; `None` if the extent was never placed.
     pub(super) fn location(&self, extent: ExtentId, real: &dyn TierView) -> Option<TierId> {
         match self.upper.get(&extent) {
             Some(&tier) => Some(tier),
-            None => real.location(extent).map(|_| Self::slowest(real)),
+            None => real.location(extent).map(|_| real.slowest()),
         }
     }
 
@@ -50,7 +46,7 @@ impl ShadowMap {
     }
 
     fn used(&self, tier: TierId, real: &dyn TierView) -> u64 {
-        if tier < Self::slowest(real) {
+        if tier < real.slowest() {
             return self.used.get(tier.rank()).copied().unwrap_or(0);
         }
         let placed: u64 = (0..real.tier_count())
@@ -74,7 +70,7 @@ impl ShadowMap {
         {
             *n = n.saturating_sub(1);
         }
-        if tier < Self::slowest(real) {
+        if tier < real.slowest() {
             if self.used.len() <= tier.rank() {
                 self.used.resize(tier.rank() + 1, 0);
             }
