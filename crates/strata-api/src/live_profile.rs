@@ -121,6 +121,12 @@ impl Collector for ProfileCollector {
             self.0.replans() as f64,
         )
         .single(
+            "strata_profile_heat_forecast_extents",
+            MetricType::Gauge,
+            "extents predicted by the last per-extent heat forecast handed to the placement policy",
+            self.0.forecast_extents() as f64,
+        )
+        .single(
             "strata_profile_forecaster_version",
             MetricType::Gauge,
             "version of the demand forecaster in use (1 = shipped, +1 per accepted refit)",

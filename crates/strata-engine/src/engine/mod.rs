@@ -134,18 +134,21 @@ impl Engine {
             .map(|((tier, device), probe)| Tier::new(tier, device).with_queue_probe(probe))
             .collect();
         let tier_names = tiers.iter().map(|t| t.name().to_owned()).collect();
+        let policy_config = strata_policy::PolicyConfig::default();
         let policy: SharedPolicy = Arc::new(Mutex::new(
-            strata_policy::policy_by_name(
-                &config.placement.policy,
-                &strata_policy::PolicyConfig::default(),
-            )
-            .map_err(|e| {
-                EngineError::new(EngineErrorKind::InvalidArgument, "open", e.to_string())
-            })?,
+            strata_policy::policy_by_name(&config.placement.policy, &policy_config).map_err(
+                |e| EngineError::new(EngineErrorKind::InvalidArgument, "open", e.to_string()),
+            )?,
         ));
         let tier_kinds: Vec<_> = config.tiers.iter().map(|t| t.kind.clone()).collect();
         let log = MigrationLog::open(store.as_ref(), config.placement.log_max_records)?;
-        let tiering = Tiering::new(config.placement.clone(), policy.clone(), &tier_kinds, log);
+        let tiering = Tiering::new(
+            config.placement.clone(),
+            policy.clone(),
+            policy_config.strata.heat.half_life_ns,
+            &tier_kinds,
+            log,
+        );
         let prefetch =
             crate::prefetch::Prefetcher::new(config.prefetch.clone(), &config.placement)?;
         let inner = EngineInner {

@@ -86,6 +86,17 @@ impl Engine {
             .map(|p| self.inner.tiers[p.tier].config.kind.clone()))
     }
 
+    /// Hands the placement policy the latest per-extent heat forecast (replacing the
+    /// previous one); policies that use none ignore it.
+    pub fn observe_heat_forecast(&self, forecast: &strata_policy::Forecast) {
+        self.inner.tiering.policy.lock().observe_forecast(forecast);
+    }
+
+    /// The placement policy's heat half-life: forecasts count visits over it.
+    pub fn heat_half_life_ns(&self) -> u64 {
+        self.inner.tiering.heat_half_life_ns
+    }
+
     /// Runs one planning round now (as the planner does every `plan_interval_ms`).
     pub fn plan_now(&self) {
         crate::migrate::plan_once(&self.inner);

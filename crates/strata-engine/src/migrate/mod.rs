@@ -147,6 +147,8 @@ pub(crate) struct Tiering {
     pub limiter: Limiter,
     pub log: MigrationLog,
     pub counters: Counters,
+    /// The policy's heat half-life, the unit of the forecasts it is handed.
+    pub heat_half_life_ns: u64,
     /// Origin of the monotonic time policies are given.
     pub started: Instant,
 }
@@ -155,6 +157,7 @@ impl Tiering {
     pub fn new(
         config: PlacementConfig,
         policy: SharedPolicy,
+        heat_half_life_ns: u64,
         tier_kinds: &[TierKind],
         log: MigrationLog,
     ) -> Self {
@@ -167,6 +170,7 @@ impl Tiering {
             queue: Mutex::new(MoveQueue::default()),
             log,
             counters: Counters::default(),
+            heat_half_life_ns,
             started: Instant::now(),
         }
     }

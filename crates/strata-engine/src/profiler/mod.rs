@@ -35,8 +35,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 use strata_core::{DeviceProfile, TierKind};
+use strata_policy::{ExtentId, Forecast};
 use strata_predict::WorkloadClass;
-use strata_predict::profile::{DemandForecaster, TierDevices, WorkloadClassifier, WorkloadModel};
+use strata_predict::profile::{
+    DemandForecaster, HeatModel, TierDevices, WorkloadClassifier, WorkloadModel,
+};
 use tracker::{Models, VolumeTracker};
 
 /// The `[profile]` table of the server's config.
@@ -149,7 +152,12 @@ pub struct LiveProfiler {
     engine: Weak<Engine>,
     classifier: WorkloadClassifier,
     devices: TierDevices,
+    /// The placement policy's heat half-life, the unit its forecasts are counted over.
+    heat_half_life_ns: u64,
     forecaster: RwLock<Arc<DemandForecaster>>,
+    heat: Option<HeatModel>,
+    /// Extents in the last heat forecast handed to the placement policy.
+    forecast_extents: AtomicU64,
     model: Mutex<ModelStatus>,
     volumes: Mutex<HashMap<u64, VolumeTracker>>,
     replans: AtomicU64,
@@ -199,7 +207,10 @@ impl LiveProfiler {
             engine: Arc::downgrade(engine),
             classifier: model.classifier,
             devices,
+            heat_half_life_ns: engine.heat_half_life_ns(),
             forecaster: RwLock::new(Arc::new(model.forecaster)),
+            heat: model.heat,
+            forecast_extents: AtomicU64::new(0),
             model: Mutex::new(ModelStatus {
                 forecaster_version: 1,
                 last_score: None,
@@ -227,6 +238,11 @@ impl LiveProfiler {
         self.replans.load(Ordering::Relaxed)
     }
 
+    /// Extents the last heat forecast handed to the placement policy predicted.
+    pub fn forecast_extents(&self) -> u64 {
+        self.forecast_extents.load(Ordering::Relaxed)
+    }
+
     pub fn model_status(&self) -> ModelStatus {
         *self.model.lock()
     }
@@ -245,7 +261,9 @@ impl LiveProfiler {
                 self.tracker_for(&mut volumes, info);
             }
             let ids = volumes_ids(&volumes);
-            self.close_due(&mut volumes, ids)
+            let closed = self.close_due(&mut volumes, ids);
+            let forecast = self.heat_forecast(&volumes, &closed);
+            (closed, forecast)
         };
         self.after_close(&engine, closed);
     }
@@ -318,6 +336,7 @@ impl LiveProfiler {
         let models = Models {
             classifier: &self.classifier,
             forecaster: &forecaster,
+            heat: self.heat.as_ref(),
             devices: &self.devices,
         };
         ids.into_iter()
@@ -332,8 +351,40 @@ impl LiveProfiler {
             .collect()
     }
 
-    /// Logs deviations and re-plans once for all of them, with no profiler lock held.
-    fn after_close(&self, engine: &Engine, closed: Vec<(String, tracker::Closed)>) {
+    /// After windows closed, every volume's latest heat forecast as one [`Forecast`] in
+    /// the policy's unit (visits over the heat map's half-life, from accesses per window);
+    /// `None` when nothing closed or there is no heat forecaster.
+    fn heat_forecast(
+        &self,
+        volumes: &HashMap<u64, VolumeTracker>,
+        closed: &[(String, tracker::Closed)],
+    ) -> Option<Forecast> {
+        if closed.is_empty() || self.heat.is_none() {
+            return None;
+        }
+        let half_life_s = self.heat_half_life_ns as f64 / 1e9;
+        let per_window = half_life_s / self.config.window_s.max(f64::MIN_POSITIVE);
+        let mut forecast = Forecast::new();
+        for (&volume, t) in volumes {
+            for &(index, accesses) in &t.heat_forecast {
+                forecast.predict(ExtentId::new(volume, index), (accesses * per_window) as f32);
+            }
+        }
+        Some(forecast)
+    }
+
+    /// Hands the policy the heat forecast, logs deviations and re-plans once for all of
+    /// them, with no profiler lock held.
+    fn after_close(
+        &self,
+        engine: &Engine,
+        (closed, forecast): (Vec<(String, tracker::Closed)>, Option<Forecast>),
+    ) {
+        if let Some(forecast) = forecast {
+            self.forecast_extents
+                .store(forecast.len() as u64, Ordering::Relaxed);
+            engine.observe_heat_forecast(&forecast);
+        }
         let mut replan = false;
         for (volume, c) in &closed {
             tracing::debug!(volume, class = c.class.name(), "profiling window closed");
@@ -388,7 +439,9 @@ impl AccessObserver for LiveProfiler {
             }
             touched.sort_unstable();
             touched.dedup();
-            self.close_due(&mut volumes, touched)
+            let closed = self.close_due(&mut volumes, touched);
+            let forecast = self.heat_forecast(&volumes, &closed);
+            (closed, forecast)
         };
         self.after_close(&engine, closed);
     }

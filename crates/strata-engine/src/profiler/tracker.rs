@@ -7,21 +7,25 @@
 //! start, or right after the previous piece when the planner marked it sequential. Sizes,
 //! read/write mix and sequentiality are exact; reuse and working set are at extent
 //! granularity, which is also the granularity placement acts on.
+//!
+//! The window's accesses per extent also feed the volume's [`HeatHistory`]; with the
+//! model's heat forecaster, each closed window yields a forecast of every remembered
+//! extent's accesses in the next window, which the profiler hands the placement policy.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use strata_predict::WorkloadClass;
 use strata_predict::profile::{
-    BandTracker, DemandForecaster, DemandHistory, ForecastBand, Request, TierDevices,
-    WindowProfiler, WorkloadClassifier, tier_profile,
+    BandTracker, DemandForecaster, DemandHistory, ForecastBand, HeatHistory, HeatMethod, HeatModel,
+    Request, TierDevices, WindowProfiler, WorkloadClassifier, tier_profile,
 };
 
 use super::report::{ClassSource, DemandForecast, DeviationEvent, WindowReport};
 use super::{ProfilerConfig, unix_now_s};
 
-/// Distinct extents remembered per window for its demand; a window touching more counts
-/// them all but remembers only this many (bounded memory for huge volumes).
+/// Distinct extents remembered per window for its demand and heat; a window touching more
+/// counts them all but remembers only this many (bounded memory for huge volumes).
 pub(crate) const MAX_WINDOW_EXTENTS: usize = 1 << 18;
 /// Promoted extents watched per volume for a later read (the learning loop's evidence).
 pub(crate) const MAX_WATCHED_PROMOTIONS: usize = 4096;
@@ -37,6 +41,8 @@ pub(crate) struct Closed {
 pub(crate) struct Models<'a> {
     pub classifier: &'a WorkloadClassifier,
     pub forecaster: &'a DemandForecaster,
+    /// The per-extent heat forecaster, when the model has one.
+    pub heat: Option<&'a HeatModel>,
     pub devices: &'a TierDevices,
 }
 
@@ -47,8 +53,13 @@ pub(crate) struct VolumeTracker {
     profiler: WindowProfiler,
     window_started: Instant,
     window_start_unix_s: f64,
-    extents: HashSet<u64>,
+    /// Accesses per extent in the current window.
+    extents: HashMap<u64, u32>,
     extents_overflow: u64,
+    heat: HeatHistory,
+    /// The latest forecast of each remembered extent's accesses in the window now filling,
+    /// sorted by extent; empty without a heat forecaster.
+    pub heat_forecast: Vec<(u64, f64)>,
     next_sequential_offset: u64,
     history: DemandHistory,
     band: BandTracker,
@@ -77,8 +88,10 @@ impl VolumeTracker {
             profiler: WindowProfiler::new(),
             window_started: Instant::now(),
             window_start_unix_s: unix_now_s(),
-            extents: HashSet::new(),
+            extents: HashMap::new(),
             extents_overflow: 0,
+            heat: HeatHistory::default(),
+            heat_forecast: Vec::new(),
             next_sequential_offset: 0,
             history: DemandHistory::default(),
             band: BandTracker::new(config.band_tolerance),
@@ -134,9 +147,12 @@ impl VolumeTracker {
             time_ns: Some(access.time_ns),
             kind: access.kind,
         });
-        if self.extents.len() < MAX_WINDOW_EXTENTS {
-            self.extents.insert(access.extent.index);
-        } else if !self.extents.contains(&access.extent.index) {
+        let index = access.extent.index;
+        if let Some(count) = self.extents.get_mut(&index) {
+            *count = count.saturating_add(1);
+        } else if self.extents.len() < MAX_WINDOW_EXTENTS {
+            self.extents.insert(index, 1);
+        } else {
             self.extents_overflow += 1;
         }
     }
@@ -146,8 +162,8 @@ impl VolumeTracker {
         now.duration_since(self.window_started).as_secs_f64() >= config.window_s
     }
 
-    /// Closes the current window. A window without requests only restarts the clock: an
-    /// idle volume is neither classified nor compared with its forecast.
+    /// Closes the current window. A window without requests cools the heat and restarts
+    /// the clock: an idle volume is neither classified nor compared with its forecast.
     pub fn close_window(
         &mut self,
         now: Instant,
@@ -160,8 +176,14 @@ impl VolumeTracker {
         self.window_start_unix_s = end_unix_s;
         let demand_bytes =
             (self.extents.len() as u64 + self.extents_overflow) as f64 * self.extent_bytes as f64;
-        self.extents.clear();
+        let mut counts: Vec<(u64, u32)> = self.extents.drain().collect();
+        counts.sort_unstable();
         self.extents_overflow = 0;
+        // An idle window still cools every extent's heat.
+        self.heat.push(&counts);
+        if let Some(model) = models.heat {
+            self.heat_forecast = self.heat.forecast(HeatMethod::Model(model));
+        }
         if self.profiler.requests() == 0 {
             self.profiler = WindowProfiler::new();
             return None;
@@ -269,6 +291,7 @@ mod tests {
         let models = Models {
             classifier: &model.classifier,
             forecaster: &model.forecaster,
+            heat: model.heat.as_ref(),
             devices: &TierDevices::default(),
         };
         tracker.close_window(Instant::now(), &models, config)
@@ -313,6 +336,40 @@ mod tests {
             let t = w.tier_profile;
             assert!((t.nvme + t.ssd + t.hdd - 1.0).abs() < 1e-9, "{t:?}");
         }
+    }
+
+    #[test]
+    fn closed_windows_forecast_each_extents_heat() {
+        let model = WorkloadModel::shipped().unwrap();
+        assert!(model.heat.is_some(), "the shipped model forecasts heat");
+        let config = ProfilerConfig::default();
+        let mut t = VolumeTracker::new("v".into(), 1 << 20, &config);
+        // Extent 3 is hit 100 times a window, extent 9 once, in three windows.
+        let window = || {
+            (0..100)
+                .map(|_| access(3, IoKind::Read, 4096, false))
+                .chain(std::iter::once(access(9, IoKind::Read, 4096, false)))
+        };
+        for _ in 0..3 {
+            close_one(&mut t, &model, &config, window()).unwrap();
+        }
+        let forecast = |t: &VolumeTracker, e: u64| {
+            t.heat_forecast
+                .iter()
+                .find(|&&(k, _)| k == e)
+                .map_or(0.0, |&(_, v)| v)
+        };
+        let (hot, cold) = (forecast(&t, 3), forecast(&t, 9));
+        assert!(hot > 50.0 && hot > 10.0 * cold, "hot {hot}, cold {cold}");
+        // Idle windows cool it.
+        for _ in 0..3 {
+            assert!(close_one(&mut t, &model, &config, std::iter::empty()).is_none());
+        }
+        let cooled = forecast(&t, 3);
+        assert!(
+            cooled < hot / 2.0,
+            "{cooled} after idle windows, {hot} before"
+        );
     }
 
     #[test]

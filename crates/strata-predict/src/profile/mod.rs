@@ -16,6 +16,7 @@ pub mod defaults;
 pub mod deviation;
 pub mod features;
 pub mod forecast;
+pub mod heat;
 pub mod model;
 pub mod refit;
 pub mod reuse;
@@ -36,6 +37,10 @@ pub use deviation::{BandTracker, ForecastBand};
 pub use features::{CLASSIFIER_FEATURES, WindowProfile, WindowProfiler, WorkloadFeatures};
 pub use forecast::{
     DemandForecaster, DemandHistory, DemandSeries, ForecastComparison, compare_forecasters,
+};
+pub use heat::{
+    ExtentCounter, ExtentCounts, HEAT_EXTENT_BYTES, HeatComparison, HeatErrors, HeatHistory,
+    HeatMethod, HeatModel, HeatModelParams, HeatSeries, compare_heat_forecasters,
 };
 pub use model::{MODEL_FORMAT_VERSION, TrainingSummary, WorkloadModel};
 pub use refit::{

@@ -1,6 +1,7 @@
 //! The versioned workload-model file: one JSON document whose header names the format,
 //! its version and the classifier's feature list, followed by the forest, the forecaster
-//! fits and a summary of how the model was trained. A file of another version or for
+//! fits, the heat forecaster's trees (optional: files without them load, and the server
+//! then forecasts no per-extent heat) and a summary of how the model was trained. A file of another version or for
 //! another feature list is refused with an error naming the difference, never half-read.
 //!
 //! The repository ships one model (`models/workload-v1.json`, built by `strata train`),
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::classify::WorkloadClassifier;
 use super::features::CLASSIFIER_FEATURES;
 use super::forecast::DemandForecaster;
+use super::heat::HeatModel;
 use crate::error::{PredictError, PredictErrorKind};
 
 /// The `format` field of every model file.
@@ -31,11 +33,12 @@ pub struct TrainingSummary {
     pub cv_accuracy: f64,
 }
 
-/// A loaded model: classifier, forecaster and training summary.
+/// A loaded model: classifier, forecasters and training summary.
 #[derive(Debug)]
 pub struct WorkloadModel {
     pub classifier: WorkloadClassifier,
     pub forecaster: DemandForecaster,
+    pub heat: Option<HeatModel>,
     pub training: TrainingSummary,
 }
 
@@ -47,13 +50,20 @@ struct Header {
 }
 
 #[derive(Serialize, Deserialize)]
-struct ModelFile<C, F> {
+struct ModelFile<C, F, H> {
     format: String,
     format_version: u32,
     features: Vec<String>,
     training: TrainingSummary,
     forecaster: F,
+    #[serde(default = "absent", skip_serializing_if = "Option::is_none")]
+    heat: Option<H>,
     classifier: C,
+}
+
+/// An optional part a file may lack (older files have no heat forecaster).
+fn absent<T>() -> Option<T> {
+    None
 }
 
 fn invalid(message: impl Into<String>) -> PredictError {
@@ -89,8 +99,9 @@ impl WorkloadModel {
                 CLASSIFIER_FEATURES.join(", ")
             )));
         }
-        let file: ModelFile<WorkloadClassifier, DemandForecaster> = serde_json::from_str(text)
-            .map_err(|e| invalid(format!("malformed model body: {e}")))?;
+        let file: ModelFile<WorkloadClassifier, DemandForecaster, HeatModel> =
+            serde_json::from_str(text)
+                .map_err(|e| invalid(format!("malformed model body: {e}")))?;
         if file.classifier.feature_count() != CLASSIFIER_FEATURES.len() {
             return Err(invalid(
                 "the classifier's feature count does not match its header",
@@ -99,6 +110,7 @@ impl WorkloadModel {
         Ok(Self {
             classifier: file.classifier,
             forecaster: file.forecaster,
+            heat: file.heat,
             training: file.training,
         })
     }
@@ -111,6 +123,7 @@ impl WorkloadModel {
             features: CLASSIFIER_FEATURES.iter().map(|&f| f.to_owned()).collect(),
             training: self.training.clone(),
             forecaster: &self.forecaster,
+            heat: self.heat.as_ref(),
             classifier: &self.classifier,
         };
         let mut text = serde_json::to_string(&file)
@@ -143,6 +156,7 @@ mod tests {
         WorkloadModel {
             classifier: WorkloadClassifier::fit(&windows, &ForestParams::default()).unwrap(),
             forecaster: DemandForecaster::default(),
+            heat: None,
             training: TrainingSummary::default(),
         }
     }

@@ -7,6 +7,9 @@ use super::classify::{
     CrossValidation, FoldKind, ForestParams, LabelledWindow, WorkloadClassifier, cross_validate,
 };
 use super::forecast::{DemandForecaster, DemandSeries, ForecastComparison, compare_forecasters};
+use super::heat::{
+    HeatComparison, HeatModel, HeatModelParams, HeatSeries, compare_heat_forecasters,
+};
 use super::model::{TrainingSummary, WorkloadModel};
 use super::synthetic::{SYNTHETIC_CLASSES, SyntheticStream};
 use super::window::{WindowSpec, Windower};
@@ -22,6 +25,8 @@ pub const FORECAST_TRAIN_SHARE: f64 = 0.7;
 pub struct TrainingSet {
     pub windows: Vec<LabelledWindow>,
     pub series: Vec<DemandSeries>,
+    /// Per-extent access counts per window, one series per volume.
+    pub heat: Vec<HeatSeries>,
     /// One line per source: name, class and window count.
     pub sources: Vec<String>,
 }
@@ -52,6 +57,11 @@ impl TrainingSet {
             class,
             group: group.to_owned(),
             demand,
+        });
+        self.heat.push(HeatSeries {
+            class,
+            group: group.to_owned(),
+            windows: windows.iter().map(|w| w.extent_counts.clone()).collect(),
         });
         self.sources
             .push(format!("{group} ({class}, {kept} windows)"));
@@ -85,6 +95,7 @@ pub struct TrainingReport {
     pub stratified: CrossValidation,
     pub grouped: CrossValidation,
     pub forecast: ForecastComparison,
+    pub heat: HeatComparison,
 }
 
 /// Trains on everything in `set`, after `folds`-fold cross-validation.
@@ -98,9 +109,13 @@ pub fn train(
     let forecast = compare_forecasters(&set.series, FORECAST_TRAIN_SHARE)?;
     let classifier = WorkloadClassifier::fit(&set.windows, params)?;
     let forecaster = DemandForecaster::fit(&set.series, 1.0)?;
+    let heat_params = HeatModelParams::default();
+    let heat = compare_heat_forecasters(&set.heat, FORECAST_TRAIN_SHARE, &heat_params)?;
+    let heat_model = HeatModel::fit(&set.heat, 1.0, &heat_params)?;
     let model = WorkloadModel {
         classifier,
         forecaster,
+        heat: Some(heat_model),
         training: TrainingSummary {
             sources: set.sources.clone(),
             windows: set.windows.len(),
@@ -113,6 +128,7 @@ pub fn train(
         stratified,
         grouped,
         forecast,
+        heat,
     })
 }
 

@@ -9,6 +9,7 @@ use strata_core::ParseError;
 
 use super::Request;
 use super::features::{WindowProfile, WindowProfiler};
+use super::heat::{ExtentCounter, ExtentCounts};
 
 /// Default window length in trace time.
 pub const DEFAULT_WINDOW_NS: u64 = 60_000_000_000;
@@ -89,14 +90,17 @@ impl fmt::Display for WindowSpec {
     }
 }
 
-/// A closed window: where it starts and its profile.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A closed window: where it starts, its profile and its accesses per extent.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClosedWindow {
     /// Index of the window's first request in the stream.
     pub start_request: u64,
     /// Trace time of the window's first request since the stream's first, when timed.
     pub start_s: Option<f64>,
     pub profile: WindowProfile,
+    /// Accesses per [`HEAT_EXTENT_BYTES`](super::heat::HEAT_EXTENT_BYTES) extent, for the
+    /// heat forecaster.
+    pub extent_counts: ExtentCounts,
 }
 
 /// Feeds requests into windows.
@@ -104,6 +108,7 @@ pub struct ClosedWindow {
 pub struct Windower {
     spec: WindowSpec,
     profiler: WindowProfiler,
+    extents: ExtentCounter,
     stream_start_ns: Option<u64>,
     window_start_ns: Option<u64>,
     window_start_request: u64,
@@ -115,6 +120,7 @@ impl Windower {
         Self {
             spec,
             profiler: WindowProfiler::new(),
+            extents: ExtentCounter::default(),
             stream_start_ns: None,
             window_start_ns: None,
             window_start_request: 0,
@@ -145,6 +151,7 @@ impl Windower {
             self.stream_start_ns = request.time_ns;
         }
         self.profiler.observe(request);
+        self.extents.observe(request);
         self.seen += 1;
         closed
     }
@@ -165,6 +172,7 @@ impl Windower {
             start_request: self.window_start_request,
             start_s,
             profile: self.profiler.finish(),
+            extent_counts: self.extents.finish(),
         })
     }
 }
