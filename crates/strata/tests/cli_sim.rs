@@ -211,6 +211,43 @@ fn runs_are_identical_and_table_is_the_default() {
 }
 
 #[test]
+fn a_tier_replay_with_the_heat_forecast_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    // 5,000 requests at the untimed traces' 1,000 a second: five 1 s forecast windows.
+    let trace = arc_trace(
+        dir.path(),
+        "t.lis",
+        &(0..5000).map(|i| (i * 7919) % 301).collect::<Vec<_>>(),
+    );
+    let t = trace.to_str().unwrap();
+    let args = [
+        "sim",
+        "--mode",
+        "tier",
+        "--trace",
+        t,
+        "--format",
+        "arc",
+        "--fast",
+        "10%",
+        "--policy",
+        "strata",
+        "--heat-forecast",
+        "1",
+        "--json",
+    ];
+    let first = strata(&args);
+    assert!(first.status.success(), "{}", stderr_of(&first));
+    assert_eq!(first.stdout, strata(&args).stdout);
+    let result = &json_of(&first)["traces"][0]["results"][0];
+    assert_eq!(result["policy"], "strata", "{result}");
+    assert!(
+        result["mean_latency_us"].as_f64().is_some_and(|m| m > 0.0),
+        "{result}"
+    );
+}
+
+#[test]
 fn csv_starts_with_its_header() {
     let dir = tempfile::tempdir().unwrap();
     let trace = arc_trace(dir.path(), "t.lis", &EXAMPLE);
@@ -295,6 +332,27 @@ fn bad_usage_exits_2_with_one_line() {
         "200%",
     );
     assert_fails(&strata(&["sim", "--trace", t, "--unit", "0"]), 2, "--unit");
+    for bad in ["-1", "nan", "soon"] {
+        let out = strata(&[
+            "sim",
+            "--mode",
+            "tier",
+            "--trace",
+            t,
+            "--fast",
+            "10%",
+            "--heat-forecast",
+            bad,
+        ]);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+        let first = err.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("error:") && first.contains("--heat-forecast"),
+            "stderr: {err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
 }
 
 #[test]

@@ -27,6 +27,10 @@ pub struct TierSimConfig {
     pub middle_profile: DeviceProfile,
     pub slow_profile: DeviceProfile,
     pub policy: PolicyConfig,
+    /// Windows of virtual time over which the shipped heat forecaster counts accesses and
+    /// after which it hands the policy its forecast, as the server's profiler does; `None`
+    /// (the default) hands no forecast.
+    pub heat_forecast_window_ns: Option<u64>,
 }
 
 impl Default for TierSimConfig {
@@ -41,6 +45,7 @@ impl Default for TierSimConfig {
             middle_profile: DeviceProfile::SSD,
             slow_profile: DeviceProfile::HDD,
             policy: PolicyConfig::default(),
+            heat_forecast_window_ns: None,
         }
     }
 }
@@ -68,6 +73,11 @@ impl TierSimConfig {
 
     pub fn with_arrival_rate_per_s(mut self, rate: u64) -> Self {
         self.arrival_rate_per_s = rate;
+        self
+    }
+
+    pub fn with_heat_forecast_window_ns(mut self, window_ns: Option<u64>) -> Self {
+        self.heat_forecast_window_ns = window_ns;
         self
     }
 
@@ -106,6 +116,11 @@ impl TierSimConfig {
         if self.on_access_bytes_per_s == Some(0) {
             return Err(TierError::invalid(
                 "the on-access move rate must be positive",
+            ));
+        }
+        if self.heat_forecast_window_ns == Some(0) {
+            return Err(TierError::invalid(
+                "the heat forecast window must be positive",
             ));
         }
         if self.arrival_rate_per_s == 0 {

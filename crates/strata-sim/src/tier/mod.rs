@@ -17,6 +17,7 @@ mod config;
 mod error;
 mod executor;
 mod experiment;
+mod heat;
 mod input;
 mod plot;
 mod replay;

@@ -2,7 +2,10 @@
 //! of every extent piece, `on_access` moves right behind the request, `plan` at every
 //! planning boundary of virtual time. `on_access` moves may be rate-limited
 //! ([`TierSimConfig::on_access_bytes_per_s`]); `plan` moves always are, by its budget.
+//! With [`TierSimConfig::heat_forecast_window_ns`] the policy is handed the shipped heat
+//! forecaster's predictions at the first planning boundary after each window.
 
+use super::heat::HeatForecasting;
 use super::stats::Recorder;
 use super::{Piece, TierError, TierExecutor, TierInput, TierRun, TierSimConfig, TierSizes, pieces};
 use strata_core::TierKind;
@@ -87,10 +90,19 @@ pub fn simulate_policy(
     let mut next_plan_ns = config.planning_interval_ns;
     let mut request_pieces: Vec<Piece> = Vec::new();
     let mut on_access_bucket = config.on_access_bucket();
+    let mut heat = config
+        .heat_forecast_window_ns
+        .map(|window_ns| {
+            HeatForecasting::shipped(window_ns, config.policy.strata.heat.half_life_ns)
+        })
+        .transpose()?;
 
     for request in input.requests() {
         let arrival_ns = request.time_ns;
         while next_plan_ns <= arrival_ns {
+            if let Some(heat) = heat.as_mut() {
+                heat.advance(next_plan_ns, policy);
+            }
             plan_tick(
                 policy,
                 &mut executor,
@@ -125,6 +137,9 @@ pub fn simulate_policy(
         recorder.request(arrival_ns, completion_ns - arrival_ns);
 
         for piece in &request_pieces {
+            if let Some(heat) = heat.as_mut() {
+                heat.count(piece.extent);
+            }
             let access = Access {
                 extent: piece.extent,
                 kind: record.kind,

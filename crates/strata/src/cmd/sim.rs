@@ -63,6 +63,16 @@ pub struct SimArgs {
     /// Comma-separated middle-tier sizes (tier mode).
     #[arg(long, value_name = "SIZE_OR_%", value_delimiter = ',')]
     middle: Vec<String>,
+    /// Tier mode: every SECONDS of trace time, hand the policy the shipped heat
+    /// forecaster's prediction of each extent's accesses, as the server's profiler does
+    /// after each `[profile] window_s`; 0 hands none.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        value_parser = parse_heat_forecast,
+        allow_hyphen_values = true
+    )]
+    heat_forecast: Option<u64>,
     /// Block size of the canonical stream in bytes; a comma-separated list runs each.
     #[arg(
         long,
@@ -217,7 +227,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
                 policies,
                 fast,
                 middle,
-                config: TierSimConfig::default(),
+                config: TierSimConfig::default()
+                    .with_heat_forecast_window_ns(args.heat_forecast.filter(|&ns| ns > 0)),
             };
             let progress = Bar::new("tiering", quiet);
             let runs = run_tier_experiment(&experiment, &progress)?;
@@ -497,4 +508,15 @@ fn verify_table(results: &[Verified]) -> String {
         }
     }
     out
+}
+
+/// `--heat-forecast SECONDS` as a window in nanoseconds (0: off).
+fn parse_heat_forecast(text: &str) -> Result<u64, String> {
+    match text.parse::<f64>() {
+        Ok(0.0) => Ok(0),
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 => {
+            Ok((seconds * 1e9).round().max(1.0) as u64)
+        }
+        _ => Err(format!("{text:?} is not a number of seconds, at least 0")),
+    }
 }
