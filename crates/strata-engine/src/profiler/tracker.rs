@@ -27,6 +27,9 @@ use super::{ProfilerConfig, unix_now_s};
 /// Distinct extents remembered per window for its demand and heat; a window touching more
 /// counts them all but remembers only this many (bounded memory for huge volumes).
 pub(crate) const MAX_WINDOW_EXTENTS: usize = 1 << 18;
+/// Extents whose heat history a volume remembers (about 40 bytes each, so about 10 MiB at
+/// most); the coolest are forgotten first.
+pub(crate) const MAX_HEAT_EXTENTS: usize = MAX_WINDOW_EXTENTS;
 /// Promoted extents watched per volume for a later read (the learning loop's evidence).
 pub(crate) const MAX_WATCHED_PROMOTIONS: usize = 4096;
 
@@ -90,7 +93,7 @@ impl VolumeTracker {
             window_start_unix_s: unix_now_s(),
             extents: HashMap::new(),
             extents_overflow: 0,
-            heat: HeatHistory::default(),
+            heat: HeatHistory::bounded(MAX_HEAT_EXTENTS),
             heat_forecast: Vec::new(),
             next_sequential_offset: 0,
             history: DemandHistory::default(),

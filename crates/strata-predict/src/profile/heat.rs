@@ -150,13 +150,23 @@ impl ExtentHeat {
     }
 }
 
-/// One volume's per-extent history.
+/// One volume's per-extent history, optionally bounded.
 #[derive(Debug, Clone, Default)]
 pub struct HeatHistory {
     extents: FxHashMap<u64, ExtentHeat>,
+    /// Most extents remembered; past it the coolest (lowest last + EWMA) are forgotten.
+    limit: Option<usize>,
 }
 
 impl HeatHistory {
+    /// A history that remembers at most `limit` extents (the server's memory bound).
+    pub fn bounded(limit: usize) -> Self {
+        Self {
+            extents: FxHashMap::default(),
+            limit: Some(limit),
+        }
+    }
+
     /// Adds the counts of the window that just closed.
     pub fn push(&mut self, counts: &[(u64, u32)]) {
         let mut fresh = Vec::new();
@@ -171,6 +181,25 @@ impl HeatHistory {
         }
         self.extents.extend(fresh);
         self.extents.retain(|_, heat| !heat.forgotten());
+        if let Some(limit) = self.limit
+            && self.extents.len() > limit
+        {
+            self.forget_coolest(limit);
+        }
+    }
+
+    /// Keeps the `limit` warmest extents (ties at the threshold by key, so the result does
+    /// not depend on hash order).
+    fn forget_coolest(&mut self, limit: usize) {
+        let mut ranked: Vec<(f32, u64)> = self
+            .extents
+            .iter()
+            .map(|(&key, heat)| (heat.scale(), key))
+            .collect();
+        ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for &(_, key) in &ranked[limit..] {
+            self.extents.remove(&key);
+        }
     }
 
     /// Extents remembered.
@@ -492,6 +521,19 @@ mod tests {
         counter.observe(&request(1, 0, 0));
         assert_eq!(counter.finish(), vec![(0, 2), (1, 1), (1 << 40, 1)]);
         assert!(counter.finish().is_empty());
+    }
+
+    #[test]
+    fn a_bounded_history_forgets_its_coolest_extents() {
+        let mut history = HeatHistory::bounded(2);
+        history.push(&[(1, 5), (2, 1), (3, 9)]);
+        assert_eq!(history.len(), 2);
+        let kept: Vec<u64> = history
+            .forecast(HeatMethod::LastValue)
+            .iter()
+            .map(|&(k, _)| k)
+            .collect();
+        assert_eq!(kept, vec![1, 3]);
     }
 
     #[test]
