@@ -100,6 +100,28 @@ impl From<&strata_engine::PrefetchStats> for PrefetchSection {
     }
 }
 
+/// One line on background migration: the policy (and the candidate `strata` follows),
+/// moves done, bytes, failures, queue and degraded tiers.
+fn migration_note(moves: &strata_engine::MigrationStats) -> String {
+    let policy = match &moves.following {
+        Some(candidate) => format!("{} (following {candidate})", moves.policy),
+        None => moves.policy.clone(),
+    };
+    format!(
+        "policy {policy}: {} moves done ({} bytes), {} failed, {} queued, degraded tiers: [{}]",
+        moves.completed,
+        moves.bytes_moved,
+        moves.failed,
+        moves.queue_len,
+        moves
+            .degraded_tiers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// Body of `GET /v1/stats`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -151,21 +173,31 @@ pub async fn stats(State(state): State<ApiState>) -> Result<Json<StatsReply>, Ap
         nbd: state.nbd_stats.as_ref().map(|s| s.snapshot().into()),
         migrations: ActivitySection {
             active: moves.policy != "static",
-            note: Some(format!(
-                "policy {}: {} moves done ({} bytes), {} failed, {} queued, degraded tiers: [{}]",
-                moves.policy,
-                moves.completed,
-                moves.bytes_moved,
-                moves.failed,
-                moves.queue_len,
-                moves
-                    .degraded_tiers
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+            note: Some(migration_note(&moves)),
         },
         prefetch: PrefetchSection::from(&prefetch),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_migration_note_names_the_candidate_strata_follows() {
+        let mut moves = strata_engine::MigrationStats {
+            policy: "strata".to_owned(),
+            following: Some("arc-tier".to_owned()),
+            completed: 12,
+            bytes_moved: 12 << 20,
+            degraded_tiers: vec![strata_core::TierKind::Ssd],
+            ..Default::default()
+        };
+        assert_eq!(
+            migration_note(&moves),
+            "policy strata (following arc-tier): 12 moves done (12582912 bytes), 0 failed, 0 queued, degraded tiers: [ssd]"
+        );
+        moves.following = None;
+        assert!(migration_note(&moves).starts_with("policy strata: 12 moves done"));
+    }
 }

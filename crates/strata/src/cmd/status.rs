@@ -121,7 +121,10 @@ fn render(stats: &Value) -> String {
                 bytes(&s["wasted_bytes"]),
             )
         } else if s["active"].as_bool() == Some(true) {
-            "active".to_owned()
+            match s["note"].as_str() {
+                Some(note) => format!("active ({note})"),
+                None => "active".to_owned(),
+            }
         } else {
             match s["note"].as_str() {
                 Some(note) => format!("not active ({note})"),
@@ -178,5 +181,18 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("migrations: active"), "{text}");
+    }
+
+    #[test]
+    fn renders_the_migration_note_when_active() {
+        let stats = serde_json::json!({
+            "migrations": {"active": true,
+                           "note": "policy strata (following arc-tier): 3 moves done (3145728 bytes)"},
+        });
+        let text = render(&stats);
+        assert!(
+            text.contains("migrations: active (policy strata (following arc-tier): 3 moves done"),
+            "{text}"
+        );
     }
 }

@@ -100,6 +100,10 @@ mod tests {
             moves_done_in_note("policy strata: 12 moves done (12582912 bytes), 0 failed"),
             Some(12)
         );
+        assert_eq!(
+            moves_done_in_note("policy strata (following smq): 7 moves done (7340032 bytes)"),
+            Some(7)
+        );
         assert_eq!(moves_done_in_note("no migration runs"), None);
     }
 
