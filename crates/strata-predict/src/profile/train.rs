@@ -13,7 +13,7 @@ use super::heat::{
 use super::model::{TrainingSummary, WorkloadModel};
 use super::synthetic::{SYNTHETIC_CLASSES, SyntheticStream};
 use super::window::{WindowSpec, Windower};
-use crate::error::PredictError;
+use crate::error::{PredictError, PredictErrorKind};
 
 /// Windows with fewer requests than this are too noisy to label.
 pub const MIN_TRAINING_REQUESTS: u64 = 200;
@@ -109,13 +109,22 @@ pub fn train(
     let forecast = compare_forecasters(&set.series, FORECAST_TRAIN_SHARE)?;
     let classifier = WorkloadClassifier::fit(&set.windows, params)?;
     let forecaster = DemandForecaster::fit(&set.series, 1.0)?;
+    // Too few extent histories for the trees is not an error: the model then has no heat
+    // forecaster and the server hands the policy none.
     let heat_params = HeatModelParams::default();
-    let heat = compare_heat_forecasters(&set.heat, FORECAST_TRAIN_SHARE, &heat_params)?;
-    let heat_model = HeatModel::fit(&set.heat, 1.0, &heat_params)?;
+    let too_few = |e: &PredictError| e.kind == PredictErrorKind::Training;
+    let heat = match compare_heat_forecasters(&set.heat, FORECAST_TRAIN_SHARE, &heat_params) {
+        Err(e) if too_few(&e) => HeatComparison::default(),
+        other => other?,
+    };
+    let heat_model = match HeatModel::fit(&set.heat, 1.0, &heat_params) {
+        Err(e) if too_few(&e) => None,
+        other => Some(other?),
+    };
     let model = WorkloadModel {
         classifier,
         forecaster,
-        heat: Some(heat_model),
+        heat: heat_model,
         training: TrainingSummary {
             sources: set.sources.clone(),
             windows: set.windows.len(),
@@ -169,5 +178,27 @@ mod tests {
             .classify(&features.classifier_vector())
             .unwrap();
         assert_eq!(answer.class, WorkloadClass::Backup);
+        assert!(report.model.heat.is_some());
+        assert!(!report.heat.per_series.is_empty());
+    }
+
+    #[test]
+    fn too_little_heat_history_gives_a_model_without_a_heat_forecaster() {
+        let mut set = TrainingSet::default();
+        let spec = WindowSpec {
+            max_ns: None,
+            max_requests: Some(2000),
+        };
+        set.add_synthetic(2, 4, spec, 1);
+        set.heat.clear();
+        let params = ForestParams {
+            trees: 5,
+            ..ForestParams::default()
+        };
+        let report = train(&set, &params, 2).unwrap();
+        assert!(report.model.heat.is_none());
+        assert!(report.heat.per_series.is_empty());
+        let text = report.model.to_json().unwrap();
+        assert!(WorkloadModel::from_json(&text).unwrap().heat.is_none());
     }
 }

@@ -250,6 +250,10 @@ fn summary(set: &TrainingSet, report: &TrainingReport) -> String {
 
 /// The heat forecaster against its baselines, per source and per class.
 fn heat_table(heat: &HeatComparison) -> String {
+    if heat.per_series.is_empty() {
+        return "heat forecaster: too few extent histories to fit or score it; the model has none\n"
+            .to_owned();
+    }
     let mut out = String::from(
         "forecast of each 1 MiB extent's accesses in the next window, held-out last 30 % of each series (absolute error per window):\n",
     );
