@@ -2,14 +2,16 @@
 //! bytes, which sizes its fast-tier reservations) from its recent windows, and the two
 //! baselines it is judged against, last value and EWMA.
 //!
-//! Candidates per class: last value, EWMA, the running mean, an *adaptive* forecast and a
+//! Candidates per class: last value, EWMA, the running mean, an *adaptive* forecast, a
 //! linear regression (smartcore, SVD solver) in log space on the last two demands and their
-//! EWMA. The adaptive forecast follows, per volume, whichever of last value, EWMA and
-//! running mean has the lowest decayed absolute error on that volume's own windows so far:
-//! a volume whose demand persists is forecast by its last value, one whose windows vary
-//! around a level by its mean. Each class keeps the candidate with the lowest mean absolute
-//! error on the class's training windows; a class with too few training windows uses the
-//! pooled choice. [`compare_forecasters`] fits on the first part of every series and scores
+//! EWMA, and [`DemandTrees`]: LAD-boosted trees over the scale-free history, fitted on every
+//! series together (as the heat forecaster's, `heat.rs`). The adaptive forecast follows,
+//! per volume, whichever of last value, EWMA and running mean has the lowest decayed
+//! absolute error on that volume's own windows so far: a volume whose demand persists is
+//! forecast by its last value, one whose windows vary around a level by its mean. Each
+//! class keeps the candidate with the lowest mean absolute error on the validation part of
+//! its training windows (the fits learn from the earlier part); a class with too few
+//! training windows uses the pooled choice. [`compare_forecasters`] fits on the first part of every series and scores
 //! the chosen method and both baselines on the held-out rest.
 
 use std::collections::BTreeMap;
@@ -18,6 +20,11 @@ use serde::{Deserialize, Serialize};
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::linear::linear_regression::{LinearRegression, LinearRegressionParameters};
 
+use std::sync::Arc;
+
+use gbdt::gradient_boost::GBDT;
+
+use super::heat::{HeatModelParams, fit_lad_trees, model_row, predict_lad_trees};
 use crate::class::WorkloadClass;
 use crate::error::{PredictError, PredictErrorKind};
 
@@ -104,6 +111,116 @@ impl DemandHistory {
     }
 }
 
+impl DemandHistory {
+    /// The trees' inputs, scale-free, and the scale (last + EWMA) their multiple applies to.
+    fn tree_inputs(&self) -> Option<(Vec<f32>, f64)> {
+        let last = self.last?;
+        let ewma = self.ewma.unwrap_or(last);
+        let scale = last + ewma;
+        if scale <= 0.0 {
+            return None;
+        }
+        let share = |x: f64| (x / scale) as f32;
+        Some((
+            vec![
+                share(last),
+                share(self.previous.unwrap_or(last)),
+                share(self.mean().unwrap_or(last)),
+            ],
+            scale,
+        ))
+    }
+}
+
+/// Inputs of the demand trees.
+const DEMAND_TREE_FEATURES: usize = 3;
+
+/// Settings of the demand trees: the series are short, so the trees are shallow and
+/// their leaves small.
+fn demand_tree_params() -> HeatModelParams {
+    HeatModelParams {
+        trees: 60,
+        max_depth: 3,
+        shrinkage: 0.1,
+        min_leaf_size: 5,
+    }
+}
+
+/// Gradient-boosted LAD trees over a volume's scale-free demand history (as the heat
+/// forecaster's, `heat.rs`): the next demand as a multiple of last + EWMA.
+#[derive(Clone)]
+pub struct DemandTrees {
+    trees: Arc<GBDT>,
+}
+
+impl std::fmt::Debug for DemandTrees {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemandTrees").finish_non_exhaustive()
+    }
+}
+
+/// Two forecasters are equal when they share their trees.
+impl PartialEq for DemandTrees {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.trees, &other.trees)
+    }
+}
+
+impl Serialize for DemandTrees {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.trees.as_ref().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for DemandTrees {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self {
+            trees: Arc::new(GBDT::deserialize(deserializer)?),
+        })
+    }
+}
+
+impl DemandTrees {
+    /// Fits on `rows` of (history, next demand), each series' rows weighted to the same
+    /// total; `None` when there are too few rows.
+    fn fit(series_rows: &[Vec<(DemandHistory, f64)>]) -> Result<Option<Self>, PredictError> {
+        let mut data = Vec::new();
+        for rows in series_rows {
+            let inputs: Vec<(Vec<f32>, f64, f64)> = rows
+                .iter()
+                .filter_map(|(h, next)| h.tree_inputs().map(|(x, scale)| (x, scale, *next)))
+                .collect();
+            if inputs.is_empty() {
+                continue;
+            }
+            let mean_scale = inputs.iter().map(|r| r.1).sum::<f64>() / inputs.len() as f64;
+            for (x, scale, next) in inputs {
+                data.push(model_row(
+                    x,
+                    (scale / mean_scale) as f32,
+                    (next / scale) as f32,
+                ));
+            }
+        }
+        match fit_lad_trees(
+            data,
+            DEMAND_TREE_FEATURES,
+            &demand_tree_params(),
+            "demand trees",
+        ) {
+            Ok(trees) => Ok(Some(Self { trees })),
+            Err(e) if e.kind == PredictErrorKind::Training => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn predict(&self, history: &DemandHistory) -> Option<f64> {
+        let (inputs, scale) = history.tree_inputs()?;
+        let multiple = predict_lad_trees(&self.trees, vec![inputs]).pop()?;
+        Some(f64::from(multiple) * scale)
+    }
+}
+
 fn log(x: f64) -> f64 {
     x.max(0.0).ln_1p()
 }
@@ -139,16 +256,20 @@ pub enum ForecastMethod {
     Mean,
     Adaptive,
     Fit(LogLinear),
+    /// The forecaster's [`DemandTrees`].
+    Trees,
 }
 
 impl ForecastMethod {
-    fn forecast(&self, history: &DemandHistory) -> Option<f64> {
+    fn forecast(&self, history: &DemandHistory, trees: Option<&DemandTrees>) -> Option<f64> {
         match self {
             ForecastMethod::LastValue => history.last_value(),
             ForecastMethod::Ewma => history.ewma(),
             ForecastMethod::Mean => history.mean(),
             ForecastMethod::Adaptive => history.adaptive(),
             ForecastMethod::Fit(fit) => history.inputs().map(|inputs| fit.predict(inputs)),
+            // Without trees (or inputs for them), EWMA.
+            ForecastMethod::Trees => trees.and_then(|t| t.predict(history)).or(history.ewma()),
         }
     }
 
@@ -160,6 +281,7 @@ impl ForecastMethod {
             ForecastMethod::Mean => "mean",
             ForecastMethod::Adaptive => "adaptive",
             ForecastMethod::Fit(_) => "log-linear fit",
+            ForecastMethod::Trees => "trees",
         }
     }
 }
@@ -169,6 +291,9 @@ impl ForecastMethod {
 pub struct DemandForecaster {
     pooled: ForecastMethod,
     per_class: BTreeMap<String, ForecastMethod>,
+    /// Trees fitted on every series together; files without them still load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trees: Option<DemandTrees>,
 }
 
 impl Default for DemandForecaster {
@@ -176,6 +301,7 @@ impl Default for DemandForecaster {
         Self {
             pooled: ForecastMethod::LastValue,
             per_class: BTreeMap::new(),
+            trees: None,
         }
     }
 }
@@ -192,7 +318,7 @@ impl DemandForecaster {
     /// Forecast of the next window's demand for a volume of `class`; `None` before the
     /// first window.
     pub fn forecast(&self, class: WorkloadClass, history: &DemandHistory) -> Option<f64> {
-        self.method(class).forecast(history)
+        self.method(class).forecast(history, self.trees.as_ref())
     }
 
     /// The method `class` is forecast with.
@@ -204,7 +330,9 @@ impl DemandForecaster {
     pub fn fit(series: &[DemandSeries], train_share: f64) -> Result<Self, PredictError> {
         let mut by_class: BTreeMap<&str, Vec<Sample>> = BTreeMap::new();
         let mut pooled: Vec<Sample> = Vec::new();
+        let mut tree_rows: Vec<Vec<(DemandHistory, f64)>> = Vec::new();
         for s in series {
+            let mut rows = Vec::new();
             let cut = training_cut(s.demand.len(), train_share);
             let validation_from = training_cut(cut, 1.0 - VALIDATION_SHARE);
             let mut history = DemandHistory::default();
@@ -223,19 +351,29 @@ impl DemandForecaster {
                     next,
                     validation: window + 1 >= validation_from,
                 };
+                if !sample.validation {
+                    rows.push((history, next));
+                }
                 by_class.entry(s.class.name()).or_default().push(sample);
                 pooled.push(sample);
             }
+            tree_rows.push(rows);
         }
-        let mut forecaster = Self::default();
+        // The trees learn from the earlier training windows of every series; like the
+        // log-linear fit they are chosen for a class only on its validation windows.
+        let mut forecaster = Self {
+            trees: DemandTrees::fit(&tree_rows)?,
+            ..Self::default()
+        };
+        let trees = forecaster.trees.clone();
         if pooled.len() >= MIN_CLASS_SAMPLES {
-            forecaster.pooled = choose_method(&pooled)?;
+            forecaster.pooled = choose_method(&pooled, trees.as_ref())?;
         }
         for (class, samples) in by_class {
             if samples.len() >= MIN_CLASS_SAMPLES {
                 forecaster
                     .per_class
-                    .insert(class.to_owned(), choose_method(&samples)?);
+                    .insert(class.to_owned(), choose_method(&samples, trees.as_ref())?);
             }
         }
         Ok(forecaster)
@@ -262,7 +400,10 @@ struct Sample {
 /// candidate has the lowest mean absolute error on the later ones (the validation
 /// samples; the earlier in the list on a tie). Choosing on the samples a fit was made on
 /// would favour the fit, which then loses on new windows.
-fn choose_method(samples: &[Sample]) -> Result<ForecastMethod, PredictError> {
+fn choose_method(
+    samples: &[Sample],
+    trees: Option<&DemandTrees>,
+) -> Result<ForecastMethod, PredictError> {
     use smartcore::linalg::basic::arrays::Array;
     let error = |e: smartcore::error::Failed| {
         PredictError::new(PredictErrorKind::Training, "forecaster", e.to_string())
@@ -296,10 +437,13 @@ fn choose_method(samples: &[Sample]) -> Result<ForecastMethod, PredictError> {
     if fit_is_finite {
         candidates.push(ForecastMethod::Fit(fitted));
     }
+    if trees.is_some() {
+        candidates.push(ForecastMethod::Trees);
+    }
     let mae = |method: &ForecastMethod| {
         validation
             .iter()
-            .map(|s| (method.forecast(&s.history).unwrap_or(0.0) - s.next).abs())
+            .map(|s| (method.forecast(&s.history, trees).unwrap_or(0.0) - s.next).abs())
             .sum::<f64>()
             / validation.len() as f64
     };
@@ -434,6 +578,41 @@ mod tests {
         (0..windows)
             .map(|_| rng.random_range(500.0..1500.0))
             .collect()
+    }
+
+    /// Volumes of very different sizes repeat one shape (two quiet windows, then a busy one
+    /// four times their size): the scale-free trees learn the shape once for all of them.
+    #[test]
+    fn a_shape_shared_across_scales_is_learnt_by_the_trees() {
+        let series: Vec<DemandSeries> = (0..6u32)
+            .map(|g| {
+                let level = 10f64.powi(g as i32 % 3 + 3) * f64::from(g + 1);
+                DemandSeries {
+                    class: WorkloadClass::Vdi,
+                    group: format!("v{g}"),
+                    demand: (0..36)
+                        .map(|w| if w % 3 == 2 { 4.0 * level } else { level })
+                        .collect(),
+                }
+            })
+            .collect();
+        let comparison = compare_forecasters(&series, 0.7).unwrap();
+        let &(n, _, ewma, model) = comparison.per_class.get("vdi").unwrap();
+        assert!(n > 0);
+        assert_eq!(comparison.methods["vdi"], "trees", "{comparison:?}");
+        assert!(model < 0.3 * ewma, "model {model} ewma {ewma}");
+        // And the trees survive the model file.
+        let fitted = DemandForecaster::fit(&series, 1.0).unwrap();
+        let back: DemandForecaster =
+            serde_json::from_str(&serde_json::to_string(&fitted).unwrap()).unwrap();
+        let mut history = DemandHistory::default();
+        for &d in &series[0].demand[..7] {
+            history.push(d);
+        }
+        assert_eq!(
+            fitted.forecast(WorkloadClass::Vdi, &history),
+            back.forecast(WorkloadClass::Vdi, &history)
+        );
     }
 
     #[test]

@@ -226,14 +226,11 @@ impl HeatHistory {
                 .collect(),
             HeatMethod::Model(model) => {
                 let keys: Vec<u64> = self.extents.keys().copied().collect();
-                let rows: DataVec = keys
-                    .iter()
-                    .map(|k| model_row(self.extents[k].inputs(), 1.0, 0.0))
-                    .collect();
-                let multiples = model.trees.predict(&rows);
+                let inputs = keys.iter().map(|k| self.extents[k].inputs()).collect();
+                let multiples = predict_lad_trees(&model.trees, inputs);
                 keys.iter()
                     .zip(multiples)
-                    .map(|(k, m)| (*k, f64::from(m.max(0.0) * self.extents[k].scale())))
+                    .map(|(k, m)| (*k, f64::from(m * self.extents[k].scale())))
                     .collect()
             }
         };
@@ -340,32 +337,53 @@ impl HeatModel {
                 data.push(model_row(inputs, scale / mean_scale, multiple));
             }
         }
-        if data.len() < params.min_leaf_size.max(1) * 2 {
-            return Err(PredictError::new(
-                PredictErrorKind::Training,
-                "heat model",
-                format!("{} training rows are too few", data.len()),
-            ));
-        }
-        let mut config = Config::new();
-        config.set_feature_size(HEAT_FEATURES.len());
-        config.set_max_depth(params.max_depth);
-        config.set_iterations(params.trees);
-        config.set_shrinkage(params.shrinkage);
-        config.set_min_leaf_size(params.min_leaf_size);
-        config.set_loss("LAD");
-        config.enabled_initial_guess(true);
-        config.set_training_optimization_level(2);
-        let mut trees = GBDT::new(&config);
-        trees.fit(&mut data);
         Ok(Self {
-            trees: Arc::new(trees),
+            trees: fit_lad_trees(data, HEAT_FEATURES.len(), params, "heat model")?,
         })
     }
 }
 
+/// Fits LAD-boosted trees on `data` (rows made by [`model_row`]); shared with the demand
+/// forecaster's trees.
+pub(crate) fn fit_lad_trees(
+    mut data: DataVec,
+    feature_size: usize,
+    params: &HeatModelParams,
+    subject: &str,
+) -> Result<Arc<GBDT>, PredictError> {
+    if data.len() < params.min_leaf_size.max(1) * 2 {
+        return Err(PredictError::new(
+            PredictErrorKind::Training,
+            subject,
+            format!("{} training rows are too few", data.len()),
+        ));
+    }
+    let mut config = Config::new();
+    config.set_feature_size(feature_size);
+    config.set_max_depth(params.max_depth);
+    config.set_iterations(params.trees);
+    config.set_shrinkage(params.shrinkage);
+    config.set_min_leaf_size(params.min_leaf_size);
+    config.set_loss("LAD");
+    config.enabled_initial_guess(true);
+    config.set_training_optimization_level(2);
+    let mut trees = GBDT::new(&config);
+    trees.fit(&mut data);
+    Ok(Arc::new(trees))
+}
+
+/// The trees' multiples for `inputs`, each at least 0.
+pub(crate) fn predict_lad_trees(trees: &GBDT, inputs: Vec<Vec<f32>>) -> Vec<f32> {
+    let rows: DataVec = inputs.into_iter().map(|x| model_row(x, 1.0, 0.0)).collect();
+    trees
+        .predict(&rows)
+        .into_iter()
+        .map(|m| m.max(0.0))
+        .collect()
+}
+
 /// One row of the trees' data, starting from [`INITIAL_MULTIPLE`].
-fn model_row(inputs: Vec<f32>, weight: f32, multiple: f32) -> Data {
+pub(crate) fn model_row(inputs: Vec<f32>, weight: f32, multiple: f32) -> Data {
     Data::new_training_data(inputs, weight, multiple, Some(INITIAL_MULTIPLE))
 }
 
