@@ -20,11 +20,7 @@ use serde::{Deserialize, Serialize};
 use smartcore::linalg::basic::matrix::DenseMatrix;
 use smartcore::linear::linear_regression::{LinearRegression, LinearRegressionParameters};
 
-use std::sync::Arc;
-
-use gbdt::gradient_boost::GBDT;
-
-use super::heat::{HeatModelParams, fit_lad_trees, model_row, predict_lad_trees};
+use super::heat::{HeatModelParams, LadTrees, model_row};
 use crate::class::WorkloadClass;
 use crate::error::{PredictError, PredictErrorKind};
 
@@ -148,36 +144,10 @@ fn demand_tree_params() -> HeatModelParams {
 
 /// Gradient-boosted LAD trees over a volume's scale-free demand history (as the heat
 /// forecaster's, `heat.rs`): the next demand as a multiple of last + EWMA.
-#[derive(Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct DemandTrees {
-    trees: Arc<GBDT>,
-}
-
-impl std::fmt::Debug for DemandTrees {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DemandTrees").finish_non_exhaustive()
-    }
-}
-
-/// Two forecasters are equal when they share their trees.
-impl PartialEq for DemandTrees {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.trees, &other.trees)
-    }
-}
-
-impl Serialize for DemandTrees {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.trees.as_ref().serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for DemandTrees {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Self {
-            trees: Arc::new(GBDT::deserialize(deserializer)?),
-        })
-    }
+    trees: LadTrees,
 }
 
 impl DemandTrees {
@@ -202,7 +172,7 @@ impl DemandTrees {
                 ));
             }
         }
-        match fit_lad_trees(
+        match LadTrees::fit(
             data,
             DEMAND_TREE_FEATURES,
             &demand_tree_params(),
@@ -216,7 +186,7 @@ impl DemandTrees {
 
     fn predict(&self, history: &DemandHistory) -> Option<f64> {
         let (inputs, scale) = history.tree_inputs()?;
-        let multiple = predict_lad_trees(&self.trees, vec![inputs]).pop()?;
+        let multiple = self.trees.predict(vec![inputs]).pop()?;
         Some(f64::from(multiple) * scale)
     }
 }
@@ -380,7 +350,7 @@ impl DemandForecaster {
     }
 }
 
-fn training_cut(len: usize, train_share: f64) -> usize {
+pub(crate) fn training_cut(len: usize, train_share: f64) -> usize {
     ((len as f64 * train_share.clamp(0.0, 1.0)).round() as usize).min(len)
 }
 

@@ -29,7 +29,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::Request;
-use super::forecast::EWMA_ALPHA;
+use super::forecast::{EWMA_ALPHA, training_cut};
 use crate::class::WorkloadClass;
 use crate::error::{PredictError, PredictErrorKind};
 
@@ -227,7 +227,7 @@ impl HeatHistory {
             HeatMethod::Model(model) => {
                 let keys: Vec<u64> = self.extents.keys().copied().collect();
                 let inputs = keys.iter().map(|k| self.extents[k].inputs()).collect();
-                let multiples = predict_lad_trees(&model.trees, inputs);
+                let multiples = model.trees.predict(inputs);
                 keys.iter()
                     .zip(multiples)
                     .map(|(k, m)| (*k, f64::from(m * self.extents[k].scale())))
@@ -247,30 +247,40 @@ pub enum HeatMethod<'a> {
     Model(&'a HeatModel),
 }
 
-/// The trained heat forecaster (shared, since the trees cannot be cloned).
-#[derive(Clone)]
+/// The trained heat forecaster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct HeatModel {
-    trees: Arc<GBDT>,
+    trees: LadTrees,
 }
 
-impl fmt::Debug for HeatModel {
+/// Gradient-boosted trees with least-absolute-deviation loss, shared (they cannot be
+/// cloned) and stored as `gbdt` writes them; used here and by the demand forecaster's
+/// trees. Two are equal when they are the same trees.
+#[derive(Clone)]
+pub(crate) struct LadTrees(Arc<GBDT>);
+
+impl fmt::Debug for LadTrees {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HeatModel").finish_non_exhaustive()
+        f.debug_struct("LadTrees").finish_non_exhaustive()
     }
 }
 
-impl Serialize for HeatModel {
+impl PartialEq for LadTrees {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Serialize for LadTrees {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.trees.as_ref().serialize(serializer)
+        self.0.as_ref().serialize(serializer)
     }
 }
 
-impl<'de> Deserialize<'de> for HeatModel {
+impl<'de> Deserialize<'de> for LadTrees {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let trees = GBDT::deserialize(deserializer)?;
-        Ok(Self {
-            trees: Arc::new(trees),
-        })
+        Ok(Self(Arc::new(GBDT::deserialize(deserializer)?)))
     }
 }
 
@@ -338,57 +348,54 @@ impl HeatModel {
             }
         }
         Ok(Self {
-            trees: fit_lad_trees(data, HEAT_FEATURES.len(), params, "heat model")?,
+            trees: LadTrees::fit(data, HEAT_FEATURES.len(), params, "heat model")?,
         })
     }
 }
 
-/// Fits LAD-boosted trees on `data` (rows made by [`model_row`]); shared with the demand
-/// forecaster's trees.
-pub(crate) fn fit_lad_trees(
-    mut data: DataVec,
-    feature_size: usize,
-    params: &HeatModelParams,
-    subject: &str,
-) -> Result<Arc<GBDT>, PredictError> {
-    if data.len() < params.min_leaf_size.max(1) * 2 {
-        return Err(PredictError::new(
-            PredictErrorKind::Training,
-            subject,
-            format!("{} training rows are too few", data.len()),
-        ));
+impl LadTrees {
+    /// Fits on `data` (rows made by [`model_row`]).
+    pub(crate) fn fit(
+        mut data: DataVec,
+        feature_size: usize,
+        params: &HeatModelParams,
+        subject: &str,
+    ) -> Result<Self, PredictError> {
+        if data.len() < params.min_leaf_size.max(1) * 2 {
+            return Err(PredictError::new(
+                PredictErrorKind::Training,
+                subject,
+                format!("{} training rows are too few", data.len()),
+            ));
+        }
+        let mut config = Config::new();
+        config.set_feature_size(feature_size);
+        config.set_max_depth(params.max_depth);
+        config.set_iterations(params.trees);
+        config.set_shrinkage(params.shrinkage);
+        config.set_min_leaf_size(params.min_leaf_size);
+        config.set_loss("LAD");
+        config.enabled_initial_guess(true);
+        config.set_training_optimization_level(2);
+        let mut trees = GBDT::new(&config);
+        trees.fit(&mut data);
+        Ok(Self(Arc::new(trees)))
     }
-    let mut config = Config::new();
-    config.set_feature_size(feature_size);
-    config.set_max_depth(params.max_depth);
-    config.set_iterations(params.trees);
-    config.set_shrinkage(params.shrinkage);
-    config.set_min_leaf_size(params.min_leaf_size);
-    config.set_loss("LAD");
-    config.enabled_initial_guess(true);
-    config.set_training_optimization_level(2);
-    let mut trees = GBDT::new(&config);
-    trees.fit(&mut data);
-    Ok(Arc::new(trees))
-}
 
-/// The trees' multiples for `inputs`, each at least 0.
-pub(crate) fn predict_lad_trees(trees: &GBDT, inputs: Vec<Vec<f32>>) -> Vec<f32> {
-    let rows: DataVec = inputs.into_iter().map(|x| model_row(x, 1.0, 0.0)).collect();
-    trees
-        .predict(&rows)
-        .into_iter()
-        .map(|m| m.max(0.0))
-        .collect()
+    /// The trees' multiples for `inputs`, each at least 0.
+    pub(crate) fn predict(&self, inputs: Vec<Vec<f32>>) -> Vec<f32> {
+        let rows: DataVec = inputs.into_iter().map(|x| model_row(x, 1.0, 0.0)).collect();
+        self.0
+            .predict(&rows)
+            .into_iter()
+            .map(|m| m.max(0.0))
+            .collect()
+    }
 }
 
 /// One row of the trees' data, starting from [`INITIAL_MULTIPLE`].
 pub(crate) fn model_row(inputs: Vec<f32>, weight: f32, multiple: f32) -> Data {
     Data::new_training_data(inputs, weight, multiple, Some(INITIAL_MULTIPLE))
-}
-
-fn training_cut(len: usize, train_share: f64) -> usize {
-    ((len as f64 * train_share.clamp(0.0, 1.0)).round() as usize).min(len)
 }
 
 /// Absolute errors, in accesses, of the three forecasts over some forecast windows.

@@ -147,14 +147,20 @@ mod tests {
     use crate::WorkloadClass;
     use crate::profile::WindowProfiler;
 
-    #[test]
-    fn synthetic_classes_are_told_apart_and_backup_is_backup() {
+    /// `volumes` synthetic volumes of every class, four 2,000-request windows each.
+    fn synthetic_set(volumes: usize) -> TrainingSet {
         let mut set = TrainingSet::default();
         let spec = WindowSpec {
             max_ns: None,
             max_requests: Some(2000),
         };
-        set.add_synthetic(3, 4, spec, 1);
+        set.add_synthetic(volumes, 4, spec, 1);
+        set
+    }
+
+    #[test]
+    fn synthetic_classes_are_told_apart_and_backup_is_backup() {
+        let set = synthetic_set(3);
         assert_eq!(set.windows.len(), SYNTHETIC_CLASSES.len() * 12);
         let params = ForestParams {
             trees: 9,
@@ -184,12 +190,7 @@ mod tests {
 
     #[test]
     fn too_little_heat_history_gives_a_model_without_a_heat_forecaster() {
-        let mut set = TrainingSet::default();
-        let spec = WindowSpec {
-            max_ns: None,
-            max_requests: Some(2000),
-        };
-        set.add_synthetic(2, 4, spec, 1);
+        let mut set = synthetic_set(2);
         set.heat.clear();
         let params = ForestParams {
             trees: 5,
