@@ -40,9 +40,11 @@ pub struct StrataConfig {
     pub admit_touches: u8,
     /// An extent that moved is not moved again for this long (no ping-pong).
     pub cooldown_ns: u64,
-    /// Above this fill (per mille of capacity) a tier demotes its coldest extents…
+    /// Promotions into free slots stop at this fill (per mille of capacity); above it a
+    /// promotion is a swap. New extents use free space up to capacity.
     pub high_watermark_permille: u16,
-    /// …down to this fill; new extents and free-slot promotions stop at the high mark.
+    /// A tier holding more than its capacity (it shrank) demotes its coldest extents down
+    /// to this fill.
     pub low_watermark_permille: u16,
     /// A move is made only when its expected device-time saving exceeds its copy time by
     /// this factor (per cent).

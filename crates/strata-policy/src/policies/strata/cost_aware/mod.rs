@@ -14,7 +14,8 @@
 //!   why it does not lose to `static` where `lru-promote` does: on a saturated disk a 1 MiB
 //!   copy costs as much as a few random reads.
 //! * Admission on repeated touches, scan bypass (an extent last seen in a long sequential run
-//!   is not promoted), a cool-down after every move, high/low watermarks, pins, soft
+//!   is not promoted), a cool-down after every move, high/low watermarks (promotions into
+//!   free slots stop at the high mark; new data uses free space to capacity), pins, soft
 //!   reservations of other volumes and congestion (no promotion into a tier whose queue is
 //!   longer than the source's) bound what may move.
 
@@ -98,8 +99,19 @@ impl CostAware {
             .sum()
     }
 
-    /// Whether one more extent of `volume` may land on `tier` given `used` extents there
-    /// and `free` free slots: below the high watermark and outside others' reservations.
+    /// Whether a new extent of `volume` may take a free slot of `tier`: new data uses free
+    /// space up to capacity (an empty slot serves nobody; the headroom the high watermark
+    /// keeps is for promotions), outside the reservations of other volumes.
+    fn admits_new(&self, volume: u64, tier: TierId, view: &dyn TierView) -> bool {
+        view.has_room(tier)
+            && view
+                .free_extents(tier)
+                .is_none_or(|free| free > self.reserved_for_others(volume, tier))
+    }
+
+    /// Whether a promotion of an extent of `volume` may take a free slot of `tier` given
+    /// `used` extents there and `free` free slots: below the high watermark and outside
+    /// others' reservations. Above the mark a promotion is a swap.
     fn admits(
         &self,
         volume: u64,
@@ -159,16 +171,7 @@ impl PlacementPolicy for CostAware {
             .or_else(|| {
                 (0..view.tier_count())
                     .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
-                    .find(|&tier| {
-                        view.has_room(tier)
-                            && self.admits(
-                                extent.volume,
-                                tier,
-                                view.used_extents(tier),
-                                view.free_extents(tier).unwrap_or(u64::MAX),
-                                view.capacity_extents(tier),
-                            )
-                    })
+                    .find(|&tier| self.admits_new(extent.volume, tier, view))
             })
             .or_else(|| view.fastest_with_room(TierId::FASTEST))
             .unwrap_or_else(|| view.slowest());

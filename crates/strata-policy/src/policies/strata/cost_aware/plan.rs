@@ -243,20 +243,24 @@ impl CostAware {
         }
     }
 
-    /// A tier filled above its high watermark demotes its coldest extents to the low one.
+    /// A tier holding more than its capacity (it shrank) demotes its coldest extents down to
+    /// the low watermark. A tier that is merely full is left alone: new data filled it, and
+    /// draining it would spend slow-disk copies on headroom nobody asked for; promotions
+    /// into it are swaps, priced as such.
     fn drain_watermarks(&self, view: &dyn TierView, items: &mut [Item], batch: &mut Batch) {
         for rank in 0..view.tier_count().saturating_sub(1) {
             let on = tier(rank);
             let Some(capacity) = view.capacity_extents(on) else {
                 continue;
             };
-            let used = |batch: &Batch| capacity.saturating_sub(batch.builder.free(on));
-            if used(batch) <= StrataConfig::mark(capacity, self.config.high_watermark_permille) {
+            let used = view.used_extents(on);
+            if used <= capacity {
                 continue;
             }
             let low = StrataConfig::mark(capacity, self.config.low_watermark_permille);
+            let mut excess = used - low;
             for v in Self::victims(items, on) {
-                if used(batch) <= low {
+                if excess == 0 {
                     break;
                 }
                 let Some(below) = batch.builder.fastest_with_room(tier(rank + 1)) else {
@@ -267,6 +271,7 @@ impl CostAware {
                 {
                     break;
                 }
+                excess -= 1;
             }
         }
     }

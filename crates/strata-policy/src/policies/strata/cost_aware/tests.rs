@@ -205,29 +205,103 @@ fn a_moved_extent_cools_down_before_it_moves_again() {
 }
 
 #[test]
-fn watermarks_keep_headroom_and_drain_an_overfull_tier() {
+fn new_data_fills_free_space_and_a_full_tier_is_not_drained() {
     let config = StrataConfig::default().with_watermarks_permille(800, 500);
-    let mut rig = Rig::new(config.clone(), 10);
-    for index in 0..10 {
+    let mut rig = Rig::new(config, 10);
+    for index in 0..12 {
         rig.visit(index, 0);
     }
     assert_eq!(
         rig.map.used_extents(TierId(0)),
-        8,
-        "new extents stop at the high mark"
+        10,
+        "new extents use every free slot"
     );
-    // A fast tier filled by someone else (a restart, a shrink) drains to the low mark.
-    let mut full = Rig::new(config, 10);
+    assert_eq!(rig.tier_of(11), Some(TierId(1)));
+    // Full is not overfull: nothing is demoted to make headroom nobody asked for.
+    assert!(rig.plan(SECOND_NS).is_empty());
+    assert_eq!(rig.map.used_extents(TierId(0)), 10);
+}
+
+#[test]
+fn promotions_into_free_slots_stop_at_the_high_watermark() {
+    let config = StrataConfig::default().with_watermarks_permille(800, 500);
+    let mut rig = Rig::new(config, 10);
+    // Ten extents on the disk (placed there by someone else), all hot.
     for index in 0..10 {
-        full.map
-            .place(ExtentId::new(0, index), TierId(0))
+        rig.map
+            .place(ExtentId::new(0, index), TierId(1))
             .expect("room");
-        full.visit(index, 0);
     }
-    let moves = full.plan(SECOND_NS);
-    assert_eq!(moves.len(), 5, "{moves:?}");
-    assert!(moves.iter().all(|m| m.reason == MoveReason::Demote));
-    assert_eq!(full.map.used_extents(TierId(0)), 5);
+    for round in 0..40 {
+        for index in 0..10 {
+            rig.visit(index, round * 10_000 + index);
+        }
+    }
+    rig.plan(SECOND_NS);
+    assert_eq!(
+        rig.map.used_extents(TierId(0)),
+        8,
+        "free-slot promotions stop at the high mark"
+    );
+}
+
+#[test]
+fn a_tier_over_its_capacity_drains_to_the_low_watermark() {
+    let config = StrataConfig::default().with_watermarks_permille(800, 500);
+    let mut rig = Rig::new(config, 10);
+    for index in 0..10 {
+        rig.visit(index, 0);
+    }
+    // The fast tier shrinks to 8 extents under its 10 residents.
+    let shrunk = Shrunk {
+        map: &rig.map,
+        fast_capacity: 8,
+    };
+    let moves = rig.policy.plan(SECOND_NS, &shrunk, 64 * MIB);
+    assert_eq!(moves.len(), 6, "10 residents down to 50 % of 8: {moves:?}");
+    assert!(
+        moves
+            .iter()
+            .all(|m| m.reason == MoveReason::Demote && m.to == TierId(1))
+    );
+}
+
+/// The map with a smaller fast tier than it holds (a shrink, or a restart on a smaller
+/// device).
+struct Shrunk<'a> {
+    map: &'a PlacementMap,
+    fast_capacity: u64,
+}
+
+impl TierView for Shrunk<'_> {
+    fn tier_count(&self) -> usize {
+        self.map.tier_count()
+    }
+    fn kind(&self, tier: TierId) -> Option<&TierKind> {
+        self.map.kind(tier)
+    }
+    fn profile(&self, tier: TierId) -> Option<DeviceProfile> {
+        self.map.profile(tier)
+    }
+    fn capacity_extents(&self, tier: TierId) -> Option<u64> {
+        if tier == TierId(0) {
+            Some(self.fast_capacity)
+        } else {
+            self.map.capacity_extents(tier)
+        }
+    }
+    fn used_extents(&self, tier: TierId) -> u64 {
+        self.map.used_extents(tier)
+    }
+    fn queue_delay_ns(&self, _tier: TierId) -> u64 {
+        0
+    }
+    fn location(&self, extent: ExtentId) -> Option<TierId> {
+        self.map.location(extent)
+    }
+    fn extent_bytes(&self) -> u64 {
+        self.map.extent_bytes()
+    }
 }
 
 #[test]
