@@ -68,9 +68,10 @@ impl Rig {
 
     /// Plans with the given queue delays of the two tiers (congestion).
     fn plan_with_delays(&mut self, now_ns: u64, queue_delay_ns: [u64; 2]) -> Vec<Move> {
-        let view = Congested {
+        let view = Altered {
             map: &self.map,
             queue_delay_ns,
+            fast_capacity: None,
         };
         let moves = self.policy.plan(now_ns, &view, 64 * MIB);
         for mv in &moves {
@@ -84,13 +85,15 @@ impl Rig {
     }
 }
 
-/// The map with busy device queues.
-struct Congested<'a> {
+/// The map with busy device queues and, when `fast_capacity` is set, a fast tier smaller
+/// than what it holds (a shrink, or a restart on a smaller device).
+struct Altered<'a> {
     map: &'a PlacementMap,
     queue_delay_ns: [u64; 2],
+    fast_capacity: Option<u64>,
 }
 
-impl TierView for Congested<'_> {
+impl TierView for Altered<'_> {
     fn tier_count(&self) -> usize {
         self.map.tier_count()
     }
@@ -101,7 +104,10 @@ impl TierView for Congested<'_> {
         self.map.profile(tier)
     }
     fn capacity_extents(&self, tier: TierId) -> Option<u64> {
-        self.map.capacity_extents(tier)
+        match self.fast_capacity {
+            Some(capacity) if tier == TierId(0) => Some(capacity),
+            _ => self.map.capacity_extents(tier),
+        }
     }
     fn used_extents(&self, tier: TierId) -> u64 {
         self.map.used_extents(tier)
@@ -253,9 +259,10 @@ fn a_tier_over_its_capacity_drains_to_the_low_watermark() {
         rig.visit(index, 0);
     }
     // The fast tier shrinks to 8 extents under its 10 residents.
-    let shrunk = Shrunk {
+    let shrunk = Altered {
         map: &rig.map,
-        fast_capacity: 8,
+        queue_delay_ns: [0, 0],
+        fast_capacity: Some(8),
     };
     let moves = rig.policy.plan(SECOND_NS, &shrunk, 64 * MIB);
     assert_eq!(moves.len(), 6, "10 residents down to 50 % of 8: {moves:?}");
@@ -264,44 +271,6 @@ fn a_tier_over_its_capacity_drains_to_the_low_watermark() {
             .iter()
             .all(|m| m.reason == MoveReason::Demote && m.to == TierId(1))
     );
-}
-
-/// The map with a smaller fast tier than it holds (a shrink, or a restart on a smaller
-/// device).
-struct Shrunk<'a> {
-    map: &'a PlacementMap,
-    fast_capacity: u64,
-}
-
-impl TierView for Shrunk<'_> {
-    fn tier_count(&self) -> usize {
-        self.map.tier_count()
-    }
-    fn kind(&self, tier: TierId) -> Option<&TierKind> {
-        self.map.kind(tier)
-    }
-    fn profile(&self, tier: TierId) -> Option<DeviceProfile> {
-        self.map.profile(tier)
-    }
-    fn capacity_extents(&self, tier: TierId) -> Option<u64> {
-        if tier == TierId(0) {
-            Some(self.fast_capacity)
-        } else {
-            self.map.capacity_extents(tier)
-        }
-    }
-    fn used_extents(&self, tier: TierId) -> u64 {
-        self.map.used_extents(tier)
-    }
-    fn queue_delay_ns(&self, _tier: TierId) -> u64 {
-        0
-    }
-    fn location(&self, extent: ExtentId) -> Option<TierId> {
-        self.map.location(extent)
-    }
-    fn extent_bytes(&self) -> u64 {
-        self.map.extent_bytes()
-    }
 }
 
 #[test]
