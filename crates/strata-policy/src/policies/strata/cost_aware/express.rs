@@ -5,8 +5,8 @@
 //! congestion, and the saving beating the load-weighted copy cost by the margin). No move
 //! is unbudgeted: plan and express moves of one interval share one budget.
 
-use super::CostAware;
 use super::plan::MIN_COPY_WEIGHT;
+use super::{CostAware, visit_saving_ns};
 use crate::{Access, ExtentId, Move, MoveReason, TierId, TierView};
 use std::collections::VecDeque;
 
@@ -89,9 +89,10 @@ impl CostAware {
         {
             return Vec::new();
         }
-        let score = self.score(extent, f64::from(sample.total()));
-        let gap =
-            |slow: TierId| at(&self.express.visit_ns, slow) - at(&self.express.visit_ns, target);
+        let score = self
+            .shrink
+            .apply(self.score(extent, f64::from(sample.total())));
+        let gap = |slow: TierId| visit_saving_ns(view, &self.express.visit_ns, slow, target);
         let saving = score * gap(from);
         let margin = f64::from(self.config.benefit_margin_percent) / 100.0;
         let volume = extent.volume;
@@ -129,12 +130,11 @@ impl CostAware {
         let Some(below) = view.fastest_with_room(TierId(1)) else {
             return Vec::new();
         };
-        let victim_score = self.score(
-            victim,
-            self.heat
-                .sample(victim, now_ns)
-                .map_or(0.0, |s| f64::from(s.total())),
-        );
+        let victim_heat = self
+            .heat
+            .sample(victim, now_ns)
+            .map_or(0.0, |s| f64::from(s.total()));
+        let victim_score = self.shrink.apply(self.score(victim, victim_heat));
         let net = saving - victim_score * gap(below);
         let cost = self.copy_cost_ns(from, target) + self.copy_cost_ns(target, below);
         let risk = self.swap_risk_ns(score, victim_score, view.queue_delay_ns(below), gap(from));

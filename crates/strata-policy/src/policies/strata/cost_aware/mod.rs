@@ -4,9 +4,11 @@
 //!   within a share of each device's time per interval, and by the express lane
 //!   (`express.rs`) from what the last plan left of both.
 //! * An extent's *score* is its decayed visit count — the expected visits over the next
-//!   half-life — averaged with the [`Forecast`] when one predicts it.
-//! * A promotion is made when the latency it saves (score × the service-time gap between the
-//!   tiers) beats the cost of the copy by the benefit margin; when the target is full, the
+//!   half-life — averaged with the [`Forecast`] when one predicts it, then shrunk toward the
+//!   mean score by the share of the spread that counting noise explains ([`Shrink`]).
+//! * A promotion is made when the latency it saves (score × what a visit saves: the
+//!   service-time gap between the tiers plus the backlog of the source's queue over the
+//!   target's) beats the cost of the copy by the benefit margin; when the target is full, the
 //!   coldest resident's lost saving and its demotion copy are charged too. A copy costs its
 //!   device time on each device weighted by how busy that device is (the foreground share
 //!   observed since the last plan plus the copies already planned): on an idle disk a copy
@@ -48,6 +50,8 @@ pub struct CostAware {
     /// Smoothed share of each tier's device time foreground I/O takes (0 idle … 1 saturated).
     load: Vec<f64>,
     express: express::Express,
+    /// How the last plan shrank scores; the express lane shrinks its own the same way.
+    shrink: Shrink,
 }
 
 impl CostAware {
@@ -75,6 +79,7 @@ impl CostAware {
             foreground_busy_ns: Vec::new(),
             load: Vec::new(),
             express: express::Express::default(),
+            shrink: Shrink::default(),
         }
     }
 
@@ -211,6 +216,72 @@ impl PlacementPolicy for CostAware {
 fn visit_ns(view: &dyn TierView, tier: TierId, len_bytes: u64) -> f64 {
     view.profile(tier)
         .map_or(0.0, |p| p.service_ns(IoKind::Read, len_bytes, false) as f64)
+}
+
+/// What one visit saves on `to` instead of `from`, in ns, given the service time of a visit
+/// per tier (`visit_ns`): the gap in service time plus the backlog the source's queue has
+/// over the target's now. A visit to a backlogged disk waits for the whole backlog, so the
+/// saving counts it; pricing promotions off such a disk by service time alone made them look
+/// hardly worth their copies just when the disk most needed relief, and its backlog grew
+/// (the candidate's own queue reached minutes on arc_P6, two tiers, 20 %).
+fn visit_saving_ns(view: &dyn TierView, visit_ns: &[f64], from: TierId, to: TierId) -> f64 {
+    let service = |tier: TierId| visit_ns.get(tier.rank()).copied().unwrap_or(0.0);
+    let backlog = view
+        .queue_delay_ns(from)
+        .saturating_sub(view.queue_delay_ns(to));
+    service(from) - service(to) + backlog as f64
+}
+
+/// Shrinkage of visit scores toward their mean (empirical Bayes, as in James–Stein).
+///
+/// A score is a decayed count of visits, about as noisy as a Poisson count (variance ≈ mean).
+/// When scores vary across extents no more than that noise makes them, the top of thousands
+/// of them is lucky rather than hot (the winner's curse), and so is the bottom: a swap
+/// between them buys nothing. Each score keeps the share of its distance from the mean that
+/// noise does not explain: `1 − mean / variance`. Under uniform random load that is about 0,
+/// under a skewed load with a hot set about 1. It matters most on a backlogged disk, where a
+/// visit's saving includes the backlog and copies look cheap next to it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Shrink {
+    mean: f64,
+    keep: f64,
+}
+
+impl Default for Shrink {
+    /// No shrinkage.
+    fn default() -> Self {
+        Self {
+            mean: 0.0,
+            keep: 1.0,
+        }
+    }
+}
+
+impl Shrink {
+    /// Fewest scores whose variance is worth estimating.
+    const MIN_SAMPLE: u32 = 32;
+
+    /// The shrinkage that `scores` call for; none for fewer than [`Self::MIN_SAMPLE`].
+    pub(super) fn of(scores: impl Iterator<Item = f64> + Clone) -> Self {
+        let (n, sum) = scores
+            .clone()
+            .fold((0.0, 0.0), |(n, sum), s| (n + 1.0, sum + s));
+        if n < f64::from(Self::MIN_SAMPLE) {
+            return Self::default();
+        }
+        let mean = sum / n;
+        let variance = scores.map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        let keep = if variance > 0.0 {
+            (1.0 - mean / variance).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        Self { mean, keep }
+    }
+
+    pub(super) fn apply(&self, score: f64) -> f64 {
+        self.mean + self.keep * (score - self.mean)
+    }
 }
 
 #[cfg(test)]

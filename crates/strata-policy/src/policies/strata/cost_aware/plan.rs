@@ -2,7 +2,7 @@
 //! promotions tier by tier, fastest target first — all through one [`PlanBuilder`] so the
 //! batch keeps the executor contract, plus a per-device copy-time allowance.
 
-use super::{CostAware, StrataConfig, visit_ns};
+use super::{CostAware, Shrink, StrataConfig, visit_ns, visit_saving_ns};
 use crate::policies::plan::PlanBuilder;
 use crate::{ExtentId, Move, MoveReason, TierId, TierView};
 use strata_core::IoKind;
@@ -109,6 +109,10 @@ impl CostAware {
             .retain(|_, &mut at| now_ns.saturating_sub(at) < cooldown_ns);
 
         let mut items = self.items(now_ns, view);
+        self.shrink = Shrink::of(items.iter().map(|item| item.score));
+        for item in &mut items {
+            item.score = self.shrink.apply(item.score);
+        }
         self.usage.clear();
         for item in &items {
             *self
@@ -289,10 +293,7 @@ impl CostAware {
         let visit: Vec<f64> = (0..view.tier_count())
             .map(|r| visit_ns(view, tier(r), len))
             .collect();
-        let gap = |from: TierId, to: TierId| {
-            visit.get(from.rank()).copied().unwrap_or(0.0)
-                - visit.get(to.rank()).copied().unwrap_or(0.0)
-        };
+        let gap = |from: TierId, to: TierId| visit_saving_ns(view, &visit, from, to);
         let margin = f64::from(self.config.benefit_margin_percent) / 100.0;
         let mut candidates: Vec<usize> = (0..items.len())
             .filter(|&i| {
