@@ -79,6 +79,12 @@ impl PlanBuilder {
         true
     }
 
+    /// Extents the batch so far takes off `tier`, net of those it brings there.
+    pub(crate) fn net_out(&self, tier: TierId) -> u64 {
+        let count = |f: &dyn Fn(&Move) -> bool| self.moves.iter().filter(|m| f(m)).count() as u64;
+        count(&|m| m.from == tier).saturating_sub(count(&|m| m.to == tier))
+    }
+
     pub(crate) fn finish(self) -> Vec<Move> {
         self.moves
     }

@@ -257,7 +257,10 @@ impl CostAware {
             let Some(capacity) = view.capacity_extents(on) else {
                 continue;
             };
-            let used = view.used_extents(on);
+            // What the batch already takes off it (pins leaving it) counts towards the drain.
+            let used = view
+                .used_extents(on)
+                .saturating_sub(batch.builder.net_out(on));
             if used <= capacity {
                 continue;
             }

@@ -299,6 +299,42 @@ fn a_tier_over_its_capacity_drains_to_the_low_watermark() {
 }
 
 #[test]
+fn a_pin_leaving_a_shrunk_tier_counts_towards_its_drain() {
+    let config = StrataConfig::default().with_watermarks_permille(800, 500);
+    let mut filled = Rig::new(config.clone(), 10);
+    for index in 0..10 {
+        filled.visit(index, 0);
+    }
+    // Extent 3 is then pinned to the hdd, and the fast tier shrinks to 8 under its 10.
+    let pinned = config.with_pin(Pin {
+        volume: 0,
+        extents: Some(3..4),
+        tier: TierId(1),
+    });
+    let heat = HeatMap::from_bytes(&filled.policy.heat_map().to_bytes()).expect("round trip");
+    let mut rig = Rig {
+        policy: CostAware::with_heat_map(pinned, heat).expect("valid"),
+        map: filled.map,
+    };
+    let shrunk = Altered {
+        map: &rig.map,
+        queue_delay_ns: [0, 0],
+        fast_capacity: Some(8),
+    };
+    let moves = rig.policy.plan(SECOND_NS, &shrunk, 64 * MIB);
+    assert_eq!(
+        moves.len(),
+        6,
+        "the pin and five more, down to 50 % of 8: {moves:?}"
+    );
+    assert!(moves.iter().any(|m| m.extent == ExtentId::new(0, 3)));
+    for mv in &moves {
+        rig.map.apply(mv).expect("contract");
+    }
+    assert_eq!(rig.map.used_extents(TierId(0)), 4);
+}
+
+#[test]
 fn pins_hold_volumes_and_ranges_on_their_tier() {
     let config = StrataConfig::default()
         .with_pin(Pin {
