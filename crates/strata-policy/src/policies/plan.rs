@@ -81,8 +81,13 @@ impl PlanBuilder {
 
     /// Extents the batch so far takes off `tier`, net of those it brings there.
     pub(crate) fn net_out(&self, tier: TierId) -> u64 {
-        let count = |f: &dyn Fn(&Move) -> bool| self.moves.iter().filter(|m| f(m)).count() as u64;
-        count(&|m| m.from == tier).saturating_sub(count(&|m| m.to == tier))
+        let (out, into) = self.moves.iter().fold((0u64, 0u64), |(out, into), m| {
+            (
+                out + u64::from(m.from == tier),
+                into + u64::from(m.to == tier),
+            )
+        });
+        out.saturating_sub(into)
     }
 
     pub(crate) fn finish(self) -> Vec<Move> {

@@ -89,9 +89,7 @@ impl CostAware {
         {
             return Vec::new();
         }
-        let score = self
-            .shrink
-            .apply(self.score(extent, f64::from(sample.total())));
+        let score = self.shrunk_score(extent, f64::from(sample.total()));
         let gap = |slow: TierId| visit_saving_ns(view, &self.express.visit_ns, slow, target);
         let saving = score * gap(from);
         let margin = f64::from(self.config.benefit_margin_percent) / 100.0;
@@ -130,11 +128,12 @@ impl CostAware {
         let Some(below) = view.fastest_with_room(TierId(1)) else {
             return Vec::new();
         };
-        let victim_heat = self
-            .heat
-            .sample(victim, now_ns)
-            .map_or(0.0, |s| f64::from(s.total()));
-        let victim_score = self.shrink.apply(self.score(victim, victim_heat));
+        let victim_score = self.shrunk_score(
+            victim,
+            self.heat
+                .sample(victim, now_ns)
+                .map_or(0.0, |s| f64::from(s.total())),
+        );
         let net = saving - victim_score * gap(below);
         let cost = self.copy_cost_ns(from, target) + self.copy_cost_ns(target, below);
         let risk = self.swap_risk_ns(score, victim_score, view.queue_delay_ns(below), gap(from));

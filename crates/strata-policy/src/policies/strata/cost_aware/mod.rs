@@ -141,6 +141,12 @@ impl CostAware {
         }
     }
 
+    /// The score of `extent` with `heat` visits, shrunk as the last plan shrank every score
+    /// (the express lane's view between plans).
+    fn shrunk_score(&self, extent: ExtentId, heat: f64) -> f64 {
+        self.shrink.apply(self.score(extent, heat))
+    }
+
     /// The extra price of a swap beyond its copies: the victim waits behind the destination
     /// queue (`queue_ns`) for its copy, and is visited about `victim_score × queue / horizon`
     /// times meanwhile; and both scores are noisy counts, so the candidate must beat the
