@@ -17,6 +17,11 @@ pub enum IoKind {
 /// transfers its bytes through a pipe shared by all channels (so parallel requests never
 /// exceed the device's bandwidth). A seeking device treats a request that starts where the
 /// previous one ended as sequential.
+///
+/// Requests are served in the order they are submitted, so submit them in arrival order: a
+/// request submitted ahead of earlier arrivals takes the pipe first and holds them up
+/// (`strata_policy::TierQueues` queues migration copies' writes until their time for this
+/// reason).
 #[derive(Debug, Clone)]
 pub struct DeviceQueueModel {
     profile: DeviceProfile,
@@ -42,8 +47,24 @@ impl DeviceQueueModel {
 
     /// Admits a request arriving at `arrival_ns` and returns when it completes.
     pub fn submit(&mut self, arrival_ns: u64, kind: IoKind, offset: u64, len_bytes: u64) -> u64 {
-        let sequential = self.last_end_offset == Some(offset);
+        let (channel, done_ns) = self.schedule(arrival_ns, kind, offset, len_bytes);
         self.last_end_offset = Some(offset.saturating_add(len_bytes));
+        self.pipe_free_ns = done_ns;
+        if let Some(slot) = self.channel_free_ns.get_mut(channel) {
+            *slot = done_ns;
+        }
+        done_ns
+    }
+
+    /// When a request arriving at `arrival_ns` would complete if it were submitted now,
+    /// without submitting it.
+    pub fn estimate(&self, arrival_ns: u64, kind: IoKind, offset: u64, len_bytes: u64) -> u64 {
+        self.schedule(arrival_ns, kind, offset, len_bytes).1
+    }
+
+    /// The channel a request would take and when it would complete.
+    fn schedule(&self, arrival_ns: u64, kind: IoKind, offset: u64, len_bytes: u64) -> (usize, u64) {
+        let sequential = self.last_end_offset == Some(offset);
         let (channel, free_ns) = self
             .channel_free_ns
             .iter()
@@ -55,11 +76,7 @@ impl DeviceQueueModel {
         let accessed_ns = start_ns + self.profile.access_ns(kind, sequential);
         let transfer_start_ns = accessed_ns.max(self.pipe_free_ns);
         let done_ns = transfer_start_ns + self.profile.transfer_ns(kind, len_bytes);
-        self.pipe_free_ns = done_ns;
-        if let Some(slot) = self.channel_free_ns.get_mut(channel) {
-            *slot = done_ns;
-        }
-        done_ns
+        (channel, done_ns)
     }
 
     /// How long a request arriving at `now_ns` would wait before a channel takes it.
@@ -94,6 +111,15 @@ mod tests {
         let third = m.submit(second, IoKind::Read, 4096, 4096);
         assert!(third - second < 100_000);
         assert!(m.queue_delay_ns(0) > 0);
+    }
+
+    #[test]
+    fn estimate_is_submit_without_the_side_effects() {
+        let mut m = DeviceQueueModel::new(DeviceProfile::HDD);
+        m.submit(0, IoKind::Read, 0, 1 << 20);
+        let estimate = m.estimate(1_000, IoKind::Write, 1 << 20, 4096);
+        assert_eq!(m.estimate(1_000, IoKind::Write, 1 << 20, 4096), estimate);
+        assert_eq!(m.submit(1_000, IoKind::Write, 1 << 20, 4096), estimate);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod placement;
 mod policies;
 mod policy;
 mod sequential;
+mod tier_queues;
 mod types;
 mod view;
 
@@ -27,5 +28,6 @@ pub use policies::{
 };
 pub use policy::{PlacementPolicy, TierSizing};
 pub use sequential::{RunInfo, SequentialDetector};
+pub use tier_queues::{DevicePlace, TierQueues};
 pub use types::{Access, ExtentId, IoKind, Move, MoveReason, MoveRejection, TierId};
 pub use view::TierView;

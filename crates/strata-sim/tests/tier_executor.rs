@@ -54,7 +54,10 @@ fn a_migration_delays_a_concurrent_foreground_request_on_the_same_tier() {
         to: TierId(0),
         reason: MoveReason::Promote,
     };
-    let copy_done = busy.execute(t0, &promote).expect("room on the fast tier");
+    busy.execute(t0, &promote).expect("room on the fast tier");
+    let copy_done = busy
+        .copy_done_ns(ExtentId::new(0, 3), t0)
+        .expect("copy in flight");
     let behind_ns = serve_b(&mut busy) - t0;
 
     // The 1 MiB read of the copy holds the single HDD channel: seek + 1 MiB at 180 MB/s.
@@ -68,7 +71,37 @@ fn a_migration_delays_a_concurrent_foreground_request_on_the_same_tier() {
 }
 
 #[test]
-fn a_foreground_access_waits_for_the_copy_of_its_extent() {
+fn a_copy_write_does_not_delay_an_earlier_request_on_its_destination() {
+    let mut executor = two_tiers(4);
+    executor.place(ExtentId::new(0, 1), TierId(0));
+    // A backlog on the hdd: the promotion's read, and so its nvme write, is seconds away.
+    for index in 10..400 {
+        executor.place(ExtentId::new(0, index), TierId(1));
+        executor.serve(0, IoKind::Read, &piece(index));
+    }
+    executor.place(ExtentId::new(0, 3), TierId(1));
+    let promote = Move {
+        extent: ExtentId::new(0, 3),
+        from: TierId(1),
+        to: TierId(0),
+        reason: MoveReason::Promote,
+    };
+    executor.execute(0, &promote).expect("move");
+    let copy_done = executor
+        .copy_done_ns(ExtentId::new(0, 3), 0)
+        .expect("copy in flight");
+    assert!(copy_done > 1_000_000_000, "{copy_done}");
+    let arrival = 1_000_000;
+    let served = executor.serve(arrival, IoKind::Read, &piece(1));
+    assert_eq!(served.tier, TierId(0));
+    assert_eq!(
+        served.completion_ns - arrival,
+        DeviceProfile::NVME.service_ns(IoKind::Read, 4096, false)
+    );
+}
+
+#[test]
+fn the_source_serves_an_extent_until_its_copy_is_done() {
     let mut executor = two_tiers(4);
     executor.place(ExtentId::new(0, 3), TierId(1));
     let promote = Move {
@@ -77,10 +110,24 @@ fn a_foreground_access_waits_for_the_copy_of_its_extent() {
         to: TierId(0),
         reason: MoveReason::Promote,
     };
-    let copy_done = executor.execute(0, &promote).expect("move");
-    let served = executor.serve(10, IoKind::Read, &piece(3));
-    assert_eq!(served.tier, TierId(0));
-    assert!(served.completion_ns > copy_done);
+    executor.execute(0, &promote).expect("move");
+    assert_eq!(
+        executor.map().slot_of(ExtentId::new(0, 3)).map(|s| s.tier),
+        Some(TierId(0))
+    );
+    let copy_done = executor
+        .copy_done_ns(ExtentId::new(0, 3), 0)
+        .expect("copy in flight");
+    let during = executor.serve(10, IoKind::Read, &piece(3));
+    assert_eq!(during.tier, TierId(1), "read at the source during the copy");
+    // Behind the copy's 1 MiB read on the single hdd channel.
+    assert!(during.completion_ns > DeviceProfile::HDD.service_ns(IoKind::Read, MIB, false));
+    let after = executor.serve(copy_done + 1, IoKind::Read, &piece(3));
+    assert_eq!(after.tier, TierId(0));
+    assert_eq!(
+        after.completion_ns - (copy_done + 1),
+        DeviceProfile::NVME.service_ns(IoKind::Read, 4096, false)
+    );
 }
 
 #[test]

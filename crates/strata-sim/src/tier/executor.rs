@@ -1,13 +1,13 @@
 //! [`TierExecutor`]: executes placement decisions in virtual time. It owns the placement map
-//! (the contract checks live there) and one [`DeviceQueueModel`] per tier; foreground pieces
-//! and migration copies go through the same device queues, so migrations delay foreground
+//! (the contract checks live there) and the tiers' device queues ([`TierQueues`]); foreground
+//! pieces and migration copies go through the same queues, so migrations delay foreground
 //! requests exactly as much as the model says.
 
 use super::{Piece, TierError};
-use std::collections::HashMap;
-use strata_core::{DeviceProfile, DeviceQueueModel, IoKind, TierKind};
+use strata_core::{DeviceProfile, IoKind, TierKind};
 use strata_policy::{
-    ExtentId, Move, MoveRejection, PlacementMap, Slot, TierId, TierSpec, TierView,
+    DevicePlace, ExtentId, Move, MoveRejection, PlacementMap, Slot, TierId, TierQueues, TierSpec,
+    TierView,
 };
 
 /// What happened to the decisions an executor was given.
@@ -34,29 +34,23 @@ pub struct Served {
 #[derive(Debug, Clone)]
 pub struct TierExecutor {
     map: PlacementMap,
-    devices: Vec<DeviceQueueModel>,
+    /// The devices and the copies in flight. The map switches when a move is decided; until
+    /// the copy is done, the extent is served from where it was (as the engine serves it).
+    queues: TierQueues,
     unit_bytes: u64,
-    /// When the latest copy of an extent becomes readable at its new place. The map switches
-    /// when a move is decided; a foreground access that arrives before the copy is done waits
-    /// for it.
-    copy_done_ns: HashMap<ExtentId, u64>,
     max_used_extents: Vec<u64>,
     counters: ExecutorCounters,
 }
 
 impl TierExecutor {
     pub fn new(specs: Vec<TierSpec>, unit_bytes: u64) -> Result<Self, TierError> {
-        let devices = specs
-            .iter()
-            .map(|spec| DeviceQueueModel::new(spec.profile))
-            .collect();
+        let queues = TierQueues::new(specs.iter().map(|spec| spec.profile));
         let tiers = specs.len();
         let map = PlacementMap::new(specs, unit_bytes)?;
         Ok(Self {
             map,
-            devices,
+            queues,
             unit_bytes,
-            copy_done_ns: HashMap::new(),
             max_used_extents: vec![0; tiers],
             counters: ExecutorCounters::default(),
         })
@@ -113,14 +107,16 @@ impl TierExecutor {
         placed
     }
 
-    fn device_offset(&self, slot: Slot, offset_in_extent_bytes: u64) -> u64 {
-        slot.slot
-            .wrapping_mul(self.unit_bytes)
-            .wrapping_add(offset_in_extent_bytes)
+    fn device_place(&self, slot: Slot) -> DevicePlace {
+        DevicePlace {
+            tier: slot.tier,
+            offset: slot.slot.wrapping_mul(self.unit_bytes),
+        }
     }
 
-    /// Serves one foreground piece arriving at `arrival_ns` from wherever its extent lives
-    /// (placing it on the slowest tier if nobody placed it).
+    /// Serves one foreground piece arriving at `arrival_ns` from wherever its extent's data
+    /// is: its slot, or the source of its copy in flight (placing it on the slowest tier if
+    /// nobody placed it).
     pub fn serve(&mut self, arrival_ns: u64, kind: IoKind, piece: &Piece) -> Served {
         let slot = match self.map.slot_of(piece.extent) {
             Some(slot) => slot,
@@ -133,25 +129,23 @@ impl TierExecutor {
                 })
             }
         };
-        let start_ns = self
-            .copy_done_ns
-            .get(&piece.extent)
-            .map_or(arrival_ns, |&done| done.max(arrival_ns));
-        let offset = self.device_offset(slot, piece.offset_in_extent_bytes);
-        let completion_ns = match self.devices.get_mut(slot.tier.rank()) {
-            Some(device) => device.submit(start_ns, kind, offset, piece.len_bytes),
-            None => start_ns,
+        let place = self
+            .queues
+            .copy_source(piece.extent, arrival_ns)
+            .unwrap_or_else(|| self.device_place(slot));
+        let at = DevicePlace {
+            offset: place.offset.wrapping_add(piece.offset_in_extent_bytes),
+            ..place
         };
         Served {
-            tier: slot.tier,
-            completion_ns,
+            tier: place.tier,
+            completion_ns: self.queues.submit(arrival_ns, at, kind, piece.len_bytes),
         }
     }
 
     /// Executes a move decided at `now_ns`: the map switches at once, and the copy (read the
-    /// extent from the source device, then write it to the destination device) is queued on
-    /// both devices. Returns when the copy is done.
-    pub fn execute(&mut self, now_ns: u64, mv: &Move) -> Result<u64, MoveRejection> {
+    /// extent from the source device, then write it to the destination device) starts.
+    pub fn execute(&mut self, now_ns: u64, mv: &Move) -> Result<(), MoveRejection> {
         let applied = match self.map.apply(mv) {
             Ok(applied) => applied,
             Err(rejection) => {
@@ -160,25 +154,21 @@ impl TierExecutor {
             }
         };
         self.note_occupancy();
-        let start_ns = self
-            .copy_done_ns
-            .get(&mv.extent)
-            .map_or(now_ns, |&done| done.max(now_ns));
-        let read_offset = self.device_offset(applied.from, 0);
-        let write_offset = self.device_offset(applied.to, 0);
         let unit = self.unit_bytes;
-        let read_done_ns = match self.devices.get_mut(applied.from.tier.rank()) {
-            Some(device) => device.submit(start_ns, IoKind::Read, read_offset, unit),
-            None => start_ns,
-        };
-        let done_ns = match self.devices.get_mut(applied.to.tier.rank()) {
-            Some(device) => device.submit(read_done_ns, IoKind::Write, write_offset, unit),
-            None => read_done_ns,
-        };
-        self.copy_done_ns.insert(mv.extent, done_ns);
+        let (from, to) = (
+            self.device_place(applied.from),
+            self.device_place(applied.to),
+        );
+        self.queues.copy(now_ns, mv.extent, from, to, unit);
         self.counters.moves += 1;
         self.counters.migrated_bytes += unit;
-        Ok(done_ns)
+        Ok(())
+    }
+
+    /// When the copy of `extent` in flight at `now_ns` is done (estimated while its write is
+    /// queued); `None` when none is in flight.
+    pub fn copy_done_ns(&mut self, extent: ExtentId, now_ns: u64) -> Option<u64> {
+        self.queues.copy_done_ns(extent, now_ns)
     }
 
     /// Counts a move the replay refused before it reached the map (over budget).
@@ -216,10 +206,7 @@ impl TierView for SimView<'_> {
     }
 
     fn queue_delay_ns(&self, tier: TierId) -> u64 {
-        self.executor
-            .devices
-            .get(tier.rank())
-            .map_or(0, |d| d.queue_delay_ns(self.now_ns))
+        self.executor.queues.queue_delay_ns(tier, self.now_ns)
     }
 
     fn location(&self, extent: ExtentId) -> Option<TierId> {

@@ -8,9 +8,11 @@
 //!   nothing of data written before the trace began).
 //! * `on_access` moves execute right after the triggering request; `plan` runs at every
 //!   planning boundary with that interval's migration budget. A move switches the map at
-//!   once and queues its copy (read at the source, then write at the destination) on the
-//!   same device queues as foreground I/O; a foreground access to an extent whose copy is
-//!   still in flight waits for it.
+//!   once and starts its copy (read at the source, then write at the destination) on the
+//!   same device queues as foreground I/O (`strata_policy::TierQueues`: every request,
+//!   copy steps included, reaches its device in arrival order). Until the copy is done, a
+//!   foreground access to the extent is served at the copy's source, as the engine serves
+//!   it.
 //! * Deterministic: no randomness, and no hash-map iteration decides anything.
 
 mod config;

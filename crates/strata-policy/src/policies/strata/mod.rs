@@ -5,8 +5,8 @@
 //! (`cost_aware/`) where the slow disk is saturated and every copy costs a foreground
 //! request. So `strata` runs all of them as *shadows* (`shadow.rs`): each sees every access and
 //! planning call, places extents on its own copy of the map and pays its foreground requests
-//! and its copies on its own model of the devices (the [`strata_core::DeviceQueueModel`] the
-//! simulator and the emulated devices use). A shadow's score is the mean latency of its
+//! and its copies on its own model of the devices (the [`crate::TierQueues`] the simulator
+//! executes on). A shadow's score is the mean latency of its
 //! foreground accesses so far. The real placement follows the *leader*, which starts as the
 //! cost-aware candidate and changes only when another candidate's score has been below
 //! [`SWITCH_RATIO`] of the leader's at the ends of [`SWITCH_AFTER`] busy intervals in a row,

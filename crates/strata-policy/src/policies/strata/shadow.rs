@@ -7,15 +7,15 @@
 //! * a [`ShadowMap`]: where the candidate would have put each extent. Only extents above the
 //!   slowest tier are listed (the fast tiers are the small ones), every other placed extent
 //!   is on the slowest tier;
-//! * one [`Fluid`] queue per tier: foreground requests and the candidate's copies are
-//!   submitted at their virtual times, so a candidate whose copies saturate a disk sees the
-//!   queue — and the latency — they cause;
+//! * the tiers' device queues ([`TierQueues`], the executors' copy model): foreground
+//!   requests and the candidate's copies are submitted at their virtual times, so a candidate
+//!   whose copies saturate a disk sees the queue — and the latency — they cause;
 //! * the mean latency of the foreground accesses since the last planning call, folded into a
 //!   smoothed score.
 
-use crate::{ExtentId, Move, PlacementPolicy, TierId, TierView};
+use crate::{DevicePlace, ExtentId, Move, PlacementPolicy, TierId, TierQueues, TierView};
 use std::collections::HashMap;
-use strata_core::{DeviceProfile, DeviceQueueModel, IoKind, TierKind};
+use strata_core::{DeviceProfile, TierKind};
 
 /// A shadow's score is the mean latency of every access so far (the n-th interval with
 /// accesses weighs 1/n) until the newest interval's weight would fall below this: from then
@@ -83,7 +83,7 @@ impl ShadowMap {
 /// What a candidate policy sees: its own placement and queues, the real tiers' shapes.
 struct ShadowView<'a> {
     map: &'a ShadowMap,
-    devices: &'a [DeviceQueueModel],
+    queues: &'a TierQueues,
     real: &'a dyn TierView,
     now_ns: u64,
 }
@@ -105,9 +105,7 @@ impl TierView for ShadowView<'_> {
         self.map.used(tier, self.real)
     }
     fn queue_delay_ns(&self, tier: TierId) -> u64 {
-        self.devices
-            .get(tier.rank())
-            .map_or(0, |d| d.queue_delay_ns(self.now_ns))
+        self.queues.queue_delay_ns(tier, self.now_ns)
     }
     fn location(&self, extent: ExtentId) -> Option<TierId> {
         self.map.location(extent, self.real)
@@ -122,12 +120,9 @@ impl TierView for ShadowView<'_> {
 pub(super) struct Shadow {
     policy: Box<dyn PlacementPolicy>,
     pub(super) map: ShadowMap,
-    devices: Vec<DeviceQueueModel>,
+    queues: TierQueues,
     /// Where the previous access ended on its device.
     last_end_offset: u64,
-    /// When the copy of each recently moved extent completes: a request for it waits until
-    /// then, as the executors make it wait.
-    copy_done_ns: HashMap<ExtentId, u64>,
     latency_sum_ns: f64,
     accesses: u64,
     intervals: u64,
@@ -144,9 +139,8 @@ impl Shadow {
         Self {
             policy,
             map: ShadowMap::default(),
-            devices: Vec::new(),
+            queues: TierQueues::default(),
             last_end_offset: 0,
-            copy_done_ns: HashMap::new(),
             latency_sum_ns: 0.0,
             accesses: 0,
             intervals: 0,
@@ -170,11 +164,12 @@ impl Shadow {
     }
 
     fn fit_devices(&mut self, real: &dyn TierView) {
-        if self.devices.len() != real.tier_count() {
-            self.devices = (0..real.tier_count())
-                .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
-                .map(|t| DeviceQueueModel::new(real.profile(t).unwrap_or(DeviceProfile::HDD)))
-                .collect();
+        if self.queues.tier_count() != real.tier_count() {
+            self.queues = TierQueues::new(
+                (0..real.tier_count())
+                    .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
+                    .map(|t| real.profile(t).unwrap_or(DeviceProfile::HDD)),
+            );
         }
     }
 
@@ -189,7 +184,7 @@ impl Shadow {
         self.fit_devices(real);
         let view = ShadowView {
             map: &self.map,
-            devices: &self.devices,
+            queues: &self.queues,
             real,
             now_ns,
         };
@@ -226,20 +221,20 @@ impl Shadow {
             None => at,
         };
         self.last_end_offset = offset.saturating_add(access.len_bytes);
-        if let Some(tier) = self.map.location(access.extent, real)
-            && let Some(device) = self.devices.get_mut(tier.rank())
-        {
-            let start = self
-                .copy_done_ns
-                .get(&access.extent)
-                .map_or(now, |&done| done.max(now));
-            let done = device.submit(start, access.kind, offset, access.len_bytes);
+        if let Some(tier) = self.map.location(access.extent, real) {
+            // Until its copy is done, the extent is read where the copy started from.
+            let tier = self
+                .queues
+                .copy_source(access.extent, now)
+                .map_or(tier, |source| source.tier);
+            let at = DevicePlace { tier, offset };
+            let done = self.queues.submit(now, at, access.kind, access.len_bytes);
             self.latency_sum_ns += done.saturating_sub(now) as f64;
             self.accesses += 1;
         }
         let view = ShadowView {
             map: &self.map,
-            devices: &self.devices,
+            queues: &self.queues,
             real,
             now_ns: now,
         };
@@ -261,12 +256,11 @@ impl Shadow {
         self.fit_devices(real);
         let view = ShadowView {
             map: &self.map,
-            devices: &self.devices,
+            queues: &self.queues,
             real,
             now_ns,
         };
         let moves = self.policy.plan(now_ns, &view, budget_bytes);
-        self.copy_done_ns.retain(|_, &mut done| done > now_ns);
         let mut left = budget_bytes / real.extent_bytes().max(1);
         for mv in &moves {
             if left == 0 {
@@ -314,19 +308,17 @@ impl Shadow {
         // Read the source, then write the destination, as the executors copy.
         let bytes = real.extent_bytes();
         let at = address(mv.extent, bytes);
-        let start = self
-            .copy_done_ns
-            .get(&mv.extent)
-            .map_or(now_ns, |&done| done.max(now_ns));
-        let read_done = self
-            .devices
-            .get_mut(mv.from.rank())
-            .map_or(start, |d| d.submit(start, IoKind::Read, at, bytes));
-        let done = self
-            .devices
-            .get_mut(mv.to.rank())
-            .map_or(read_done, |d| d.submit(read_done, IoKind::Write, at, bytes));
-        self.copy_done_ns.insert(mv.extent, done);
+        let (from, to) = (
+            DevicePlace {
+                tier: mv.from,
+                offset: at,
+            },
+            DevicePlace {
+                tier: mv.to,
+                offset: at,
+            },
+        );
+        self.queues.copy(now_ns, mv.extent, from, to, bytes);
         self.map.set(mv.extent, mv.to, real);
         self.executed.push(*mv);
         true

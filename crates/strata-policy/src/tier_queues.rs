@@ -1,0 +1,301 @@
+//! [`TierQueues`]: the tiers' device queue models in virtual time, with migration copies —
+//! the one copy model shared by the simulator's executor and `strata`'s shadows.
+//!
+//! A [`DeviceQueueModel`] serves requests in the order they are submitted, so they have to
+//! be submitted in arrival order. A copy reads its source, then writes its destination when
+//! that read is done — a time in the future of the request stream. So a copy's steps wait
+//! in a queue ordered by arrival time and reach their device only once virtual time gets
+//! there (every submission first admits what is due): a copy never holds up a request that
+//! arrives before its step does.
+//!
+//! While an extent's copy is in flight its data is still at the source, and the source
+//! serves it, as in the engine, whose map switches only when the copy commits (`strata-engine`
+//! `migrate/mover.rs`). A write that lands during the copy makes the engine copy again; that
+//! extra pass is not modelled. Copies of one extent run one after the other: a move of an
+//! extent whose copy is in flight reads once that copy is done — estimated from the device
+//! queues as they stand while the copy's write is still queued (a lower bound: requests that
+//! arrive later but before the write are not counted) — and the first copy's source serves
+//! the extent until the last copy is done.
+
+use crate::{ExtentId, TierId};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use strata_core::{DeviceProfile, DeviceQueueModel, IoKind};
+
+/// A place on a tier's device: the tier and a byte offset on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DevicePlace {
+    pub tier: TierId,
+    pub offset: u64,
+}
+
+/// One step of a copy, waiting for virtual time to reach its arrival: the source read (with
+/// the destination to write next) or the destination write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct QueuedStep {
+    arrival_ns: u64,
+    /// Which copy; also breaks ties between equal arrivals in submission order.
+    copy: u64,
+    extent: ExtentId,
+    place: DevicePlace,
+    /// `Some(destination)` for the read, `None` for the write.
+    then_write: Option<DevicePlace>,
+    len_bytes: u64,
+}
+
+impl QueuedStep {
+    fn kind(&self) -> IoKind {
+        if self.then_write.is_some() {
+            IoKind::Read
+        } else {
+            IoKind::Write
+        }
+    }
+}
+
+/// The latest copy of one extent.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    copy: u64,
+    /// Where the data is until the copy is done: the first chained copy's source.
+    source: DevicePlace,
+    /// The copy's step that is still queued, if any.
+    queued: Option<QueuedStep>,
+    /// When the copy is done, once its write has been admitted.
+    done_ns: Option<u64>,
+}
+
+/// The devices of a set of tiers and the copies between them.
+#[derive(Debug, Clone, Default)]
+pub struct TierQueues {
+    devices: Vec<DeviceQueueModel>,
+    queued: BinaryHeap<Reverse<QueuedStep>>,
+    in_flight: HashMap<ExtentId, InFlight>,
+    next_copy: u64,
+    /// `in_flight` size at which finished copies are next swept out.
+    sweep_at: usize,
+}
+
+impl TierQueues {
+    /// One device per profile, the fastest tier first.
+    pub fn new(profiles: impl IntoIterator<Item = DeviceProfile>) -> Self {
+        Self {
+            devices: profiles.into_iter().map(DeviceQueueModel::new).collect(),
+            ..Self::default()
+        }
+    }
+
+    pub fn tier_count(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// Admits, in arrival order, every queued copy step that arrives by `now_ns`.
+    pub fn advance(&mut self, now_ns: u64) {
+        while let Some(&Reverse(step)) = self.queued.peek() {
+            if step.arrival_ns > now_ns {
+                break;
+            }
+            self.queued.pop();
+            let done_ns = self.submit_now(step.arrival_ns, step.place, step.kind(), step.len_bytes);
+            let next = step.then_write.map(|to| QueuedStep {
+                arrival_ns: done_ns,
+                place: to,
+                then_write: None,
+                ..step
+            });
+            if let Some(next) = next {
+                self.queued.push(Reverse(next));
+            }
+            if let Some(copy) = self.in_flight.get_mut(&step.extent)
+                && copy.copy == step.copy
+            {
+                copy.queued = next;
+                copy.done_ns = next.is_none().then_some(done_ns);
+            }
+        }
+    }
+
+    fn submit_now(&mut self, arrival_ns: u64, at: DevicePlace, kind: IoKind, len: u64) -> u64 {
+        self.devices
+            .get_mut(at.tier.rank())
+            .map_or(arrival_ns, |d| d.submit(arrival_ns, kind, at.offset, len))
+    }
+
+    fn estimate(&self, arrival_ns: u64, at: DevicePlace, kind: IoKind, len: u64) -> u64 {
+        self.devices
+            .get(at.tier.rank())
+            .map_or(arrival_ns, |d| d.estimate(arrival_ns, kind, at.offset, len))
+    }
+
+    /// Serves a foreground request arriving at `arrival_ns` at `at`; returns when it
+    /// completes. A tier without a device serves at once.
+    pub fn submit(&mut self, arrival_ns: u64, at: DevicePlace, kind: IoKind, len: u64) -> u64 {
+        self.advance(arrival_ns);
+        self.submit_now(arrival_ns, at, kind, len)
+    }
+
+    /// When the copy of `extent` that is in flight at `now_ns` is done (estimated from the
+    /// queues as they stand while one of its steps is still queued); `None` when no copy of
+    /// it is in flight.
+    pub fn copy_done_ns(&mut self, extent: ExtentId, now_ns: u64) -> Option<u64> {
+        self.advance(now_ns);
+        let copy = self.in_flight.get(&extent)?;
+        let done_ns = match (copy.done_ns, copy.queued) {
+            (Some(done), _) => done,
+            (None, Some(step)) => {
+                let step_done =
+                    self.estimate(step.arrival_ns, step.place, step.kind(), step.len_bytes);
+                match step.then_write {
+                    Some(to) => self.estimate(step_done, to, IoKind::Write, step.len_bytes),
+                    None => step_done,
+                }
+            }
+            (None, None) => return None,
+        };
+        (done_ns > now_ns).then_some(done_ns)
+    }
+
+    /// Where `extent`'s data is at `now_ns` if a copy of it is in flight: its source.
+    pub fn copy_source(&mut self, extent: ExtentId, now_ns: u64) -> Option<DevicePlace> {
+        self.copy_done_ns(extent, now_ns)?;
+        self.in_flight.get(&extent).map(|copy| copy.source)
+    }
+
+    /// Starts copying `len_bytes` of `extent` from `from` to `to` at `now_ns`, or when the
+    /// extent's copy in flight is done.
+    pub fn copy(
+        &mut self,
+        now_ns: u64,
+        extent: ExtentId,
+        from: DevicePlace,
+        to: DevicePlace,
+        len_bytes: u64,
+    ) {
+        let (start_ns, source) = match self.copy_done_ns(extent, now_ns) {
+            Some(done_ns) => (
+                done_ns,
+                self.in_flight.get(&extent).map_or(from, |copy| copy.source),
+            ),
+            None => (now_ns, from),
+        };
+        let copy = self.next_copy;
+        self.next_copy += 1;
+        let read = QueuedStep {
+            arrival_ns: start_ns,
+            copy,
+            extent,
+            place: from,
+            then_write: Some(to),
+            len_bytes,
+        };
+        self.queued.push(Reverse(read));
+        self.in_flight.insert(
+            extent,
+            InFlight {
+                copy,
+                source,
+                queued: Some(read),
+                done_ns: None,
+            },
+        );
+        self.advance(now_ns);
+        if self.in_flight.len() >= self.sweep_at {
+            self.in_flight
+                .retain(|_, copy| copy.done_ns.is_none_or(|done| done > now_ns));
+            self.sweep_at = 2 * self.in_flight.len() + 64;
+        }
+    }
+
+    /// How long a request arriving at `now_ns` on `tier` would wait for a channel (copy
+    /// steps still queued not counted).
+    pub fn queue_delay_ns(&self, tier: TierId, now_ns: u64) -> u64 {
+        self.devices
+            .get(tier.rank())
+            .map_or(0, |d| d.queue_delay_ns(now_ns))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+    const NVME: TierId = TierId(0);
+    const HDD: TierId = TierId(1);
+
+    fn two_tiers() -> TierQueues {
+        TierQueues::new([DeviceProfile::NVME, DeviceProfile::HDD])
+    }
+
+    fn at(tier: TierId, offset: u64) -> DevicePlace {
+        DevicePlace { tier, offset }
+    }
+
+    #[test]
+    fn a_copy_write_does_not_hold_up_an_earlier_request() {
+        let mut q = two_tiers();
+        // Promotion: the HDD read takes milliseconds, the NVMe write comes after it.
+        q.copy(0, ExtentId::new(0, 7), at(HDD, 0), at(NVME, 0), MIB);
+        let arrival = 1_000_000;
+        let done = q.submit(arrival, at(NVME, 64 * MIB), IoKind::Read, 4096);
+        assert_eq!(
+            done - arrival,
+            DeviceProfile::NVME.service_ns(IoKind::Read, 4096, false),
+            "a 4 KiB NVMe read before the copy's write waits for nothing"
+        );
+    }
+
+    #[test]
+    fn a_request_after_the_copy_write_arrives_shares_the_pipe_with_it() {
+        let mut q = two_tiers();
+        q.copy(0, ExtentId::new(0, 7), at(HDD, 0), at(NVME, 0), 64 * MIB);
+        let read_done = DeviceProfile::HDD.service_ns(IoKind::Read, 64 * MIB, false);
+        let arrival = read_done + 1_000;
+        let done = q.submit(arrival, at(NVME, 512 * MIB), IoKind::Read, 4096);
+        // The 64 MiB write holds the pipe for about 30 ms from `read_done`.
+        assert!(done - arrival > 10_000_000, "{}", done - arrival);
+    }
+
+    #[test]
+    fn the_source_serves_while_the_copy_is_in_flight() {
+        let mut q = two_tiers();
+        let extent = ExtentId::new(0, 7);
+        q.copy(0, extent, at(HDD, 3 * MIB), at(NVME, 0), MIB);
+        assert_eq!(q.copy_source(extent, 1_000), Some(at(HDD, 3 * MIB)));
+        let done = q.copy_done_ns(extent, 1_000).unwrap_or(0);
+        assert_eq!(q.copy_source(extent, done), None);
+        assert_eq!(q.copy_source(ExtentId::new(0, 8), 0), None);
+    }
+
+    #[test]
+    fn copy_done_is_estimated_while_the_write_is_queued() {
+        let mut q = two_tiers();
+        let extent = ExtentId::new(0, 7);
+        q.copy(0, extent, at(HDD, 3 * MIB), at(NVME, 0), MIB);
+        let read = DeviceProfile::HDD.service_ns(IoKind::Read, MIB, false);
+        let write = DeviceProfile::NVME.service_ns(IoKind::Write, MIB, false);
+        // Estimated before the write is admitted, exact after: the same on idle devices.
+        assert_eq!(q.copy_done_ns(extent, 1_000), Some(read + write));
+        assert_eq!(q.copy_done_ns(extent, read + 1), Some(read + write));
+        assert_eq!(q.copy_done_ns(extent, read + write), None);
+        assert_eq!(q.copy_done_ns(ExtentId::new(0, 8), 0), None);
+    }
+
+    #[test]
+    fn chained_copies_of_one_extent_run_one_after_the_other() {
+        let mut q = two_tiers();
+        let extent = ExtentId::new(0, 7);
+        q.copy(0, extent, at(HDD, 0), at(NVME, 0), MIB);
+        // Moved back before the first copy's write was even admitted.
+        q.copy(1_000, extent, at(NVME, 0), at(HDD, 9 * MIB), MIB);
+        let serial = DeviceProfile::HDD.service_ns(IoKind::Read, MIB, false)
+            + DeviceProfile::NVME.service_ns(IoKind::Write, MIB, false)
+            + DeviceProfile::NVME.service_ns(IoKind::Read, MIB, false)
+            + DeviceProfile::HDD.service_ns(IoKind::Write, MIB, false);
+        assert_eq!(q.copy_done_ns(extent, 1_000), Some(serial));
+        assert_eq!(q.copy_done_ns(extent, serial - 1), Some(serial));
+        // Still at the first copy's source until the second copy is done.
+        assert_eq!(q.copy_source(extent, serial - 1), Some(at(HDD, 0)));
+        assert_eq!(q.copy_done_ns(extent, serial), None);
+    }
+}
