@@ -8,19 +8,32 @@
 //! there (every submission first admits what is due): a copy never holds up a request that
 //! arrives before its step does.
 //!
-//! While an extent's copy is in flight its data is still at the source, and the source
-//! serves it, as in the engine, whose map switches only when the copy commits (`strata-engine`
-//! `migrate/mover.rs`). A write that lands during the copy makes the engine copy again; that
-//! extra pass is not modelled. Copies of one extent run one after the other: a move of an
-//! extent whose copy is in flight reads once that copy is done — estimated from the device
-//! queues as they stand while the copy's write is still queued (a lower bound: requests that
-//! arrive later but before the write are not counted) — and the first copy's source serves
-//! the extent until the last copy is done.
+//! Until a copy has read its source, the source serves the extent, as in the engine, whose
+//! map switches only when the copy commits (`strata-engine` `migrate/mover.rs`). Once the
+//! read is done the data travels with the copy: a request then completes when the copy
+//! does (its write is admitted by then, so that time is exact), at no device cost of its
+//! own. (The simulator's map frees the source slot when the move is decided; serving from
+//! it after the read would serve from a slot another extent may already hold.) A write that
+//! lands during the copy makes the engine copy again; that extra pass is not modelled.
+//! Copies of one extent run one after the other: a move of an extent whose copy is in
+//! flight reads once that copy is done — estimated from the device queues as they stand
+//! while the copy's write is still queued (a lower bound: requests that arrive later but
+//! before the write are not counted). Along such a chain the earliest copy that is not done
+//! decides where a request goes.
 
 use crate::{ExtentId, TierId};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use strata_core::{DeviceProfile, DeviceQueueModel, IoKind};
+
+/// Where a request for an extent with a copy in flight is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InFlightAt {
+    /// At the copy's source, which the copy has not read yet.
+    Source(DevicePlace),
+    /// With the copy, which has read its source: the request completes when the copy does.
+    WithCopy { done_ns: u64 },
+}
 
 /// A place on a tier's device: the tier and a byte offset on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,16 +66,36 @@ impl QueuedStep {
     }
 }
 
-/// The latest copy of one extent.
+/// One copy of a chain.
 #[derive(Debug, Clone, Copy)]
-struct InFlight {
+struct Link {
     copy: u64,
-    /// Where the data is until the copy is done: the first chained copy's source.
+    /// Where the data is until this copy has read it.
     source: DevicePlace,
-    /// The copy's step that is still queued, if any.
-    queued: Option<QueuedStep>,
+    /// When the copy's read is done, once the read has been admitted.
+    read_done_ns: Option<u64>,
     /// When the copy is done, once its write has been admitted.
     done_ns: Option<u64>,
+}
+
+/// The copies of one extent that are (or were recently) in flight, oldest first.
+#[derive(Debug, Clone, Default)]
+struct InFlight {
+    chain: VecDeque<Link>,
+    /// The latest copy's step that is still queued, if any.
+    queued: Option<QueuedStep>,
+}
+
+impl InFlight {
+    fn latest(&self) -> Option<&Link> {
+        self.chain.back()
+    }
+
+    /// The latest copy is done by `now_ns`.
+    fn finished_by(&self, now_ns: u64) -> bool {
+        self.latest()
+            .is_none_or(|link| link.done_ns.is_some_and(|done| done <= now_ns))
+    }
 }
 
 /// The devices of a set of tiers and the copies between them.
@@ -106,11 +139,16 @@ impl TierQueues {
             if let Some(next) = next {
                 self.queued.push(Reverse(next));
             }
-            if let Some(copy) = self.in_flight.get_mut(&step.extent)
-                && copy.copy == step.copy
-            {
-                copy.queued = next;
-                copy.done_ns = next.is_none().then_some(done_ns);
+            if let Some(copies) = self.in_flight.get_mut(&step.extent) {
+                if copies.latest().is_some_and(|link| link.copy == step.copy) {
+                    copies.queued = next;
+                }
+                if let Some(link) = copies.chain.iter_mut().find(|l| l.copy == step.copy) {
+                    match next {
+                        Some(_) => link.read_done_ns = Some(done_ns),
+                        None => link.done_ns = Some(done_ns),
+                    }
+                }
             }
         }
     }
@@ -139,8 +177,8 @@ impl TierQueues {
     /// it is in flight.
     pub fn copy_done_ns(&mut self, extent: ExtentId, now_ns: u64) -> Option<u64> {
         self.advance(now_ns);
-        let copy = self.in_flight.get(&extent)?;
-        let done_ns = match (copy.done_ns, copy.queued) {
+        let copies = self.in_flight.get(&extent)?;
+        let done_ns = match (copies.latest()?.done_ns, copies.queued) {
             (Some(done), _) => done,
             (None, Some(step)) => {
                 let step_done =
@@ -155,10 +193,22 @@ impl TierQueues {
         (done_ns > now_ns).then_some(done_ns)
     }
 
-    /// Where `extent`'s data is at `now_ns` if a copy of it is in flight: its source.
-    pub fn copy_source(&mut self, extent: ExtentId, now_ns: u64) -> Option<DevicePlace> {
-        self.copy_done_ns(extent, now_ns)?;
-        self.in_flight.get(&extent).map(|copy| copy.source)
+    /// Where a request for `extent` arriving at `now_ns` is served if a copy of it is in
+    /// flight (the earliest copy that is not done decides); `None` when none is.
+    pub fn in_flight_at(&mut self, extent: ExtentId, now_ns: u64) -> Option<InFlightAt> {
+        self.advance(now_ns);
+        let chain = &mut self.in_flight.get_mut(&extent)?.chain;
+        while chain
+            .front()
+            .is_some_and(|link| link.done_ns.is_some_and(|done| done <= now_ns))
+        {
+            chain.pop_front();
+        }
+        let link = chain.front()?;
+        Some(match (link.read_done_ns, link.done_ns) {
+            (Some(read), Some(done_ns)) if read <= now_ns => InFlightAt::WithCopy { done_ns },
+            _ => InFlightAt::Source(link.source),
+        })
     }
 
     /// Starts copying `len_bytes` of `extent` from `from` to `to` at `now_ns`, or when the
@@ -171,13 +221,7 @@ impl TierQueues {
         to: DevicePlace,
         len_bytes: u64,
     ) {
-        let (start_ns, source) = match self.copy_done_ns(extent, now_ns) {
-            Some(done_ns) => (
-                done_ns,
-                self.in_flight.get(&extent).map_or(from, |copy| copy.source),
-            ),
-            None => (now_ns, from),
-        };
+        let start_ns = self.copy_done_ns(extent, now_ns).unwrap_or(now_ns);
         let copy = self.next_copy;
         self.next_copy += 1;
         let read = QueuedStep {
@@ -189,19 +233,21 @@ impl TierQueues {
             len_bytes,
         };
         self.queued.push(Reverse(read));
-        self.in_flight.insert(
-            extent,
-            InFlight {
-                copy,
-                source,
-                queued: Some(read),
-                done_ns: None,
-            },
-        );
+        let copies = self.in_flight.entry(extent).or_default();
+        if copies.finished_by(now_ns) {
+            copies.chain.clear();
+        }
+        copies.chain.push_back(Link {
+            copy,
+            source: from,
+            read_done_ns: None,
+            done_ns: None,
+        });
+        copies.queued = Some(read);
         self.advance(now_ns);
         if self.in_flight.len() >= self.sweep_at {
             self.in_flight
-                .retain(|_, copy| copy.done_ns.is_none_or(|done| done > now_ns));
+                .retain(|_, copies| !copies.finished_by(now_ns));
             self.sweep_at = 2 * self.in_flight.len() + 64;
         }
     }
@@ -257,14 +303,21 @@ mod tests {
     }
 
     #[test]
-    fn the_source_serves_while_the_copy_is_in_flight() {
+    fn the_source_serves_until_the_copy_has_read_it_then_the_copy_does() {
         let mut q = two_tiers();
         let extent = ExtentId::new(0, 7);
         q.copy(0, extent, at(HDD, 3 * MIB), at(NVME, 0), MIB);
-        assert_eq!(q.copy_source(extent, 1_000), Some(at(HDD, 3 * MIB)));
-        let done = q.copy_done_ns(extent, 1_000).unwrap_or(0);
-        assert_eq!(q.copy_source(extent, done), None);
-        assert_eq!(q.copy_source(ExtentId::new(0, 8), 0), None);
+        let read = DeviceProfile::HDD.service_ns(IoKind::Read, MIB, false);
+        let done = read + DeviceProfile::NVME.service_ns(IoKind::Write, MIB, false);
+        let source = Some(InFlightAt::Source(at(HDD, 3 * MIB)));
+        assert_eq!(q.in_flight_at(extent, 1_000), source);
+        assert_eq!(q.in_flight_at(extent, read - 1), source);
+        assert_eq!(
+            q.in_flight_at(extent, read),
+            Some(InFlightAt::WithCopy { done_ns: done })
+        );
+        assert_eq!(q.in_flight_at(extent, done), None);
+        assert_eq!(q.in_flight_at(ExtentId::new(0, 8), 0), None);
     }
 
     #[test]
@@ -293,9 +346,22 @@ mod tests {
             + DeviceProfile::NVME.service_ns(IoKind::Read, MIB, false)
             + DeviceProfile::HDD.service_ns(IoKind::Write, MIB, false);
         assert_eq!(q.copy_done_ns(extent, 1_000), Some(serial));
+        let first_done = DeviceProfile::HDD.service_ns(IoKind::Read, MIB, false)
+            + DeviceProfile::NVME.service_ns(IoKind::Write, MIB, false);
+        // With the first copy until it is done, then at the second's source (which it has
+        // not read yet).
+        assert_eq!(
+            q.in_flight_at(extent, first_done - 1),
+            Some(InFlightAt::WithCopy {
+                done_ns: first_done
+            })
+        );
+        assert_eq!(
+            q.in_flight_at(extent, first_done),
+            Some(InFlightAt::Source(at(NVME, 0)))
+        );
         assert_eq!(q.copy_done_ns(extent, serial - 1), Some(serial));
-        // Still at the first copy's source until the second copy is done.
-        assert_eq!(q.copy_source(extent, serial - 1), Some(at(HDD, 0)));
+        assert_eq!(q.in_flight_at(extent, serial), None);
         assert_eq!(q.copy_done_ns(extent, serial), None);
     }
 }

@@ -101,7 +101,7 @@ fn a_copy_write_does_not_delay_an_earlier_request_on_its_destination() {
 }
 
 #[test]
-fn the_source_serves_an_extent_until_its_copy_is_done() {
+fn the_source_serves_an_extent_until_its_copy_has_read_it() {
     let mut executor = two_tiers(4);
     executor.place(ExtentId::new(0, 3), TierId(1));
     let promote = Move {
@@ -119,9 +119,18 @@ fn the_source_serves_an_extent_until_its_copy_is_done() {
         .copy_done_ns(ExtentId::new(0, 3), 0)
         .expect("copy in flight");
     let during = executor.serve(10, IoKind::Read, &piece(3));
-    assert_eq!(during.tier, TierId(1), "read at the source during the copy");
+    assert_eq!(
+        during.tier,
+        TierId(1),
+        "read at the source during the copy's read"
+    );
     // Behind the copy's 1 MiB read on the single hdd channel.
-    assert!(during.completion_ns > DeviceProfile::HDD.service_ns(IoKind::Read, MIB, false));
+    let copy_read_ns = DeviceProfile::HDD.service_ns(IoKind::Read, MIB, false);
+    assert!(during.completion_ns > copy_read_ns);
+    // Once the copy has read the extent, the data travels with the copy.
+    let with_copy = executor.serve(copy_read_ns, IoKind::Read, &piece(3));
+    assert_eq!(with_copy.tier, TierId(0));
+    assert_eq!(with_copy.completion_ns, copy_done);
     let after = executor.serve(copy_done + 1, IoKind::Read, &piece(3));
     assert_eq!(after.tier, TierId(0));
     assert_eq!(

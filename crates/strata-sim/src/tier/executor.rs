@@ -6,8 +6,8 @@
 use super::{Piece, TierError};
 use strata_core::{DeviceProfile, IoKind, TierKind};
 use strata_policy::{
-    DevicePlace, ExtentId, Move, MoveRejection, PlacementMap, Slot, TierId, TierQueues, TierSpec,
-    TierView,
+    DevicePlace, ExtentId, InFlightAt, Move, MoveRejection, PlacementMap, Slot, TierId, TierQueues,
+    TierSpec, TierView,
 };
 
 /// What happened to the decisions an executor was given.
@@ -35,7 +35,8 @@ pub struct Served {
 pub struct TierExecutor {
     map: PlacementMap,
     /// The devices and the copies in flight. The map switches when a move is decided; until
-    /// the copy is done, the extent is served from where it was (as the engine serves it).
+    /// the copy has read the extent it is served from where it was (as the engine serves
+    /// it), after that it completes with the copy.
     queues: TierQueues,
     unit_bytes: u64,
     max_used_extents: Vec<u64>,
@@ -115,8 +116,8 @@ impl TierExecutor {
     }
 
     /// Serves one foreground piece arriving at `arrival_ns` from wherever its extent's data
-    /// is: its slot, or the source of its copy in flight (placing it on the slowest tier if
-    /// nobody placed it).
+    /// is: its slot, or — with a copy in flight — the copy's source or the copy itself
+    /// (placing the extent on the slowest tier if nobody placed it).
     pub fn serve(&mut self, arrival_ns: u64, kind: IoKind, piece: &Piece) -> Served {
         let slot = match self.map.slot_of(piece.extent) {
             Some(slot) => slot,
@@ -129,10 +130,16 @@ impl TierExecutor {
                 })
             }
         };
-        let place = self
-            .queues
-            .copy_source(piece.extent, arrival_ns)
-            .unwrap_or_else(|| self.device_place(slot));
+        let place = match self.queues.in_flight_at(piece.extent, arrival_ns) {
+            Some(InFlightAt::WithCopy { done_ns }) => {
+                return Served {
+                    tier: slot.tier,
+                    completion_ns: done_ns,
+                };
+            }
+            Some(InFlightAt::Source(place)) => place,
+            None => self.device_place(slot),
+        };
         let at = DevicePlace {
             offset: place.offset.wrapping_add(piece.offset_in_extent_bytes),
             ..place

@@ -13,7 +13,9 @@
 //! * the mean latency of the foreground accesses since the last planning call, folded into a
 //!   smoothed score.
 
-use crate::{DevicePlace, ExtentId, Move, PlacementPolicy, TierId, TierQueues, TierView};
+use crate::{
+    DevicePlace, ExtentId, InFlightAt, Move, PlacementPolicy, TierId, TierQueues, TierView,
+};
 use std::collections::HashMap;
 use strata_core::{DeviceProfile, TierKind};
 
@@ -222,13 +224,21 @@ impl Shadow {
         };
         self.last_end_offset = offset.saturating_add(access.len_bytes);
         if let Some(tier) = self.map.location(access.extent, real) {
-            // Until its copy is done, the extent is read where the copy started from.
-            let tier = self
-                .queues
-                .copy_source(access.extent, now)
-                .map_or(tier, |source| source.tier);
-            let at = DevicePlace { tier, offset };
-            let done = self.queues.submit(now, at, access.kind, access.len_bytes);
+            // With a copy in flight: at its source until the copy has read it, then with it.
+            let done = match self.queues.in_flight_at(access.extent, now) {
+                Some(InFlightAt::WithCopy { done_ns }) => done_ns,
+                Some(InFlightAt::Source(source)) => {
+                    let at = DevicePlace {
+                        tier: source.tier,
+                        offset,
+                    };
+                    self.queues.submit(now, at, access.kind, access.len_bytes)
+                }
+                None => {
+                    let at = DevicePlace { tier, offset };
+                    self.queues.submit(now, at, access.kind, access.len_bytes)
+                }
+            };
             self.latency_sum_ns += done.saturating_sub(now) as f64;
             self.accesses += 1;
         }
