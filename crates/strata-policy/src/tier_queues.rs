@@ -72,6 +72,10 @@ struct Link {
     copy: u64,
     /// Where the data is until this copy has read it.
     source: DevicePlace,
+    destination: DevicePlace,
+    /// When the copy's read arrives at the source.
+    start_ns: u64,
+    len_bytes: u64,
     /// When the copy's read is done, once the read has been admitted.
     read_done_ns: Option<u64>,
     /// When the copy is done, once its write has been admitted.
@@ -79,23 +83,13 @@ struct Link {
 }
 
 /// The copies of one extent that are (or were recently) in flight, oldest first.
-#[derive(Debug, Clone, Default)]
-struct InFlight {
-    chain: VecDeque<Link>,
-    /// The latest copy's step that is still queued, if any.
-    queued: Option<QueuedStep>,
-}
+type Chain = VecDeque<Link>;
 
-impl InFlight {
-    fn latest(&self) -> Option<&Link> {
-        self.chain.back()
-    }
-
-    /// The latest copy is done by `now_ns`.
-    fn finished_by(&self, now_ns: u64) -> bool {
-        self.latest()
-            .is_none_or(|link| link.done_ns.is_some_and(|done| done <= now_ns))
-    }
+/// The latest copy of `chain` is done by `now_ns`.
+fn finished_by(chain: &Chain, now_ns: u64) -> bool {
+    chain
+        .back()
+        .is_none_or(|link| link.done_ns.is_some_and(|done| done <= now_ns))
 }
 
 /// The devices of a set of tiers and the copies between them.
@@ -103,7 +97,7 @@ impl InFlight {
 pub struct TierQueues {
     devices: Vec<DeviceQueueModel>,
     queued: BinaryHeap<Reverse<QueuedStep>>,
-    in_flight: HashMap<ExtentId, InFlight>,
+    in_flight: HashMap<ExtentId, Chain>,
     next_copy: u64,
     /// `in_flight` size at which finished copies are next swept out.
     sweep_at: usize,
@@ -123,7 +117,7 @@ impl TierQueues {
     }
 
     /// Admits, in arrival order, every queued copy step that arrives by `now_ns`.
-    pub fn advance(&mut self, now_ns: u64) {
+    fn advance(&mut self, now_ns: u64) {
         while let Some(&Reverse(step)) = self.queued.peek() {
             if step.arrival_ns > now_ns {
                 break;
@@ -139,15 +133,14 @@ impl TierQueues {
             if let Some(next) = next {
                 self.queued.push(Reverse(next));
             }
-            if let Some(copies) = self.in_flight.get_mut(&step.extent) {
-                if copies.latest().is_some_and(|link| link.copy == step.copy) {
-                    copies.queued = next;
-                }
-                if let Some(link) = copies.chain.iter_mut().find(|l| l.copy == step.copy) {
-                    match next {
-                        Some(_) => link.read_done_ns = Some(done_ns),
-                        None => link.done_ns = Some(done_ns),
-                    }
+            if let Some(link) = self
+                .in_flight
+                .get_mut(&step.extent)
+                .and_then(|chain| chain.iter_mut().find(|l| l.copy == step.copy))
+            {
+                match next {
+                    Some(_) => link.read_done_ns = Some(done_ns),
+                    None => link.done_ns = Some(done_ns),
                 }
             }
         }
@@ -177,19 +170,18 @@ impl TierQueues {
     /// it is in flight.
     pub fn copy_done_ns(&mut self, extent: ExtentId, now_ns: u64) -> Option<u64> {
         self.advance(now_ns);
-        let copies = self.in_flight.get(&extent)?;
-        let done_ns = match (copies.latest()?.done_ns, copies.queued) {
-            (Some(done), _) => done,
-            (None, Some(step)) => {
-                let step_done =
-                    self.estimate(step.arrival_ns, step.place, step.kind(), step.len_bytes);
-                match step.then_write {
-                    Some(to) => self.estimate(step_done, to, IoKind::Write, step.len_bytes),
-                    None => step_done,
-                }
-            }
-            (None, None) => return None,
-        };
+        let link = *self.in_flight.get(&extent)?.back()?;
+        let done_ns = link.done_ns.unwrap_or_else(|| {
+            let read_done_ns = link.read_done_ns.unwrap_or_else(|| {
+                self.estimate(link.start_ns, link.source, IoKind::Read, link.len_bytes)
+            });
+            self.estimate(
+                read_done_ns,
+                link.destination,
+                IoKind::Write,
+                link.len_bytes,
+            )
+        });
         (done_ns > now_ns).then_some(done_ns)
     }
 
@@ -197,7 +189,7 @@ impl TierQueues {
     /// flight (the earliest copy that is not done decides); `None` when none is.
     pub fn in_flight_at(&mut self, extent: ExtentId, now_ns: u64) -> Option<InFlightAt> {
         self.advance(now_ns);
-        let chain = &mut self.in_flight.get_mut(&extent)?.chain;
+        let chain = self.in_flight.get_mut(&extent)?;
         while chain
             .front()
             .is_some_and(|link| link.done_ns.is_some_and(|done| done <= now_ns))
@@ -233,21 +225,23 @@ impl TierQueues {
             len_bytes,
         };
         self.queued.push(Reverse(read));
-        let copies = self.in_flight.entry(extent).or_default();
-        if copies.finished_by(now_ns) {
-            copies.chain.clear();
+        let chain = self.in_flight.entry(extent).or_default();
+        if finished_by(chain, now_ns) {
+            chain.clear();
         }
-        copies.chain.push_back(Link {
+        chain.push_back(Link {
             copy,
             source: from,
+            destination: to,
+            start_ns,
+            len_bytes,
             read_done_ns: None,
             done_ns: None,
         });
-        copies.queued = Some(read);
         self.advance(now_ns);
         if self.in_flight.len() >= self.sweep_at {
             self.in_flight
-                .retain(|_, copies| !copies.finished_by(now_ns));
+                .retain(|_, chain| !finished_by(chain, now_ns));
             self.sweep_at = 2 * self.in_flight.len() + 64;
         }
     }
@@ -275,6 +269,11 @@ mod tests {
 
     fn at(tier: TierId, offset: u64) -> DevicePlace {
         DevicePlace { tier, offset }
+    }
+
+    /// Service time of a 1 MiB non-sequential request on an idle device.
+    fn mib_ns(profile: DeviceProfile, kind: IoKind) -> u64 {
+        profile.service_ns(kind, MIB, false)
     }
 
     #[test]
@@ -307,8 +306,8 @@ mod tests {
         let mut q = two_tiers();
         let extent = ExtentId::new(0, 7);
         q.copy(0, extent, at(HDD, 3 * MIB), at(NVME, 0), MIB);
-        let read = DeviceProfile::HDD.service_ns(IoKind::Read, MIB, false);
-        let done = read + DeviceProfile::NVME.service_ns(IoKind::Write, MIB, false);
+        let read = mib_ns(DeviceProfile::HDD, IoKind::Read);
+        let done = read + mib_ns(DeviceProfile::NVME, IoKind::Write);
         let source = Some(InFlightAt::Source(at(HDD, 3 * MIB)));
         assert_eq!(q.in_flight_at(extent, 1_000), source);
         assert_eq!(q.in_flight_at(extent, read - 1), source);
@@ -325,8 +324,8 @@ mod tests {
         let mut q = two_tiers();
         let extent = ExtentId::new(0, 7);
         q.copy(0, extent, at(HDD, 3 * MIB), at(NVME, 0), MIB);
-        let read = DeviceProfile::HDD.service_ns(IoKind::Read, MIB, false);
-        let write = DeviceProfile::NVME.service_ns(IoKind::Write, MIB, false);
+        let read = mib_ns(DeviceProfile::HDD, IoKind::Read);
+        let write = mib_ns(DeviceProfile::NVME, IoKind::Write);
         // Estimated before the write is admitted, exact after: the same on idle devices.
         assert_eq!(q.copy_done_ns(extent, 1_000), Some(read + write));
         assert_eq!(q.copy_done_ns(extent, read + 1), Some(read + write));
@@ -341,13 +340,12 @@ mod tests {
         q.copy(0, extent, at(HDD, 0), at(NVME, 0), MIB);
         // Moved back before the first copy's write was even admitted.
         q.copy(1_000, extent, at(NVME, 0), at(HDD, 9 * MIB), MIB);
-        let serial = DeviceProfile::HDD.service_ns(IoKind::Read, MIB, false)
-            + DeviceProfile::NVME.service_ns(IoKind::Write, MIB, false)
-            + DeviceProfile::NVME.service_ns(IoKind::Read, MIB, false)
-            + DeviceProfile::HDD.service_ns(IoKind::Write, MIB, false);
+        let first_done =
+            mib_ns(DeviceProfile::HDD, IoKind::Read) + mib_ns(DeviceProfile::NVME, IoKind::Write);
+        let serial = first_done
+            + mib_ns(DeviceProfile::NVME, IoKind::Read)
+            + mib_ns(DeviceProfile::HDD, IoKind::Write);
         assert_eq!(q.copy_done_ns(extent, 1_000), Some(serial));
-        let first_done = DeviceProfile::HDD.service_ns(IoKind::Read, MIB, false)
-            + DeviceProfile::NVME.service_ns(IoKind::Write, MIB, false);
         // With the first copy until it is done, then at the second's source (which it has
         // not read yet).
         assert_eq!(

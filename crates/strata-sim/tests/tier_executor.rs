@@ -26,6 +26,16 @@ fn two_tiers(fast_extents: u64) -> TierExecutor {
     TierExecutor::new(specs, MIB).expect("tiers")
 }
 
+/// Extent `index` from the hdd to the nvme.
+fn promote(index: u64) -> Move {
+    Move {
+        extent: ExtentId::new(0, index),
+        from: TierId(1),
+        to: TierId(0),
+        reason: MoveReason::Promote,
+    }
+}
+
 fn piece(index: u64) -> Piece {
     Piece {
         extent: ExtentId::new(0, index),
@@ -48,12 +58,7 @@ fn a_migration_delays_a_concurrent_foreground_request_on_the_same_tier() {
     let mut busy = two_tiers(4);
     busy.place(ExtentId::new(0, 3), TierId(1));
     busy.place(ExtentId::new(0, 7), TierId(1));
-    let promote = Move {
-        extent: ExtentId::new(0, 3),
-        from: TierId(1),
-        to: TierId(0),
-        reason: MoveReason::Promote,
-    };
+    let promote = promote(3);
     busy.execute(t0, &promote).expect("room on the fast tier");
     let copy_done = busy
         .copy_done_ns(ExtentId::new(0, 3), t0)
@@ -80,12 +85,7 @@ fn a_copy_write_does_not_delay_an_earlier_request_on_its_destination() {
         executor.serve(0, IoKind::Read, &piece(index));
     }
     executor.place(ExtentId::new(0, 3), TierId(1));
-    let promote = Move {
-        extent: ExtentId::new(0, 3),
-        from: TierId(1),
-        to: TierId(0),
-        reason: MoveReason::Promote,
-    };
+    let promote = promote(3);
     executor.execute(0, &promote).expect("move");
     let copy_done = executor
         .copy_done_ns(ExtentId::new(0, 3), 0)
@@ -104,12 +104,7 @@ fn a_copy_write_does_not_delay_an_earlier_request_on_its_destination() {
 fn the_source_serves_an_extent_until_its_copy_has_read_it() {
     let mut executor = two_tiers(4);
     executor.place(ExtentId::new(0, 3), TierId(1));
-    let promote = Move {
-        extent: ExtentId::new(0, 3),
-        from: TierId(1),
-        to: TierId(0),
-        reason: MoveReason::Promote,
-    };
+    let promote = promote(3);
     executor.execute(0, &promote).expect("move");
     assert_eq!(
         executor.map().slot_of(ExtentId::new(0, 3)).map(|s| s.tier),

@@ -225,19 +225,17 @@ impl Shadow {
         self.last_end_offset = offset.saturating_add(access.len_bytes);
         if let Some(tier) = self.map.location(access.extent, real) {
             // With a copy in flight: at its source until the copy has read it, then with it.
-            let done = match self.queues.in_flight_at(access.extent, now) {
-                Some(InFlightAt::WithCopy { done_ns }) => done_ns,
-                Some(InFlightAt::Source(source)) => {
-                    let at = DevicePlace {
-                        tier: source.tier,
-                        offset,
-                    };
-                    self.queues.submit(now, at, access.kind, access.len_bytes)
-                }
-                None => {
+            let tier = match self.queues.in_flight_at(access.extent, now) {
+                Some(InFlightAt::WithCopy { done_ns }) => Err(done_ns),
+                Some(InFlightAt::Source(source)) => Ok(source.tier),
+                None => Ok(tier),
+            };
+            let done = match tier {
+                Ok(tier) => {
                     let at = DevicePlace { tier, offset };
                     self.queues.submit(now, at, access.kind, access.len_bytes)
                 }
+                Err(done_ns) => done_ns,
             };
             self.latency_sum_ns += done.saturating_sub(now) as f64;
             self.accesses += 1;
@@ -318,17 +316,9 @@ impl Shadow {
         // Read the source, then write the destination, as the executors copy.
         let bytes = real.extent_bytes();
         let at = address(mv.extent, bytes);
-        let (from, to) = (
-            DevicePlace {
-                tier: mv.from,
-                offset: at,
-            },
-            DevicePlace {
-                tier: mv.to,
-                offset: at,
-            },
-        );
-        self.queues.copy(now_ns, mv.extent, from, to, bytes);
+        let place = |tier| DevicePlace { tier, offset: at };
+        self.queues
+            .copy(now_ns, mv.extent, place(mv.from), place(mv.to), bytes);
         self.map.set(mv.extent, mv.to, real);
         self.executed.push(*mv);
         true
