@@ -1,11 +1,13 @@
-//! The auto predictor: runs readahead, stride, Leap and Markov side by side, measures each
-//! one's recent precision per stream (the share of its predicted blocks accessed within a
-//! horizon, [`Scoreboard`](crate::scoreboard)), and ranks candidate blocks by a blend of
-//! the opinions of the members within `blend_share` of the best one, weighted by that
-//! precision (so a clearly better member is picked alone). Members whose precision falls
-//! below a floor are not heard at all, so on unpredictable streams auto predicts (almost)
-//! nothing. Every member is still scored on what it *would* have predicted, so auto
-//! notices when a stream becomes predictable again.
+//! The auto predictor: runs readahead, stride, Leap and Markov side by side and measures,
+//! per stream, each member's recent precision at each rank of its predictions (the share
+//! of its first, second, third-and-fourth… predicted blocks that were accessed within a
+//! horizon, [`Scoreboard`](crate::scoreboard)). A candidate block scores the precision its
+//! member has shown at that rank (the noisy-OR when several members predict it), and the
+//! best-scoring candidates above a floor are predicted. So auto takes from each member as
+//! deep as that member has been right: a Markov table's first guess next to Leap's window
+//! when both pay, one member alone when the others do not, (almost) nothing on streams
+//! nobody predicts. Every member is scored on what it *would* have predicted, heard or
+//! not, so auto notices when a stream becomes predictable again.
 //!
 //! Precision starts from a per-workload-class preference table ([`class_preference`]):
 //! a classifier can tell auto a stream's class with `set_class`.
@@ -22,6 +24,19 @@ use crate::stride::Stride;
 /// Members, in the order of [`class_preference`] rows.
 pub const AUTO_MEMBERS: [&str; 4] = ["readahead", "stride", "leap", "markov"];
 const MEMBERS: usize = AUTO_MEMBERS.len();
+
+/// Rank buckets of a member's predictions: 1st, 2nd, 3rd–4th, 5th–8th, 9th and later.
+pub const RANKS: usize = 5;
+
+fn rank_bucket(rank: usize) -> u8 {
+    match rank {
+        0 => 0,
+        1 => 1,
+        2..=3 => 2,
+        4..=7 => 3,
+        _ => 4,
+    }
+}
 
 /// Initial precision of each member (in [`AUTO_MEMBERS`] order) for a class: sequential
 /// classes trust readahead first, databases the delta-correlation table.
@@ -41,10 +56,8 @@ pub struct AutoConfig {
     pub horizon_accesses: u64,
     /// Outstanding predictions remembered per member.
     pub scoreboard_entries: usize,
-    /// Members below this precision are ignored.
+    /// Candidates whose member's precision at their rank is below this are not predicted.
     pub min_precision: f32,
-    /// Members whose precision is below this share of the best member's are not heard.
-    pub blend_share: f32,
     /// Weight of one resolved prediction in the moving precision.
     pub learning_rate: f32,
     /// Class assumed for streams nobody classified.
@@ -58,7 +71,6 @@ impl Default for AutoConfig {
             horizon_accesses: 256,
             scoreboard_entries: 4096,
             min_precision: 0.15,
-            blend_share: 0.8,
             learning_rate: 1.0 / 32.0,
             class: WorkloadClass::Unknown,
             streams: 64,
@@ -71,7 +83,30 @@ struct StreamScores {
     seeded: bool,
     /// Predictions resolved so far: a class hint reseeds only a stream with little history.
     resolved: u32,
+    /// Each member's precision over all its predictions (what [`Auto::precision`] reports).
     precision: [f32; MEMBERS],
+    /// Each member's precision at each rank bucket (what candidates are scored by).
+    by_rank: [[f32; RANKS]; MEMBERS],
+}
+
+impl StreamScores {
+    fn seed(&mut self, class: WorkloadClass) {
+        self.seeded = true;
+        self.precision = class_preference(class);
+        for (ranks, &p) in self.by_rank.iter_mut().zip(&self.precision) {
+            *ranks = [p; RANKS];
+        }
+    }
+
+    /// One resolved prediction of `member` at rank bucket `bucket`.
+    fn resolve(&mut self, member: usize, bucket: u8, hit: bool, rate: f32) {
+        let target = if hit { 1.0 } else { 0.0 };
+        self.precision[member] += rate * (target - self.precision[member]);
+        if let Some(p) = self.by_rank[member].get_mut(usize::from(bucket)) {
+            *p += rate * (target - *p);
+        }
+        self.resolved = self.resolved.saturating_add(1);
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -122,6 +157,15 @@ impl Auto {
             .filter(|s| s.seeded)
             .map(|s| s.precision)
     }
+
+    /// Measured precision of each member's 1st, 2nd, 3rd–4th, 5th–8th and later
+    /// predictions on `stream`, members in [`AUTO_MEMBERS`] order.
+    pub fn precision_by_rank(&self, stream: u64) -> Option<[[f32; RANKS]; MEMBERS]> {
+        self.scores
+            .get(stream)
+            .filter(|s| s.seeded)
+            .map(|s| s.by_rank)
+    }
 }
 
 impl Default for Auto {
@@ -137,8 +181,7 @@ fn scores_of(
 ) -> &mut StreamScores {
     let entry = scores.get_or_insert(stream);
     if !entry.seeded {
-        entry.seeded = true;
-        entry.precision = class_preference(class);
+        entry.seed(class);
     }
     entry
 }
@@ -159,11 +202,9 @@ impl AccessPredictor for Auto {
                 access.stream,
                 access.block,
                 self.tick,
-                &mut |stream, hit| {
+                &mut |stream, bucket, hit| {
                     if let Some(entry) = scores.get_mut(stream) {
-                        let target = if hit { 1.0 } else { 0.0 };
-                        entry.precision[member] += rate * (target - entry.precision[member]);
-                        entry.resolved = entry.resolved.saturating_add(1);
+                        entry.resolve(member, bucket, hit, rate);
                     }
                 },
             );
@@ -176,37 +217,32 @@ impl AccessPredictor for Auto {
     fn predict(&mut self, max: usize, out: &mut Vec<Prediction>) {
         let Some(stream) = self.current else { return };
         let rate = self.config.learning_rate;
-        let precision = scores_of(&mut self.scores, stream, self.config.class).precision;
-        // Pick or blend: only members close to the stream's best are heard, so a clearly
-        // better member is used alone and near-equals are blended.
-        let best = precision.iter().copied().fold(0.0f32, f32::max);
-        let floor = self
-            .config
-            .min_precision
-            .max(self.config.blend_share * best);
+        let by_rank = scores_of(&mut self.scores, stream, self.config.class).by_rank;
+        let floor = self.config.min_precision;
         self.candidates.clear();
         for (member, predictor) in self.members.iter_mut().enumerate() {
             self.scratch.clear();
             predictor.predict(max, &mut self.scratch);
             let scores = &mut self.scores;
-            for prediction in &self.scratch {
+            for (rank, prediction) in self.scratch.iter().enumerate() {
+                let bucket = rank_bucket(rank);
                 // Every member is scored on what it would have prefetched, heard or not.
                 self.boards[member].record(
                     prediction.stream,
                     prediction.block,
                     self.tick,
-                    &mut |s, hit| {
+                    bucket,
+                    &mut |s, bucket, hit| {
                         if let Some(entry) = scores.get_mut(s) {
-                            let target = if hit { 1.0 } else { 0.0 };
-                            entry.precision[member] += rate * (target - entry.precision[member]);
-                            entry.resolved = entry.resolved.saturating_add(1);
+                            entry.resolve(member, bucket, hit, rate);
                         }
                     },
                 );
-                if precision[member] >= floor {
+                let score = by_rank[member][usize::from(bucket)];
+                if score >= floor {
                     self.candidates.push(Candidate {
                         block: prediction.block,
-                        score: precision[member] * prediction.confidence,
+                        score,
                         expected_in_accesses: prediction.expected_in_accesses,
                         expected_time_ns: prediction.expected_time_ns,
                     });
@@ -249,8 +285,7 @@ impl AccessPredictor for Auto {
     fn set_class(&mut self, stream: u64, class: WorkloadClass) {
         let entry = self.scores.get_or_insert(stream);
         if !entry.seeded || entry.resolved < 64 {
-            entry.seeded = true;
-            entry.precision = class_preference(class);
+            entry.seed(class);
         }
     }
 }
@@ -274,6 +309,35 @@ mod tests {
         assert!(precision[2] > 0.8, "leap {precision:?}");
         assert!(out.iter().all(|p| (p.block - 100) % 7 == 0), "{out:?}");
         assert!(!out.is_empty());
+    }
+
+    #[test]
+    fn takes_a_member_only_as_deep_as_it_has_been_right() {
+        let mut auto = Auto::default();
+        let mut out = Vec::new();
+        // Pairs of adjacent blocks at pseudo-random places: after the first block of a
+        // pair, the next block is right half of the time and the ones after it never.
+        let mut x = 12_345u64;
+        let mut last = (0, Vec::new());
+        for _ in 0..4000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let base = (x >> 20) % 1_000_000_000;
+            for block in [base, base + 1] {
+                auto.observe(&Access::read(3, block));
+                out.clear();
+                auto.predict(8, &mut out);
+                if block == base {
+                    last = (base, out.iter().map(|p| p.block).collect());
+                }
+            }
+        }
+        let by_rank = auto.precision_by_rank(3).unwrap();
+        let (readahead, leap) = (by_rank[0], by_rank[2]);
+        assert!(leap[0] > 0.3, "leap's first guess {leap:?}");
+        assert!(leap[1] < 0.05, "leap's second guess {leap:?}");
+        assert!(readahead[0] < 0.05, "readahead's first guess {readahead:?}");
+        // Leap's first guess alone, however deep the round may go.
+        assert_eq!(last.1, [last.0 + 1]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Measured precision of one predictor: remembers the blocks it predicted, for a horizon
 //! of accesses, and reports each one once as a hit (accessed within the horizon) or a miss
-//! (expired unaccessed). Bounded: at most `capacity` outstanding predictions, pre-sized so
+//! (expired unaccessed), with the tag it was recorded with (auto tags a prediction with
+//! its rank among the member's predictions). Bounded: at most `capacity` outstanding predictions, pre-sized so
 //! that steady-state recording and checking never allocate; when full, the oldest
 //! prediction is resolved early as a miss.
 
@@ -12,8 +13,8 @@ use rustc_hash::FxHashMap;
 pub(crate) struct Scoreboard {
     horizon: u64,
     capacity: usize,
-    /// (stream, block) → the tick it was predicted at.
-    outstanding: FxHashMap<(u64, u64), u64>,
+    /// (stream, block) → the tick it was predicted at and its tag.
+    outstanding: FxHashMap<(u64, u64), (u64, u8)>,
     /// Predictions in the order made, for expiry.
     order: VecDeque<(u64, u64, u64)>,
 }
@@ -32,13 +33,14 @@ impl Scoreboard {
     }
 
     /// Records a prediction made at `tick`; a block already outstanding keeps its first
-    /// tick, so repeating a prediction does not count twice.
+    /// tick and tag, so repeating a prediction does not count twice.
     pub(crate) fn record(
         &mut self,
         stream: u64,
         block: u64,
         tick: u64,
-        resolve: &mut impl FnMut(u64, bool),
+        tag: u8,
+        resolve: &mut impl FnMut(u64, u8, bool),
     ) {
         if self.outstanding.contains_key(&(stream, block)) {
             return;
@@ -46,18 +48,18 @@ impl Scoreboard {
         if self.order.len() >= self.capacity {
             self.expire_front(resolve);
         }
-        self.outstanding.insert((stream, block), tick);
+        self.outstanding.insert((stream, block), (tick, tag));
         self.order.push_back((stream, block, tick));
     }
 
     /// An access at `tick`: resolves a matching prediction as a hit and expired ones as
-    /// misses, calling `resolve(stream, hit)` for each.
+    /// misses, calling `resolve(stream, tag, hit)` for each.
     pub(crate) fn observe(
         &mut self,
         stream: u64,
         block: u64,
         tick: u64,
-        resolve: &mut impl FnMut(u64, bool),
+        resolve: &mut impl FnMut(u64, u8, bool),
     ) {
         while self
             .order
@@ -66,19 +68,21 @@ impl Scoreboard {
         {
             self.expire_front(resolve);
         }
-        if self.outstanding.remove(&(stream, block)).is_some() {
-            resolve(stream, true);
+        if let Some((_, tag)) = self.outstanding.remove(&(stream, block)) {
+            resolve(stream, tag, true);
         }
     }
 
-    fn expire_front(&mut self, resolve: &mut impl FnMut(u64, bool)) {
+    fn expire_front(&mut self, resolve: &mut impl FnMut(u64, u8, bool)) {
         let Some((stream, block, made)) = self.order.pop_front() else {
             return;
         };
         // A hit already removed the entry; a newer prediction of the same block owns it.
-        if self.outstanding.get(&(stream, block)) == Some(&made) {
+        if let Some(&(tick, tag)) = self.outstanding.get(&(stream, block))
+            && tick == made
+        {
             self.outstanding.remove(&(stream, block));
-            resolve(stream, false);
+            resolve(stream, tag, false);
         }
     }
 }
@@ -91,23 +95,23 @@ mod tests {
     fn hits_within_the_horizon_and_expires_the_rest() {
         let mut board = Scoreboard::new(10, 100);
         let mut outcomes = Vec::new();
-        let mut note = |stream: u64, hit: bool| outcomes.push((stream, hit));
-        board.record(0, 5, 1, &mut note);
-        board.record(0, 6, 1, &mut note);
-        board.record(0, 5, 2, &mut note); // repeat: ignored
+        let mut note = |stream: u64, tag: u8, hit: bool| outcomes.push((stream, tag, hit));
+        board.record(0, 5, 1, 0, &mut note);
+        board.record(0, 6, 1, 1, &mut note);
+        board.record(0, 5, 2, 2, &mut note); // repeat: ignored, keeps its first tag
         board.observe(0, 5, 3, &mut note);
         board.observe(0, 9, 20, &mut note); // block 6 expired unaccessed
         board.observe(0, 6, 21, &mut note);
-        assert_eq!(outcomes, [(0, true), (0, false)]);
+        assert_eq!(outcomes, [(0, 0, true), (0, 1, false)]);
     }
 
     #[test]
     fn full_board_resolves_its_oldest_as_a_miss() {
         let mut board = Scoreboard::new(1000, 2);
         let mut misses = 0;
-        let mut note = |_: u64, hit: bool| misses += u32::from(!hit);
+        let mut note = |_: u64, _: u8, hit: bool| misses += u32::from(!hit);
         for block in 0..5 {
-            board.record(1, block, 0, &mut note);
+            board.record(1, block, 0, 0, &mut note);
         }
         assert_eq!(misses, 3);
     }

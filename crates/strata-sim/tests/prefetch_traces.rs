@@ -83,6 +83,16 @@ fn assert_consistent_and_deterministic(streams: &[CanonicalStream], kinds: &[Pre
     }
 }
 
+/// The predictors of the table: all but the LSTM, whose one forward pass per access would
+/// take hours over the whole set (its evidence is `prefetch_lstm.rs`, on held-out data).
+const TABLE_KINDS: [PredictorKind; 5] = [
+    PredictorKind::Readahead,
+    PredictorKind::Stride,
+    PredictorKind::Leap,
+    PredictorKind::Markov,
+    PredictorKind::Auto,
+];
+
 /// `cargo test -p strata-sim --release --test prefetch_traces -- --ignored --nocapture`
 #[test]
 #[ignore = "evidence table for BENCHMARKS.md; reads ../shared/traces (minutes)"]
@@ -102,18 +112,18 @@ fn table_over_shared_traces() {
         "| trace | unit | cache | predictor | miss ratio | precision | coverage | timeliness | wasted MiB |"
     );
     println!("|---|---:|---:|---|---:|---:|---:|---:|---:|");
+    let mut summary = Summary::default();
     for path in &files {
         for unit in [4096, 1 << 20] {
             let options = TraceOptions::default();
             let stream = load_canonical_stream(path, &options, unit, false).unwrap();
-            let report =
-                run_prefetch_on(&[stream], &sizes, &PredictorKind::ALL, &NoProgress).unwrap();
+            let report = run_prefetch_on(&[stream], &sizes, &TABLE_KINDS, &NoProgress).unwrap();
             for trace in &report.traces {
                 for row in &trace.results {
                     println!(
                         "| {} | {} | {} | {} | {:.4} | {:.3} | {:.3} | {:.3} | {:.1} |",
                         trace.trace,
-                        if unit == 4096 { "4K" } else { "1M" },
+                        unit_name(unit),
                         row.cache_size,
                         row.extra["predictor"].as_str().unwrap_or("?"),
                         row.miss_ratio,
@@ -123,7 +133,99 @@ fn table_over_shared_traces() {
                         field(row, "wasted_bytes") / f64::from(1 << 20),
                     );
                 }
+                summary.add(unit, &trace.results);
             }
         }
     }
+    summary.print();
+}
+
+/// (miss ratio, precision, coverage) of one row.
+fn measures(row: &ResultRow) -> [f64; 3] {
+    [
+        row.miss_ratio,
+        field(row, "precision"),
+        field(row, "coverage"),
+    ]
+}
+
+/// Means per unit and predictor over every (trace × cache) case, and `auto` against the
+/// better (by coverage) of readahead and Leap in each case — the target.
+#[derive(Default)]
+struct Summary {
+    /// (unit, predictor) → sums of [miss ratio, precision, coverage] and the case count.
+    means: std::collections::BTreeMap<(u64, String), ([f64; 3], u32)>,
+    /// unit → sums of auto's and the baseline's [precision, coverage], cases, cases meeting
+    /// the target (≥ 1.5× coverage at no lower precision).
+    against_baseline: std::collections::BTreeMap<u64, ([f64; 4], u32, u32)>,
+}
+
+impl Summary {
+    fn add(&mut self, unit: u64, rows: &[ResultRow]) {
+        let name = |row: &ResultRow| row.extra["predictor"].as_str().unwrap_or("?").to_owned();
+        // Rows come cache size by cache size, one per predictor.
+        for chunk in rows.chunks(TABLE_KINDS.len()) {
+            for row in chunk {
+                let entry = self.means.entry((unit, name(row))).or_default();
+                for (sum, value) in entry.0.iter_mut().zip(measures(row)) {
+                    *sum += value;
+                }
+                entry.1 += 1;
+            }
+            let of = |predictor: &str| chunk.iter().find(|r| name(r) == predictor).map(measures);
+            let (Some(auto), Some(readahead), Some(leap)) =
+                (of("auto"), of("readahead"), of("leap"))
+            else {
+                continue;
+            };
+            let base = if readahead[2] > leap[2] {
+                readahead
+            } else {
+                leap
+            };
+            let entry = self.against_baseline.entry(unit).or_default();
+            for (sum, value) in entry.0.iter_mut().zip([auto[1], auto[2], base[1], base[2]]) {
+                *sum += value;
+            }
+            entry.1 += 1;
+            entry.2 += u32::from(auto[2] >= 1.5 * base[2] && auto[1] >= base[1]);
+        }
+    }
+
+    fn print(&self) {
+        println!();
+        println!("| unit | predictor | cases | mean miss ratio | mean precision | mean coverage |");
+        println!("|---:|---|---:|---:|---:|---:|");
+        for ((unit, predictor), (sums, n)) in &self.means {
+            let n = f64::from(*n);
+            println!(
+                "| {} | {predictor} | {n} | {:.4} | {:.3} | {:.3} |",
+                unit_name(*unit),
+                sums[0] / n,
+                sums[1] / n,
+                sums[2] / n
+            );
+        }
+        println!();
+        println!(
+            "| unit | auto mean precision | baseline mean precision | auto mean coverage | baseline mean coverage | coverage ratio | cases meeting the target |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|");
+        for (unit, (sums, n, met)) in &self.against_baseline {
+            let mean = |i: usize| sums[i] / f64::from(*n);
+            println!(
+                "| {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} | {met} of {n} |",
+                unit_name(*unit),
+                mean(0),
+                mean(2),
+                mean(1),
+                mean(3),
+                mean(1) / mean(3)
+            );
+        }
+    }
+}
+
+fn unit_name(unit: u64) -> &'static str {
+    if unit == 4096 { "4K" } else { "1M" }
 }
