@@ -28,6 +28,7 @@ fn experiment(middle: Vec<SizeOrFraction>) -> TierExperiment {
             SizeOrFraction::Fraction(0.2),
         ],
         middle,
+        predictors: Vec::new(),
         config: TierSimConfig::default(),
     }
 }

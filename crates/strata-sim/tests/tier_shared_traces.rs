@@ -73,6 +73,7 @@ fn run(
             .map(SizeOrFraction::Fraction)
             .collect(),
         middle: middle.into_iter().map(SizeOrFraction::Fraction).collect(),
+        predictors: Vec::new(),
         config,
     };
     let mut runs = run_tier_experiment(&experiment, &NoProgress).expect("replay");

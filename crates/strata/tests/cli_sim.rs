@@ -436,3 +436,72 @@ fn the_shared_trace_fixtures_all_replay() {
         assert_eq!(t["results"].as_array().unwrap().len(), 8, "{}", t["trace"]);
     }
 }
+
+#[test]
+fn tier_mode_with_predictors_adds_the_prefetch_fields_to_every_combination() {
+    let dir = tempfile::tempdir().unwrap();
+    // Sequential runs of 4 KiB blocks over 1 MiB extents, repeated: something to predict.
+    let ids: Vec<u64> = (0..6000u64).map(|i| (i * 64) % (256 * 200)).collect();
+    let trace = arc_trace(dir.path(), "t.lis", &ids);
+    let t = trace.to_str().unwrap();
+    let base = [
+        "sim",
+        "--mode",
+        "tier",
+        "--trace",
+        t,
+        "--format",
+        "arc",
+        "--unit",
+        "1M",
+        "--fast",
+        "10%",
+        "--policy",
+        "static,lru-promote",
+        "--json",
+    ];
+    let without = json_of(&strata(&base));
+    let mut args = base.to_vec();
+    args.extend(["--predictor", "readahead,auto"]);
+    let with = json_of(&strata(&args));
+    let plain = without["traces"][0]["results"].as_array().unwrap();
+    let rows = with["traces"][0]["results"].as_array().unwrap();
+    assert_eq!(plain.len(), 2);
+    assert_eq!(rows.len(), 4, "policies × predictors: {rows:?}");
+    let order: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["policy"].as_str().unwrap(),
+                r["predictor"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("static", "readahead"),
+            ("static", "auto"),
+            ("lru-promote", "readahead"),
+            ("lru-promote", "auto")
+        ]
+    );
+    for row in rows {
+        for field in ["precision", "coverage", "timeliness"] {
+            let v = row[field].as_f64().unwrap_or(f64::NAN);
+            assert!((0.0..=1.0).contains(&v), "{field}: {row}");
+        }
+        assert!(row["wasted_bytes"].as_u64().is_some(), "{row}");
+        assert!(row["mean_latency_us"].as_f64().is_some_and(|m| m > 0.0));
+    }
+    for row in plain {
+        assert!(row.get("predictor").is_none(), "{row}");
+    }
+
+    let mut bad = base.to_vec();
+    bad.extend(["--predictor", "psychic"]);
+    assert_fails(&strata(&bad), 2, "psychic");
+    let mut bad = base.to_vec();
+    bad.extend(["--lstm-model", "m.safetensors"]);
+    assert_fails(&strata(&bad), 2, "--lstm-model");
+}

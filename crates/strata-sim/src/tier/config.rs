@@ -4,6 +4,7 @@
 use super::TierError;
 use strata_core::{DeviceProfile, SizeOrFraction};
 use strata_policy::PolicyConfig;
+use strata_predict::PredictorKind;
 
 /// Knobs shared by every (policy, size) combination of a run.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +32,9 @@ pub struct TierSimConfig {
     /// after which it hands the policy its forecast, as the server's profiler does; `None`
     /// (the default) hands no forecast.
     pub heat_forecast_window_ns: Option<u64>,
+    /// The access predictor of the prefetcher that runs next to the policy
+    /// (`super::prefetch`); `None`, the default, prefetches nothing.
+    pub prefetch: Option<PredictorKind>,
 }
 
 impl Default for TierSimConfig {
@@ -46,6 +50,7 @@ impl Default for TierSimConfig {
             slow_profile: DeviceProfile::HDD,
             policy: PolicyConfig::default(),
             heat_forecast_window_ns: None,
+            prefetch: None,
         }
     }
 }
@@ -78,6 +83,11 @@ impl TierSimConfig {
 
     pub fn with_heat_forecast_window_ns(mut self, window_ns: Option<u64>) -> Self {
         self.heat_forecast_window_ns = window_ns;
+        self
+    }
+
+    pub fn with_prefetch(mut self, predictor: Option<PredictorKind>) -> Self {
+        self.prefetch = predictor;
         self
     }
 

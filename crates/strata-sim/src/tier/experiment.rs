@@ -1,7 +1,7 @@
 //! A whole `strata sim --mode tier` run: every trace × unit is read once, then every
-//! (policy × fast size × middle size) combination is replayed over it in parallel (rayon).
-//! Results come back in a fixed order — traces, units, fast sizes, middle sizes, policies, as
-//! given — so the output is identical run to run.
+//! (policy × predictor × fast size × middle size) combination is replayed over it in
+//! parallel (rayon). Results come back in a fixed order — traces, units, fast sizes, middle
+//! sizes, policies, predictors, as given — so the output is identical run to run.
 
 use super::{TierError, TierInput, TierRun, TierSimConfig, TierSizes, simulate_tier};
 use crate::report::{ResultRow, SimReport, TraceReport, round6};
@@ -10,6 +10,7 @@ use crate::trace::{IoRecord, TraceOptions, open_trace};
 use rayon::prelude::*;
 use std::path::PathBuf;
 use strata_core::{IoKind, SizeOrFraction};
+use strata_predict::PredictorKind;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -23,6 +24,9 @@ pub struct TierExperiment {
     pub fast: Vec<SizeOrFraction>,
     /// Middle-tier sizes; empty for two tiers (nvme over hdd).
     pub middle: Vec<SizeOrFraction>,
+    /// Predictors of the prefetcher, each run next to every policy; empty for no
+    /// prefetching.
+    pub predictors: Vec<PredictorKind>,
     /// Everything but the unit, which comes from `units`.
     pub config: TierSimConfig,
 }
@@ -86,7 +90,12 @@ pub fn run_tier_experiment<P: Progress + ?Sized>(
         })
         .collect::<Result<_, TierError>>()?;
 
-    let combos: Vec<(TierSizes, &str)> = experiment
+    let predictors: Vec<Option<PredictorKind>> = if experiment.predictors.is_empty() {
+        vec![None]
+    } else {
+        experiment.predictors.iter().copied().map(Some).collect()
+    };
+    let combos: Vec<(TierSizes, &str, Option<PredictorKind>)> = experiment
         .fast
         .iter()
         .flat_map(|&fast| {
@@ -95,6 +104,11 @@ pub fn run_tier_experiment<P: Progress + ?Sized>(
                 .map(move |&middle| TierSizes { fast, middle })
         })
         .flat_map(|sizes| experiment.policies.iter().map(move |p| (sizes, p.as_str())))
+        .flat_map(|(sizes, policy)| {
+            predictors
+                .iter()
+                .map(move |&predictor| (sizes, policy, predictor))
+        })
         .collect();
     for (_, input) in &inputs {
         progress.add_total(input.accesses() * combos.len() as u64);
@@ -108,8 +122,9 @@ pub fn run_tier_experiment<P: Progress + ?Sized>(
                 .with_unit_bytes(input.unit_bytes());
             let runs = combos
                 .par_iter()
-                .map(|(sizes, policy)| {
-                    let run = simulate_tier(input, policy, sizes, &config);
+                .map(|&(sizes, policy, predictor)| {
+                    let config = config.clone().with_prefetch(predictor);
+                    let run = simulate_tier(input, policy, &sizes, &config);
                     progress.advance(input.accesses());
                     run
                 })
@@ -140,8 +155,18 @@ pub fn tier_row(run: &TierRun) -> ResultRow {
     if let Some(ratio) = r.middle_hit_ratio {
         row = row.with_extra("middle_hit_ratio", round6(ratio));
     }
-    row.with_extra("migrated_bytes", r.migrated_bytes)
-        .with_extra("requests", r.requests)
+    row = row
+        .with_extra("migrated_bytes", r.migrated_bytes)
+        .with_extra("requests", r.requests);
+    if let Some(p) = &r.prefetch {
+        row = row
+            .with_extra("predictor", p.predictor.clone())
+            .with_extra("precision", round6(p.precision))
+            .with_extra("coverage", round6(p.coverage))
+            .with_extra("timeliness", round6(p.timeliness))
+            .with_extra("wasted_bytes", p.wasted_bytes);
+    }
+    row
 }
 
 /// The report every renderer (`--json`, `--csv`, table) takes.

@@ -22,6 +22,7 @@ mod experiment;
 mod heat;
 mod input;
 mod plot;
+mod prefetch;
 mod replay;
 mod stats;
 
@@ -33,6 +34,7 @@ pub use experiment::{
 };
 pub use input::{Piece, TierInput, TierRequest, pieces};
 pub use plot::write_tier_plots;
+pub use prefetch::TierPrefetchStats;
 pub use replay::{simulate_policy, simulate_tier};
-pub use stats::{CdfPoint, IntervalPoint, TierResult, TierRun};
+pub use stats::{CdfPoint, IntervalPoint, PrefetchMeasures, TierResult, TierRun};
 pub use strata_policy::{PolicyConfig, policy_names};

@@ -3,11 +3,17 @@
 //! planning boundary of virtual time. `on_access` moves may be rate-limited
 //! ([`TierSimConfig::on_access_bytes_per_s`]); `plan` moves always are, by its budget.
 //! With [`TierSimConfig::heat_forecast_window_ns`] the policy is handed the shipped heat
-//! forecaster's predictions at the first planning boundary after each window.
+//! forecaster's predictions at the first planning boundary after each window. With
+//! [`TierSimConfig::prefetch`] a prefetcher ([`super::prefetch`]) moves predicted extents
+//! up after each access, once the policy has seen it.
 
 use super::heat::HeatForecasting;
+use super::prefetch::TierPrefetcher;
 use super::stats::Recorder;
-use super::{Piece, TierError, TierExecutor, TierInput, TierRun, TierSimConfig, TierSizes, pieces};
+use super::{
+    Piece, PrefetchMeasures, TierError, TierExecutor, TierInput, TierRun, TierSimConfig, TierSizes,
+    pieces,
+};
 use strata_core::TierKind;
 use strata_policy::{
     Access, PlacementPolicy, SequentialDetector, SlotLayout, TierSizing, TierSpec, policy_by_name,
@@ -96,6 +102,10 @@ pub fn simulate_policy(
             HeatForecasting::shipped(window_ns, config.policy.strata.heat.half_life_ns)
         })
         .transpose()?;
+    let mut prefetcher = config
+        .prefetch
+        .map(|kind| TierPrefetcher::new(kind, unit_bytes, config.migration_bytes_per_s))
+        .transpose()?;
 
     for request in input.requests() {
         let arrival_ns = request.time_ns;
@@ -130,6 +140,9 @@ pub fn simulate_policy(
         }
         let mut completion_ns = arrival_ns;
         for piece in &request_pieces {
+            if let Some(prefetcher) = prefetcher.as_mut() {
+                prefetcher.demand(&mut executor, piece.extent, arrival_ns);
+            }
             let served = executor.serve(arrival_ns, record.kind, piece);
             recorder.piece(arrival_ns, served.tier);
             completion_ns = completion_ns.max(served.completion_ns);
@@ -165,11 +178,32 @@ pub fn simulate_policy(
                 }
             }
         }
+        if let Some(prefetcher) = prefetcher.as_mut() {
+            for piece in &request_pieces {
+                let copied =
+                    prefetcher.after_access(&mut executor, piece.extent, record.kind, arrival_ns);
+                if copied > 0 {
+                    recorder.migrated(arrival_ns, copied);
+                }
+            }
+        }
     }
 
     let counters = executor.counters();
-    let (result, series, latency_cdf) =
+    let (mut result, series, latency_cdf) =
         recorder.finish(policy.name(), fast_extents, middle_extents, counters);
+    if let Some(prefetcher) = prefetcher {
+        let predictor = prefetcher.kind();
+        let stats = prefetcher.finish();
+        result.prefetch = Some(PrefetchMeasures {
+            predictor: predictor.name().to_owned(),
+            precision: stats.precision(),
+            coverage: stats.coverage(result.misses),
+            timeliness: stats.timeliness(),
+            wasted_bytes: stats.wasted * unit_bytes,
+            stats,
+        });
+    }
     Ok(TierRun {
         result,
         series,

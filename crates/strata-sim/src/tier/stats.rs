@@ -31,6 +31,21 @@ pub struct TierResult {
     pub migrated_bytes: u64,
     pub moves: u64,
     pub rejected_moves: u64,
+    /// With prefetch on: what the prefetcher achieved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefetch: Option<PrefetchMeasures>,
+}
+
+/// The prefetch measures of a tier run (definitions in `super::prefetch`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrefetchMeasures {
+    pub predictor: String,
+    pub precision: f64,
+    pub coverage: f64,
+    pub timeliness: f64,
+    pub wasted_bytes: u64,
+    #[serde(skip)]
+    pub stats: super::TierPrefetchStats,
 }
 
 /// One point of the time series (one planning interval of virtual time).
@@ -161,6 +176,7 @@ impl Recorder {
             migrated_bytes: counters.migrated_bytes,
             moves: counters.moves,
             rejected_moves: counters.rejected_moves + counters.rejected_placements,
+            prefetch: None,
         };
         let interval_s = self.interval_ns as f64 / 1e9;
         let series = self

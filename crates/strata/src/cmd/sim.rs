@@ -41,7 +41,8 @@ pub struct SimArgs {
     /// Comma-separated policies (cache mode: lru, arc, s3fifo, belady, 2q).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     policy: Vec<String>,
-    /// Comma-separated access predictors (prefetch mode).
+    /// Comma-separated access predictors (prefetch mode; in tier mode, a prefetcher with
+    /// each of them runs next to every policy).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     predictor: Vec<String>,
     /// LSTM model for `--predictor lstm` (from `strata train --model lstm`); without it
@@ -219,6 +220,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
                     ))
                 }
             });
+            if args.lstm_model.is_some() {
+                usage_error("--lstm-model applies to --mode prefetch only");
+            }
             let experiment = TierExperiment {
                 traces: args.traces.clone(),
                 trace_options: options,
@@ -227,6 +231,13 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
                 policies,
                 fast,
                 middle,
+                predictors: if args.predictor.is_empty() {
+                    Vec::new()
+                } else {
+                    parse_list(&args.predictor, "--predictor", |s| {
+                        s.parse::<strata_sim::prefetch::PredictorKind>()
+                    })
+                },
                 config: TierSimConfig::default()
                     .with_heat_forecast_window_ns(args.heat_forecast.filter(|&ns| ns > 0)),
             };
