@@ -315,8 +315,8 @@ mod tests {
     fn takes_a_member_only_as_deep_as_it_has_been_right() {
         let mut auto = Auto::default();
         let mut out = Vec::new();
-        // Pairs of adjacent blocks at pseudo-random places: after the first block of a
-        // pair, the next block is right half of the time and the ones after it never.
+        // Pairs of adjacent blocks at pseudo-random places: the first block of a pair is
+        // always followed by its successor, and nothing after that is predictable.
         let mut x = 12_345u64;
         let mut last = (0, Vec::new());
         for _ in 0..4000 {
