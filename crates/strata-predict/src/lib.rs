@@ -38,7 +38,7 @@ pub use lstm::{Lstm, LstmConfig, LstmModel, LstmShape, LstmTrainConfig, train_ls
 pub use markov::{Markov, MarkovConfig};
 pub use readahead::{Readahead, ReadaheadConfig};
 pub use stride::{Stride, StrideConfig};
-pub use tuning::{EpochOutcome, PrefetchTuner, TunerConfig, TunerState};
+pub use tuning::{EpochOutcome, PrefetchTuner, TunerConfig, TunerState, fill_pressure};
 
 /// The predictors `--predictor` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

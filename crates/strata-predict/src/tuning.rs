@@ -93,6 +93,13 @@ pub struct EpochOutcome {
     pub pressure: f32,
 }
 
+/// Fast-tier pressure for [`EpochOutcome::pressure`] from the fastest tier's occupancy
+/// (used / capacity) and the prefetch fill watermark: 0 below 80 % of the watermark,
+/// rising to 1 at the watermark. The engine and the simulator's tier mode both use it.
+pub fn fill_pressure(occupancy: f64, watermark: f64) -> f32 {
+    ((occupancy / watermark - 0.8) / 0.2).clamp(0.0, 1.0) as f32
+}
+
 /// Where the tuner stands.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TunerState {
@@ -212,6 +219,13 @@ mod tests {
 
     fn tuner() -> PrefetchTuner {
         PrefetchTuner::new(config()).unwrap()
+    }
+
+    #[test]
+    fn fill_pressure_rises_over_the_last_fifth_below_the_watermark() {
+        assert_eq!(fill_pressure(0.5, 0.9), 0.0);
+        assert!((fill_pressure(0.81, 0.9) - 0.5).abs() < 1e-6);
+        assert_eq!(fill_pressure(0.95, 0.9), 1.0);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! up before they are read, makes room only by demoting cold data, and reports the
 //! prefetch measures in the result row.
 
+mod common;
+
 use strata_core::{IoKind, SizeOrFraction};
 use strata_predict::PredictorKind;
 use strata_sim::IoRecord;
@@ -130,31 +132,20 @@ const TABLE_PREDICTORS: [PredictorKind; 3] = [
 fn table_over_shared_traces() {
     use strata_sim::run::NoProgress;
     use strata_sim::tier::{TierExperiment, run_tier_experiment};
-    use strata_sim::trace::{TimeUnit, TraceOptions};
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces");
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
-        .expect("../shared/traces")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| !p.extension().is_some_and(|e| e == "md" || e == "py"))
-        .collect();
-    files.sort();
+    use strata_sim::trace::TraceOptions;
+    let mut traces = common::shared_traces();
+    traces.sort_by(|a, b| a.0.cmp(&b.0));
     println!(
         "| trace | policy | predictor | mean ms | with / without | fast hit | precision | coverage | timeliness | prefetched GiB | wasted GiB |"
     );
     println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     // (policy, predictor) → sum of ln(ratio), count.
     let mut ratios: std::collections::BTreeMap<(String, String), (f64, u32)> = Default::default();
-    for path in &files {
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        let unit = if name.starts_with("mqsim") {
-            TimeUnit::Ns
-        } else {
-            TimeUnit::Ms
-        };
+    for (path, unit) in &traces {
         let runs_of = |predictors: Vec<PredictorKind>| {
             let experiment = TierExperiment {
                 traces: vec![path.clone()],
-                trace_options: TraceOptions::default().with_time_unit(unit),
+                trace_options: TraceOptions::default().with_time_unit(*unit),
                 units: vec![MIB],
                 reads_only: false,
                 policies: TABLE_POLICIES.iter().map(|p| (*p).to_owned()).collect(),

@@ -8,6 +8,8 @@
 //! cargo test --release -p strata-sim --test tier_shared_traces -- --ignored --nocapture
 //! ```
 
+mod common;
+
 use std::path::PathBuf;
 use strata_core::SizeOrFraction;
 use strata_sim::run::NoProgress;
@@ -27,33 +29,8 @@ const BASELINES: [&str; 3] = ["lru-promote", "smq", "arc-tier"];
 /// `on_access` rate limits `lru-promote` is also run under: the `plan` budget, and a tenth.
 const THROTTLES_BYTES_PER_S: [u64; 2] = [200_000_000, 20_000_000];
 
-fn traces_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces")
-}
-
-/// (file, time unit) of every shared trace; `mqsim` is in ns, as its README says.
 fn traces() -> Vec<(PathBuf, TimeUnit)> {
-    [
-        "msr_hm_0_sample1000.csv",
-        "systor17_traces_sample.csv.gz",
-        "cloudphysics_vscsi_sample.csv.gz",
-        "msn_fs_excerpt.trace.gz",
-        "arc_OLTP.lis.gz",
-        "arc_P3.lis.gz",
-        "arc_P6.lis.gz",
-        "arc_P12.lis.gz",
-        "mqsim_tpcc-small.trace",
-    ]
-    .into_iter()
-    .map(|name| {
-        let unit = if name.starts_with("mqsim") {
-            TimeUnit::Ns
-        } else {
-            TimeUnit::Ms
-        };
-        (traces_dir().join(name), unit)
-    })
-    .collect()
+    common::shared_traces()
 }
 
 fn run(

@@ -65,15 +65,15 @@ fn target_tier_where(
         })
 }
 
-/// Fast-tier pressure for the tuner, 0..=1: nothing below 80 % of the watermark, rising
-/// to 1 at the watermark of the fastest tier.
+/// Fast-tier pressure for the tuner ([`strata_predict::fill_pressure`] of the fastest
+/// tier's occupancy).
 pub(crate) fn pressure(inner: &EngineInner, watermark: f64) -> f32 {
     let Some(fastest) = inner.tiers.first() else {
         return 0.0;
     };
     let alloc = fastest.alloc.lock();
     let occupancy = alloc.used_granules() as f64 / alloc.capacity_granules().max(1) as f64;
-    ((occupancy / watermark - 0.8) / 0.2).clamp(0.0, 1.0) as f32
+    strata_predict::fill_pressure(occupancy, watermark)
 }
 
 impl super::Prefetcher {

@@ -24,12 +24,14 @@
 //!   `wasted_bytes` = wasted × unit.
 
 use super::config::TokenBucket;
+use super::stats::ratio;
 use super::{TierError, TierExecutor};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use strata_core::IoKind;
 use strata_policy::{ExtentId, Move, MoveReason, TierId, TierView};
 use strata_predict::{
     Access, AccessPredictor, EpochOutcome, Prediction, PredictorKind, PrefetchTuner, TunerConfig,
+    fill_pressure,
 };
 
 /// Accesses per tuning epoch of `auto` (prefetch mode's default).
@@ -71,14 +73,6 @@ impl TierPrefetchStats {
 
     pub fn timeliness(&self) -> f64 {
         ratio(self.timely, self.used)
-    }
-}
-
-fn ratio(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
     }
 }
 
@@ -348,17 +342,14 @@ fn target_tier(executor: &TierExecutor, current: TierId) -> Option<TierId> {
         })
 }
 
-/// Fast-tier pressure for the tuner, as the engine computes it: 0 below 80 % of the
-/// watermark, rising to 1 at the watermark.
+/// Fast-tier pressure for the tuner, as the engine computes it.
 fn pressure(executor: &TierExecutor) -> f32 {
     let view = executor.map();
-    let Some(capacity) = view.capacity_extents(TierId::FASTEST) else {
-        return 0.0;
-    };
-    if capacity == 0 {
-        return 1.0;
+    match view.capacity_extents(TierId::FASTEST) {
+        None => 0.0,
+        Some(capacity) => {
+            let occupancy = view.used_extents(TierId::FASTEST) as f64 / capacity.max(1) as f64;
+            fill_pressure(occupancy, WATERMARK)
+        }
     }
-    let occupancy = view.used_extents(TierId::FASTEST) as f64 / capacity as f64;
-    let start = 0.8 * WATERMARK;
-    (((occupancy - start) / (WATERMARK - start)).clamp(0.0, 1.0)) as f32
 }
