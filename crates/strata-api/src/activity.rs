@@ -101,6 +101,10 @@ pub struct PredictorStats {
     /// Demand reads served from a prefetched extent.
     #[serde(default)]
     pub covered_reads: u64,
+    /// Extents untouched for the horizon demoted from the fastest tier to make room for
+    /// these prefetches (`[prefetch] evict_idle`).
+    #[serde(default)]
+    pub evicted_extents: u64,
     /// Volumes running this predictor.
     #[serde(default)]
     pub volumes: u64,
@@ -120,6 +124,7 @@ impl PredictorStats {
             wasted_extents: c.wasted_extents,
             demand_reads: c.demand_reads,
             covered_reads: c.covered_reads,
+            evicted_extents: c.evicted_extents,
             volumes,
         }
     }

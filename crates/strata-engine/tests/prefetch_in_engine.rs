@@ -1,7 +1,9 @@
 //! The prefetcher inside the engine, over memory devices: a sequential scan of a volume
 //! whose data sits on the slow tier gets its next extents copied to the fast tier before
 //! they are read (migration-log reason `prefetch`), the measures say so, and the data is
-//! unchanged. With `[prefetch] enabled = false` nothing moves.
+//! unchanged. When the fast tier is full, extents nobody touched for `horizon_ms` make
+//! room (reason `evict`), and recently touched ones never do. With `[prefetch] enabled =
+//! false` nothing moves.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +37,12 @@ fn open(prefetch: PrefetchConfig) -> Arc<Engine> {
 /// Fills the fast tier with a filler volume, writes `data` (so it lands on hdd), then
 /// deletes the filler so the fast tier has room again.
 fn data_on_the_slow_tier(engine: &Engine) {
+    data_below_a_full_fast_tier(engine);
+    engine.delete_volume("filler").unwrap();
+}
+
+/// Fills the fast tier with a filler volume and writes `data`, which lands on the slow tier.
+fn data_below_a_full_fast_tier(engine: &Engine) {
     engine
         .create_volume(VolumeSpec::new("filler", 32 * MIB))
         .unwrap();
@@ -53,7 +61,6 @@ fn data_on_the_slow_tier(engine: &Engine) {
     }
     data.flush().unwrap();
     drop(data);
-    engine.delete_volume("filler").unwrap();
     for e in 0..EXTENTS {
         assert_eq!(
             engine.extent_tier("data", e).unwrap(),
@@ -130,6 +137,87 @@ fn a_sequential_scan_is_prefetched_ahead_of_the_reads() {
         assert!(
             buf == pattern(e as u8, MIB as usize),
             "extent {e} after prefetch"
+        );
+    }
+}
+
+fn reads_back(engine: &Engine, volume: &str, extents: u64, fill: impl Fn(u64) -> Vec<u8>) {
+    let handle = engine.open_volume(volume).unwrap();
+    let mut buf = vec![0u8; MIB as usize];
+    for e in 0..extents {
+        handle.read(e * MIB, &mut buf).unwrap();
+        assert!(buf == fill(e), "{volume} extent {e} reads back");
+    }
+}
+
+#[test]
+fn a_full_fast_tier_swaps_extents_idle_for_the_horizon_for_prefetches() {
+    let horizon = Duration::from_secs(1);
+    let engine = open(PrefetchConfig {
+        horizon_ms: horizon.as_millis() as u64,
+        ..PrefetchConfig::default()
+    });
+    data_below_a_full_fast_tier(&engine);
+    std::thread::sleep(horizon + horizon / 2);
+    scan(&engine);
+
+    let c = data_row(&engine).expect("prefetch state").counters;
+    assert!(c.prefetched_extents >= EXTENTS / 2, "{c:?}");
+    assert!(c.precision() >= 0.9, "precision {} {c:?}", c.precision());
+    let evictions = engine.migration_log(Some("filler"), 1000).unwrap();
+    assert_eq!(evictions.len() as u64, c.evicted_extents, "{evictions:?}");
+    assert!(
+        c.evicted_extents >= c.prefetched_extents,
+        "one slot per prefetch: {c:?}"
+    );
+    assert!(
+        evictions
+            .iter()
+            .all(|r| r.reason == "evict" && r.from == TierKind::Nvme && r.to == TierKind::Ssd),
+        "{evictions:?}"
+    );
+    let prefetches = engine.migration_log(Some("data"), 1000).unwrap();
+    assert!(
+        prefetches.iter().all(|r| r.reason == "prefetch"),
+        "{prefetches:?}"
+    );
+    assert_eq!(prefetches.len() as u64, c.prefetched_extents);
+    assert_eq!(
+        engine.extent_tier("data", EXTENTS - 1).unwrap(),
+        Some(TierKind::Nvme)
+    );
+    reads_back(&engine, "data", EXTENTS, |e| pattern(e as u8, MIB as usize));
+    reads_back(&engine, "filler", 32, |_| vec![0x11; MIB as usize]);
+}
+
+#[test]
+fn a_full_fast_tier_keeps_extents_touched_within_the_horizon() {
+    for prefetch in [
+        // The filler was written moments ago: hotter than any prefetch.
+        PrefetchConfig::default(),
+        // Idle long enough, but swapping is off.
+        PrefetchConfig {
+            horizon_ms: 1,
+            evict_idle: false,
+            ..PrefetchConfig::default()
+        },
+    ] {
+        let label = format!("{prefetch:?}");
+        let engine = open(prefetch);
+        data_below_a_full_fast_tier(&engine);
+        std::thread::sleep(Duration::from_millis(100));
+        scan(&engine);
+        let c = data_row(&engine).expect("prefetch state").counters;
+        assert_eq!(c.evicted_extents, 0, "{label}");
+        assert_eq!(c.prefetched_extents, 0, "{label}");
+        assert!(
+            engine.migration_log(None, 10).unwrap().is_empty(),
+            "{label}"
+        );
+        assert_eq!(
+            engine.extent_tier("filler", 0).unwrap(),
+            Some(TierKind::Nvme),
+            "{label}"
         );
     }
 }

@@ -4,8 +4,12 @@
 //! and coverage in `GET /v1/prefetch`, `/v1/stats`, `/metrics` and `strata status`. Every
 //! byte read back is checked against what was written.
 //!
+//! With nvme kept full of a volume nobody has touched for `horizon_ms`, the prefetcher
+//! swaps: it demotes idle extents (reason `evict`) to make room for its prefetches.
+//!
 //! `bench_prefetch_on_vs_off` (ignored; run with `--ignored --nocapture`) is the
-//! BENCHMARKS.md evidence: the same sequential and strided reads with prefetch on and off.
+//! BENCHMARKS.md evidence: the same sequential and strided reads with prefetch on and off,
+//! with nvme free and with nvme full of idle data.
 
 mod common;
 
@@ -15,7 +19,7 @@ use std::time::{Duration, Instant};
 
 /// nvme just large enough for the filler volume, so the data written after it lands on
 /// hdd; deleting the filler then leaves nvme free for prefetching.
-fn config(prefetch: bool) -> String {
+fn config(prefetch: bool, horizon_ms: u64) -> String {
     format!(
         r#"
 emulation = true
@@ -33,6 +37,7 @@ copy_chunk_bytes = 1048576
 [prefetch]
 enabled = {prefetch}
 epoch_ms = 200
+horizon_ms = {horizon_ms}
 "#
     )
 }
@@ -44,6 +49,19 @@ const MIB: u64 = 1 << 20;
 fn pattern_of(extent: u64) -> u64 {
     extent % 250 + 1
 }
+
+/// What nvme holds when the reads start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Nvme {
+    /// Nothing: the filler volume is deleted.
+    Free,
+    /// The filler volume, untouched for longer than [`IDLE_HORIZON_MS`].
+    FullOfIdle,
+}
+
+/// `horizon_ms` of the [`Nvme::FullOfIdle`] runs (the default, 30 s, would make the test
+/// wait that long before the filler counts as idle).
+const IDLE_HORIZON_MS: u64 = 1_500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reads {
@@ -104,10 +122,22 @@ struct Run {
     row: Value,
 }
 
-/// Writes `volume_mib` extents of distinct patterns onto hdd, frees nvme, then reads
-/// them as `reads` with `think_ms` between requests, checking every byte.
-fn run(dir: &std::path::Path, prefetch: bool, reads: Reads, volume_mib: u64, think_ms: u64) -> Run {
-    let server = Server::start(dir, &config(prefetch));
+/// Writes `volume_mib` extents of distinct patterns onto hdd, frees nvme or leaves the
+/// filler there to go idle, then reads them as `reads` with `think_ms` between requests,
+/// checking every byte.
+fn run(
+    dir: &std::path::Path,
+    prefetch: bool,
+    nvme: Nvme,
+    reads: Reads,
+    volume_mib: u64,
+    think_ms: u64,
+) -> Run {
+    let horizon_ms = match nvme {
+        Nvme::Free => 30_000,
+        Nvme::FullOfIdle => IDLE_HORIZON_MS,
+    };
+    let server = Server::start(dir, &config(prefetch, horizon_ms));
     server.create_volume("filler", "64M");
     qemu_io(
         &server.uri("filler"),
@@ -130,10 +160,13 @@ fn run(dir: &std::path::Path, prefetch: bool, reads: Reads, volume_mib: u64, thi
         Some(volume_mib * MIB),
         "the data must start on hdd: {info}"
     );
-    assert_success(
-        "delete filler",
-        &server.cli(&["volume", "delete", "filler"]),
-    );
+    match nvme {
+        Nvme::Free => assert_success(
+            "delete filler",
+            &server.cli(&["volume", "delete", "filler"]),
+        ),
+        Nvme::FullOfIdle => std::thread::sleep(Duration::from_millis(horizon_ms + 500)),
+    }
 
     let extents = reads.extents(volume_mib);
     let mut commands = Vec::new();
@@ -170,7 +203,14 @@ fn sequential_reads_from_hdd_are_prefetched_to_nvme() {
         status,
         row,
         ..
-    } = run(dir.path(), true, Reads::Sequential, volume_mib, 30);
+    } = run(
+        dir.path(),
+        true,
+        Nvme::Free,
+        Reads::Sequential,
+        volume_mib,
+        30,
+    );
 
     // Prefetch moves are in the migration log, hdd → nvme, done.
     let log = server.get_json("/v1/migrations?volume=data&limit=1000");
@@ -231,9 +271,60 @@ fn sequential_reads_from_hdd_are_prefetched_to_nvme() {
 }
 
 #[test]
+fn a_full_nvme_gives_its_idle_extents_to_prefetches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let volume_mib = 24;
+    let Run { server, row, .. } = run(
+        dir.path(),
+        true,
+        Nvme::FullOfIdle,
+        Reads::Sequential,
+        volume_mib,
+        30,
+    );
+    let prefetched = row["prefetched_extents"].as_u64().expect("prefetched");
+    let evicted = row["evicted_extents"].as_u64().expect("evicted");
+    assert!(prefetched >= volume_mib / 2, "{row}");
+    assert!(
+        evicted >= prefetched,
+        "each prefetch took an idle extent's slot: {row}"
+    );
+    assert!(row["precision"].as_f64() >= Some(0.8), "{row}");
+    // The evictions are the filler's, nvme → hdd, done, and logged as such.
+    let log = server.get_json("/v1/migrations?volume=filler&limit=1000");
+    let evictions = log["migrations"].as_array().expect("migrations");
+    assert_eq!(evictions.len() as u64, evicted, "{log}");
+    assert!(
+        evictions.iter().all(|m| m["reason"] == "evict"
+            && m["outcome"] == "done"
+            && m["from_tier"] == "nvme"
+            && m["to_tier"] == "hdd"),
+        "{log}"
+    );
+    assert!(
+        server.metrics().contains(&format!(
+            "strata_prefetch_evicted_extents_total{{volume=\"data\",predictor=\"auto\"}} {evicted}"
+        )),
+        "the metric counts them too"
+    );
+    // Nothing was lost on either side of the swap.
+    qemu_io(
+        &server.uri("filler"),
+        &["read -P 0x11 0 32M", "read -P 0x11 32M 32M"],
+    );
+    let verify: Vec<String> = (0..volume_mib)
+        .map(|e| format!("read -P {} {} 1M", pattern_of(e), e * MIB))
+        .collect();
+    qemu_io(
+        &server.uri("data"),
+        &verify.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+}
+
+#[test]
 fn disabled_prefetch_moves_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let Run { server, status, .. } = run(dir.path(), false, Reads::Sequential, 8, 10);
+    let Run { server, status, .. } = run(dir.path(), false, Nvme::Free, Reads::Sequential, 8, 10);
     assert_eq!(status["active"], false, "{status}");
     let log = server.get_json("/v1/migrations?volume=data");
     assert_eq!(log["migrations"], serde_json::json!([]), "{log}");
@@ -254,24 +345,27 @@ fn median(v: &[f64]) -> f64 {
 #[ignore = "benchmark: cargo test -p strata --test prefetch -- --ignored --nocapture"]
 fn bench_prefetch_on_vs_off() {
     println!(
-        "| reads | mean off µs | mean on µs | mean off/on | median off/on | precision | coverage | timeliness |"
+        "| reads | nvme | mean off µs | mean on µs | mean off/on | median off/on | precision | coverage | timeliness | evicted |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for (reads, volume_mib) in [(Reads::Sequential, 48), (Reads::Strided, 144)] {
-        let off_dir = tempfile::tempdir().expect("tempdir");
-        let off = run(off_dir.path(), false, reads, volume_mib, 30);
-        let on_dir = tempfile::tempdir().expect("tempdir");
-        let on = run(on_dir.path(), true, reads, volume_mib, 30);
-        let r = &on.row;
-        println!(
-            "| {reads:?} 1 MiB, 30 ms think | {:.0} | {:.0} | {:.2} | {:.2} | {:.3} | {:.3} | {:.3} |",
-            mean(&off.latencies_us),
-            mean(&on.latencies_us),
-            mean(&off.latencies_us) / mean(&on.latencies_us),
-            median(&off.latencies_us) / median(&on.latencies_us),
-            r["precision"].as_f64().unwrap_or(0.0),
-            r["coverage"].as_f64().unwrap_or(0.0),
-            r["timeliness"].as_f64().unwrap_or(0.0),
-        );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for nvme in [Nvme::Free, Nvme::FullOfIdle] {
+        for (reads, volume_mib) in [(Reads::Sequential, 48), (Reads::Strided, 144)] {
+            let off_dir = tempfile::tempdir().expect("tempdir");
+            let off = run(off_dir.path(), false, nvme, reads, volume_mib, 30);
+            let on_dir = tempfile::tempdir().expect("tempdir");
+            let on = run(on_dir.path(), true, nvme, reads, volume_mib, 30);
+            let r = &on.row;
+            println!(
+                "| {reads:?} 1 MiB, 30 ms think | {nvme:?} | {:.0} | {:.0} | {:.2} | {:.2} | {:.3} | {:.3} | {:.3} | {} |",
+                mean(&off.latencies_us),
+                mean(&on.latencies_us),
+                mean(&off.latencies_us) / mean(&on.latencies_us),
+                median(&off.latencies_us) / median(&on.latencies_us),
+                r["precision"].as_f64().unwrap_or(0.0),
+                r["coverage"].as_f64().unwrap_or(0.0),
+                r["timeliness"].as_f64().unwrap_or(0.0),
+                r["evicted_extents"].as_u64().unwrap_or(0),
+            );
+        }
     }
 }

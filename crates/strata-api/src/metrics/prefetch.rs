@@ -13,7 +13,7 @@ pub(super) fn write_prefetch(out: &mut Exposition, stats: &PrefetchStats) {
         "1 when the prefetcher runs on this server.",
         if stats.enabled { 1.0 } else { 0.0 },
     );
-    let families: [(&str, MetricType, &str, Field); 16] = [
+    let families: [(&str, MetricType, &str, Field); 17] = [
         (
             "strata_prefetch_prefetched_extents_total",
             MetricType::Counter,
@@ -73,6 +73,12 @@ pub(super) fn write_prefetch(out: &mut Exposition, stats: &PrefetchStats) {
             MetricType::Counter,
             "Prefetch candidates pushed out of a full queue.",
             |v| v.counters.dropped as f64,
+        ),
+        (
+            "strata_prefetch_evicted_extents_total",
+            MetricType::Counter,
+            "Idle extents demoted from the fastest tier to make room for this volume's prefetches.",
+            |v| v.counters.evicted_extents as f64,
         ),
         (
             "strata_prefetch_precision_ratio",

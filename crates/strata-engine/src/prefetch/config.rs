@@ -33,6 +33,9 @@ pub struct PrefetchConfig {
     pub tracked_extents: usize,
     /// Most extents predicted ahead per round (the tuner's maximum depth).
     pub max_depth: u32,
+    /// When no tier has room under the watermark, swap: demote an extent of the fastest
+    /// tier untouched for `horizon_ms` to make room for the prefetch (see `evict.rs`).
+    pub evict_idle: bool,
 }
 
 impl Default for PrefetchConfig {
@@ -47,6 +50,7 @@ impl Default for PrefetchConfig {
             horizon_ms: 30_000,
             tracked_extents: 4_096,
             max_depth: 64,
+            evict_idle: true,
         }
     }
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How a picked candidate ended.
-enum Ended {
+pub(super) enum Ended {
     /// Copied up onto this tier.
     Prefetched(usize),
     /// Nothing to do any more (unallocated, already fast, no room, volume gone).
@@ -66,11 +66,15 @@ fn target_tier_where(
 }
 
 /// Fast-tier pressure for the tuner ([`strata_predict::fill_pressure`] of the fastest
-/// tier's occupancy).
-pub(crate) fn pressure(inner: &EngineInner, watermark: f64) -> f32 {
+/// tier's occupancy). Zero while prefetches can swap with idle extents (`swapping`):
+/// then they crowd out nothing hotter than themselves, however full the tier is.
+pub(crate) fn pressure(inner: &EngineInner, watermark: f64, swapping: bool) -> f32 {
     let Some(fastest) = inner.tiers.first() else {
         return 0.0;
     };
+    if swapping {
+        return 0.0;
+    }
     let alloc = fastest.alloc.lock();
     let occupancy = alloc.used_granules() as f64 / alloc.capacity_granules().max(1) as f64;
     strata_predict::fill_pressure(occupancy, watermark)
@@ -126,10 +130,16 @@ impl super::Prefetcher {
         if volume.pin.is_some() {
             return Ended::Skipped;
         }
-        let Some((to, _)) = target_tier(inner, &volume, placement.tier, self.config.watermark)
-        else {
-            return Ended::Skipped;
+        let (to, swap) = match target_tier(inner, &volume, placement.tier, self.config.watermark) {
+            Some((to, _)) => (to, false),
+            None => match self.swap_target(inner, &volume, placement.tier) {
+                Some(to) => (to, true),
+                None => return Ended::Skipped,
+            },
         };
+        if swap && let Err(ended) = self.make_room(inner, &volume, to) {
+            return ended;
+        }
         if !self.acquire(volume.extent_size(), &inner.tiering.cancel) {
             return Ended::Cancelled;
         }
@@ -141,7 +151,10 @@ impl super::Prefetcher {
             reason: strata_policy::MoveReason::Prefetch.as_str(),
         };
         match inner.execute_move(&job) {
-            Ok(record) if record.outcome == MigrationOutcome::Done => Ended::Prefetched(to),
+            Ok(record) if record.outcome == MigrationOutcome::Done => {
+                self.touch([(volume_id, extent)]);
+                Ended::Prefetched(to)
+            }
             Ok(record) if record.outcome == MigrationOutcome::Cancelled => Ended::Cancelled,
             // The extent moved or was trimmed since it was picked: nothing was copied.
             Err(strata_policy::MoveRejection::WrongSource) => Ended::Skipped,
@@ -150,7 +163,11 @@ impl super::Prefetcher {
     }
 
     /// Waits for the prefetch share of the bandwidth; `false` if cancelled meanwhile.
-    fn acquire(&self, len_bytes: u64, cancel: &crate::migrate::cancel::CancelToken) -> bool {
+    pub(super) fn acquire(
+        &self,
+        len_bytes: u64,
+        cancel: &crate::migrate::cancel::CancelToken,
+    ) -> bool {
         let Some(bucket) = &self.bucket else {
             return true;
         };

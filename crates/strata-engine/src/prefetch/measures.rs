@@ -40,6 +40,9 @@ pub struct PrefetchCounters {
     pub skipped: u64,
     /// Prefetch moves that failed or were refused by the executor contract.
     pub failed: u64,
+    /// Idle extents (of any volume) demoted from the fastest tier to make room for this
+    /// volume's prefetches (`evict_idle`).
+    pub evicted_extents: u64,
 }
 
 fn share(part: u64, whole: u64) -> f64 {
@@ -77,6 +80,7 @@ impl PrefetchCounters {
             (&mut self.dropped, other.dropped),
             (&mut self.skipped, other.skipped),
             (&mut self.failed, other.failed),
+            (&mut self.evicted_extents, other.evicted_extents),
         ];
         for (mine, theirs) in fields {
             *mine = mine.saturating_add(theirs);

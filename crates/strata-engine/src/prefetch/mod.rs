@@ -18,8 +18,10 @@
 //!   I/O. So the crash invariants that hold for migration hold for prefetch: the map never
 //!   points at a copy that was not made durable, and a racing write is never lost.
 //! - **Target**: the fastest tier above the extent's current one whose occupancy stays at
-//!   or below `watermark` after the copy. Prefetch only uses free room; it never evicts
-//!   anything, so it never displaces data hotter than what it brings. Unallocated extents,
+//!   or below `watermark` after the copy. When there is none (the policies keep the fast
+//!   tier full), and `evict_idle` is on, a swap ([`evict`]): an extent of the fastest tier
+//!   untouched for `horizon_ms` is demoted first and the prefetch takes its slot, so
+//!   prefetch never displaces data hotter than what it brings. Unallocated extents,
 //!   extents already on the target, pinned volumes and degraded tiers are skipped.
 //! - **Self-tuning**: every `epoch_ms` each volume's `strata_predict::PrefetchTuner` sees
 //!   that epoch's used and wasted prefetches and the fast tier's pressure, and sets the
@@ -29,9 +31,11 @@
 //!   bytes per volume, summed per predictor by the API.
 
 mod config;
+mod evict;
 mod exec;
 mod measures;
 mod queue;
+mod recency;
 mod stream;
 
 pub use config::{PREDICTOR_BY_CLASS, PrefetchConfig};
@@ -93,6 +97,9 @@ pub(crate) struct Prefetcher {
     bucket: Option<Mutex<TokenBucket>>,
     started: Instant,
     next_epoch_ns: Mutex<u64>,
+    /// Last touches and the victim search of `evict_idle` (taken after `volumes`, never
+    /// before it).
+    sweep: Mutex<evict::Sweep>,
 }
 
 impl Prefetcher {
@@ -113,6 +120,7 @@ impl Prefetcher {
             retired: Mutex::new(PrefetchCounters::default()),
             bucket,
             started: Instant::now(),
+            sweep: Mutex::new(evict::Sweep::default()),
         })
     }
 
@@ -137,12 +145,30 @@ impl Prefetcher {
         })
     }
 
+    /// These `(volume id, extent)` were touched now (for the idle test of `evict_idle`).
+    fn touch(&self, touched: impl IntoIterator<Item = (u64, u64)>) {
+        if !self.config.evict_idle {
+            return;
+        }
+        let now_ns = self.now_ns();
+        let mut sweep = self.sweep.lock();
+        for (volume, extent) in touched {
+            sweep
+                .recency
+                .entry(volume)
+                .or_default()
+                .touch(extent, now_ns);
+        }
+    }
+
     /// Learns from one poll's accesses (planner thread) and queues what the predictors
-    /// expect next. Writes are not predicted from: prefetch serves reads.
+    /// expect next. Writes are not predicted from: prefetch serves reads; but every
+    /// access counts as a touch for the idle test.
     pub fn observe(&self, inner: &EngineInner, accesses: &[Access]) {
         if !self.config.enabled {
             return;
         }
+        self.touch(accesses.iter().map(|a| (a.extent.volume, a.extent.index)));
         let by_id = inner.volumes_by_id();
         let mut queued = false;
         let mut volumes = self.volumes.lock();
@@ -207,11 +233,13 @@ impl Prefetcher {
             {
                 continue;
             }
-            let Some((_, free_share)) =
-                exec::target_tier(inner, volume, placement.tier, self.config.watermark)
-            else {
-                continue;
-            };
+            let free_share =
+                match exec::target_tier(inner, volume, placement.tier, self.config.watermark) {
+                    Some((_, free_share)) => free_share,
+                    // A swap with an idle extent: no room left under the watermark.
+                    None if self.swap_target(inner, volume, placement.tier).is_some() => 0.0,
+                    None => continue,
+                };
             let priority =
                 queue::priority(p.confidence, p.expected_in_accesses, state.heat, free_share);
             match state.queue.push(Candidate { extent, priority }) {
@@ -243,7 +271,8 @@ impl Prefetcher {
             *next = now_ns + self.config.epoch_ms * 1_000_000;
         }
         let by_id = inner.volumes_by_id();
-        let pressure = exec::pressure(inner, self.config.watermark);
+        let swapping = self.config.evict_idle && self.sweep.lock().swapping();
+        let pressure = exec::pressure(inner, self.config.watermark, swapping);
         let horizon_ns = self.config.horizon_ms * 1_000_000;
         let mut volumes = self.volumes.lock();
         volumes.retain(|id, state| {
@@ -253,6 +282,10 @@ impl Prefetcher {
             }
             alive
         });
+        self.sweep
+            .lock()
+            .recency
+            .retain(|id, _| by_id.contains_key(id));
         let busiest = volumes.values().map(|s| s.epoch_reads).max().unwrap_or(0);
         for (id, state) in volumes.iter_mut() {
             let Some(volume) = by_id.get(id) else {

@@ -15,6 +15,9 @@
 //!   it is full. Copies are ordinary moves through the same device queues as every other
 //!   one, within a token bucket of [`BANDWIDTH_SHARE`] of the migration bandwidth (the
 //!   engine's `bandwidth_share` default); an eviction and its prefetch take two extents.
+//!   As in the engine, the tuner sees the fast tier's fill pressure only once a search for
+//!   a cold extent came up empty: while prefetches can take cold extents' slots, a full
+//!   fast tier crowds out nothing hotter than them.
 //! * Measures, as in prefetch mode: a prefetched extent is *used* when it is accessed while
 //!   still on (or being copied to) the tier it was brought to, and *timely* when its copy
 //!   was done by then; it is *wasted* when the policy moves it away first, when
@@ -108,6 +111,9 @@ pub(crate) struct TierPrefetcher {
     /// access adds it back).
     last_access: HashMap<ExtentId, u64>,
     by_recency: BTreeSet<(u64, ExtentId)>,
+    /// Whether the last eviction search found a victim (`None` before the first): while
+    /// prefetches can take cold extents' slots, a full fast tier is no pressure on them.
+    last_found: Option<bool>,
 }
 
 impl TierPrefetcher {
@@ -138,6 +144,7 @@ impl TierPrefetcher {
             predictions: Vec::with_capacity(FIXED_DEPTH),
             last_access: HashMap::new(),
             by_recency: BTreeSet::new(),
+            last_found: None,
         })
     }
 
@@ -271,6 +278,12 @@ impl TierPrefetcher {
     /// The fastest tier's least recently accessed extent, if it was last accessed more
     /// than [`HORIZON_NS`] before `now_ns` and is not being copied.
     fn cold_victim(&mut self, executor: &mut TierExecutor, now_ns: u64) -> Option<ExtentId> {
+        let found = self.find_cold_victim(executor, now_ns);
+        self.last_found = Some(found.is_some());
+        found
+    }
+
+    fn find_cold_victim(&mut self, executor: &mut TierExecutor, now_ns: u64) -> Option<ExtentId> {
         while let Some(&(last_ns, extent)) = self.by_recency.first() {
             if last_ns.saturating_add(HORIZON_NS) > now_ns {
                 return None;
@@ -316,7 +329,11 @@ impl TierPrefetcher {
             tuner.end_epoch(&EpochOutcome {
                 used: self.epoch.used,
                 wasted: self.epoch.wasted,
-                pressure: pressure(executor),
+                pressure: if self.last_found == Some(false) {
+                    pressure(executor)
+                } else {
+                    0.0
+                },
             });
         }
         self.epoch = Epoch::default();
@@ -342,7 +359,7 @@ fn target_tier(executor: &TierExecutor, current: TierId) -> Option<TierId> {
         })
 }
 
-/// Fast-tier pressure for the tuner, as the engine computes it.
+/// Fast-tier pressure for the tuner, as the engine computes it (when no swap is possible).
 fn pressure(executor: &TierExecutor) -> f32 {
     let view = executor.map();
     match view.capacity_extents(TierId::FASTEST) {
