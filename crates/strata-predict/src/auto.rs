@@ -1,13 +1,17 @@
-//! The auto predictor: runs readahead, stride, Leap and Markov side by side and measures,
-//! per stream, each member's recent precision at each rank of its predictions (the share
-//! of its first, second, third-and-fourth… predicted blocks that were accessed within a
-//! horizon, [`Scoreboard`](crate::scoreboard)). A candidate block scores the precision its
-//! member has shown at that rank (the noisy-OR when several members predict it), and the
-//! best-scoring candidates above a floor are predicted. So auto takes from each member as
-//! deep as that member has been right: a Markov table's first guess next to Leap's window
-//! when both pay, one member alone when the others do not, (almost) nothing on streams
-//! nobody predicts. Every member is scored on what it *would* have predicted, heard or
-//! not, so auto notices when a stream becomes predictable again.
+//! The auto predictor: runs readahead, stride, Leap, Markov and temporal streaming side by
+//! side and measures, per stream, each member's recent precision (the share of its
+//! predicted blocks that were accessed within a horizon, [`Scoreboard`](crate::scoreboard))
+//! separately for each *bucket* of its predictions: the rank of the prediction among the
+//! member's (1st, 2nd, 3rd–4th, 5th–8th, later) and the member's own confidence in it, in
+//! quarters. A candidate block scores the precision its member has shown in that bucket
+//! (the noisy-OR when several members predict it), and the best-scoring candidates above a
+//! floor are predicted. So auto takes from each member as deep and as sure as that member
+//! has been right: a Markov table's likely first guess next to Leap's window when both
+//! pay, a temporal replay only where it has matched, one member alone when the others do
+//! not, (almost) nothing on streams nobody predicts. The confidence quarters calibrate
+//! each member's own estimate against what happened, so a member's sure guesses are not
+//! averaged with its long shots. Every member is scored on what it *would* have
+//! predicted, heard or not, so auto notices when a stream becomes predictable again.
 //!
 //! Precision starts from a per-workload-class preference table ([`class_preference`]):
 //! a classifier can tell auto a stream's class with `set_class`.
@@ -20,15 +24,19 @@ use crate::readahead::Readahead;
 use crate::scoreboard::Scoreboard;
 use crate::streams::StreamTable;
 use crate::stride::Stride;
+use crate::temporal::Temporal;
 
 /// Members, in the order of [`class_preference`] rows.
-pub const AUTO_MEMBERS: [&str; 4] = ["readahead", "stride", "leap", "markov"];
+pub const AUTO_MEMBERS: [&str; 5] = ["readahead", "stride", "leap", "markov", "temporal"];
 const MEMBERS: usize = AUTO_MEMBERS.len();
 
 /// Rank buckets of a member's predictions: 1st, 2nd, 3rd–4th, 5th–8th, 9th and later.
 pub const RANKS: usize = 5;
 
-fn rank_bucket(rank: usize) -> u8 {
+/// Confidence bands of a member's predictions: [0, ¼), [¼, ½), [½, ¾), [¾, 1].
+pub const BANDS: usize = 4;
+
+fn rank_bucket(rank: usize) -> usize {
     match rank {
         0 => 0,
         1 => 1,
@@ -38,15 +46,30 @@ fn rank_bucket(rank: usize) -> u8 {
     }
 }
 
+/// The confidence band of a prediction (see [`BANDS`]).
+pub fn confidence_band(confidence: f32) -> usize {
+    // Truncation is the binning; NaN lands in the lowest band.
+    ((confidence.clamp(0.0, 1.0) * BANDS as f32) as usize).min(BANDS - 1)
+}
+
+/// Precision of one member per (rank bucket, confidence band).
+pub type BucketPrecision = [[f32; BANDS]; RANKS];
+
+/// The scoreboard tag of a prediction: its rank bucket and confidence band in one byte.
+fn tag_of(rank: usize, confidence: f32) -> u8 {
+    (rank_bucket(rank) * BANDS + confidence_band(confidence)) as u8
+}
+
 /// Initial precision of each member (in [`AUTO_MEMBERS`] order) for a class: sequential
-/// classes trust readahead first, databases the delta-correlation table.
+/// classes trust readahead first, databases the delta-correlation and temporal tables.
 pub fn class_preference(class: WorkloadClass) -> [f32; MEMBERS] {
     match class {
-        WorkloadClass::Backup => [0.6, 0.3, 0.3, 0.2],
-        WorkloadClass::File => [0.5, 0.3, 0.3, 0.2],
-        WorkloadClass::Database => [0.2, 0.2, 0.2, 0.5],
-        WorkloadClass::Vdi => [0.3, 0.2, 0.3, 0.4],
-        WorkloadClass::Web | WorkloadClass::Dev | WorkloadClass::Unknown => [0.3; MEMBERS],
+        WorkloadClass::Backup => [0.6, 0.3, 0.3, 0.2, 0.2],
+        WorkloadClass::File => [0.5, 0.3, 0.3, 0.2, 0.2],
+        WorkloadClass::Database => [0.2, 0.2, 0.2, 0.5, 0.4],
+        WorkloadClass::Vdi => [0.3, 0.2, 0.3, 0.4, 0.4],
+        // Below the tuner's confidence floor (0.3): no member is heard before it has been right.
+        WorkloadClass::Web | WorkloadClass::Dev | WorkloadClass::Unknown => [0.2; MEMBERS],
     }
 }
 
@@ -85,24 +108,28 @@ struct StreamScores {
     resolved: u32,
     /// Each member's precision over all its predictions (what [`Auto::precision`] reports).
     precision: [f32; MEMBERS],
-    /// Each member's precision at each rank bucket (what candidates are scored by).
-    by_rank: [[f32; RANKS]; MEMBERS],
+    /// Each member's precision per bucket (what candidates are scored by).
+    by_bucket: [BucketPrecision; MEMBERS],
 }
 
 impl StreamScores {
     fn seed(&mut self, class: WorkloadClass) {
         self.seeded = true;
         self.precision = class_preference(class);
-        for (ranks, &p) in self.by_rank.iter_mut().zip(&self.precision) {
-            *ranks = [p; RANKS];
+        for (buckets, &p) in self.by_bucket.iter_mut().zip(&self.precision) {
+            *buckets = [[p; BANDS]; RANKS];
         }
     }
 
-    /// One resolved prediction of `member` at rank bucket `bucket`.
-    fn resolve(&mut self, member: usize, bucket: u8, hit: bool, rate: f32) {
+    /// One resolved prediction of `member`, tagged by [`tag_of`].
+    fn resolve(&mut self, member: usize, tag: u8, hit: bool, rate: f32) {
         let target = if hit { 1.0 } else { 0.0 };
         self.precision[member] += rate * (target - self.precision[member]);
-        if let Some(p) = self.by_rank[member].get_mut(usize::from(bucket)) {
+        let (rank, band) = (usize::from(tag) / BANDS, usize::from(tag) % BANDS);
+        if let Some(p) = self.by_bucket[member]
+            .get_mut(rank)
+            .and_then(|bands| bands.get_mut(band))
+        {
             *p += rate * (target - *p);
         }
         self.resolved = self.resolved.saturating_add(1);
@@ -139,8 +166,9 @@ impl Auto {
                 Box::new(Stride::default()),
                 Box::new(Leap::default()),
                 Box::new(Markov::default()),
+                Box::new(Temporal::default()),
             ],
-            boards: [board.clone(), board.clone(), board.clone(), board],
+            boards: std::array::from_fn(|_| board.clone()),
             scores: StreamTable::new(config.streams),
             tick: 0,
             current: None,
@@ -158,13 +186,14 @@ impl Auto {
             .map(|s| s.precision)
     }
 
-    /// Measured precision of each member's 1st, 2nd, 3rd–4th, 5th–8th and later
-    /// predictions on `stream`, members in [`AUTO_MEMBERS`] order.
-    pub fn precision_by_rank(&self, stream: u64) -> Option<[[f32; RANKS]; MEMBERS]> {
+    /// Measured precision of each member's predictions on `stream` by rank bucket (1st,
+    /// 2nd, 3rd–4th, 5th–8th, later) and confidence band ([`confidence_band`]), members in
+    /// [`AUTO_MEMBERS`] order.
+    pub fn precision_by_bucket(&self, stream: u64) -> Option<[BucketPrecision; MEMBERS]> {
         self.scores
             .get(stream)
             .filter(|s| s.seeded)
-            .map(|s| s.by_rank)
+            .map(|s| s.by_bucket)
     }
 }
 
@@ -217,7 +246,7 @@ impl AccessPredictor for Auto {
     fn predict(&mut self, max: usize, out: &mut Vec<Prediction>) {
         let Some(stream) = self.current else { return };
         let rate = self.config.learning_rate;
-        let by_rank = scores_of(&mut self.scores, stream, self.config.class).by_rank;
+        let by_bucket = scores_of(&mut self.scores, stream, self.config.class).by_bucket;
         let floor = self.config.min_precision;
         self.candidates.clear();
         for (member, predictor) in self.members.iter_mut().enumerate() {
@@ -225,20 +254,21 @@ impl AccessPredictor for Auto {
             predictor.predict(max, &mut self.scratch);
             let scores = &mut self.scores;
             for (rank, prediction) in self.scratch.iter().enumerate() {
-                let bucket = rank_bucket(rank);
+                let tag = tag_of(rank, prediction.confidence);
                 // Every member is scored on what it would have prefetched, heard or not.
                 self.boards[member].record(
                     prediction.stream,
                     prediction.block,
                     self.tick,
-                    bucket,
-                    &mut |s, bucket, hit| {
+                    tag,
+                    &mut |s, tag, hit| {
                         if let Some(entry) = scores.get_mut(s) {
-                            entry.resolve(member, bucket, hit, rate);
+                            entry.resolve(member, tag, hit, rate);
                         }
                     },
                 );
-                let score = by_rank[member][usize::from(bucket)];
+                let band = confidence_band(prediction.confidence);
+                let score = by_bucket[member][rank_bucket(rank)][band];
                 if score >= floor {
                     self.candidates.push(Candidate {
                         block: prediction.block,
@@ -331,13 +361,49 @@ mod tests {
                 }
             }
         }
-        let by_rank = auto.precision_by_rank(3).unwrap();
-        let (readahead, leap) = (by_rank[0], by_rank[2]);
-        assert!(leap[0] > 0.3, "leap's first guess {leap:?}");
-        assert!(leap[1] < 0.05, "leap's second guess {leap:?}");
-        assert!(readahead[0] < 0.05, "readahead's first guess {readahead:?}");
+        let by_bucket = auto.precision_by_bucket(3).unwrap();
+        // Leap guesses the neighbourhood here, always at confidence 0.25.
+        let leap = by_bucket[2];
+        let band = confidence_band(0.25);
+        assert!(leap[0][band] > 0.3, "leap's first guess {leap:?}");
+        assert!(leap[1][band] < 0.05, "leap's second guess {leap:?}");
+        let readahead_overall = auto.precision(3).unwrap()[0];
+        assert!(readahead_overall < 0.05, "readahead {readahead_overall}");
         // Leap's first guess alone, however deep the round may go.
         assert_eq!(last.1, [last.0 + 1]);
+    }
+
+    #[test]
+    fn calibrates_each_member_by_its_own_confidence() {
+        let mut auto = Auto::default();
+        let mut out = Vec::new();
+        // Rounds of +5, +7, +11, then a random jump: Markov is sure (and right) after +5
+        // and +7, and unsure (and wrong) after +11. One prediction per access, so every
+        // guess is a first guess.
+        let (mut block, mut x) = (1_000_000u64, 99u64);
+        let mut after_five = Vec::new();
+        for _ in 0..3000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            for step in [5, 7, 11, 13 * (1 + (x >> 33) % 1000)] {
+                block += step;
+                auto.observe(&Access::read(4, block));
+                out.clear();
+                auto.predict(1, &mut out);
+                if step == 5 {
+                    after_five = out.iter().map(|p| p.block).collect();
+                    after_five.insert(0, block);
+                }
+            }
+        }
+        // The same rank holds a band that is always right and one that is always wrong.
+        let markov_first = auto.precision_by_bucket(4).unwrap()[3][0];
+        assert!(markov_first.iter().any(|&p| p > 0.9), "{markov_first:?}");
+        assert!(markov_first.iter().any(|&p| p < 0.1), "{markov_first:?}");
+        assert_eq!(
+            after_five.get(1),
+            Some(&(after_five[0] + 7)),
+            "{after_five:?}"
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! The family is one trait, [`AccessPredictor`], and one file per member:
 //! [`Readahead`] (Linux-style, the baseline), [`Stride`], [`Leap`] (majority trend),
-//! [`Markov`] (delta correlation), [`Lstm`] (a learnt next-delta model, run with candle's
+//! [`Markov`] (delta correlation), [`Temporal`] (address correlation: replays what
+//! followed a block's previous occurrence), [`Lstm`] (a learnt next-delta model, run with candle's
 //! weights) and [`Auto`] (picks and blends the others by measured precision). `tests/conformance.rs` holds the test every member passes.
 //! [`PrefetchTuner`] turns measured precision and fast-tier pressure into a depth and a
 //! confidence threshold.
@@ -23,6 +24,7 @@ pub mod readahead;
 mod scoreboard;
 mod streams;
 pub mod stride;
+pub mod temporal;
 pub mod tuning;
 
 use std::fmt;
@@ -38,6 +40,7 @@ pub use lstm::{Lstm, LstmConfig, LstmModel, LstmShape, LstmTrainConfig, train_ls
 pub use markov::{Markov, MarkovConfig};
 pub use readahead::{Readahead, ReadaheadConfig};
 pub use stride::{Stride, StrideConfig};
+pub use temporal::{Temporal, TemporalConfig};
 pub use tuning::{EpochOutcome, PrefetchTuner, TunerConfig, TunerState, fill_pressure};
 
 /// The predictors `--predictor` knows.
@@ -50,14 +53,16 @@ pub enum PredictorKind {
     Markov,
     Auto,
     Lstm,
+    Temporal,
 }
 
 impl PredictorKind {
-    pub const ALL: [PredictorKind; 6] = [
+    pub const ALL: [PredictorKind; 7] = [
         PredictorKind::Readahead,
         PredictorKind::Stride,
         PredictorKind::Leap,
         PredictorKind::Markov,
+        PredictorKind::Temporal,
         PredictorKind::Auto,
         PredictorKind::Lstm,
     ];
@@ -70,6 +75,7 @@ impl PredictorKind {
             PredictorKind::Markov => "markov",
             PredictorKind::Auto => "auto",
             PredictorKind::Lstm => "lstm",
+            PredictorKind::Temporal => "temporal",
         }
     }
 
@@ -85,6 +91,7 @@ impl PredictorKind {
             PredictorKind::Stride => Box::new(Stride::default()),
             PredictorKind::Leap => Box::new(Leap::default()),
             PredictorKind::Markov => Box::new(Markov::default()),
+            PredictorKind::Temporal => Box::new(Temporal::default()),
             PredictorKind::Auto => Box::new(Auto::default()),
             PredictorKind::Lstm => match &models.lstm {
                 Some(model) => Box::new(Lstm::new(Arc::clone(model), LstmConfig::default())),

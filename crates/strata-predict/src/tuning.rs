@@ -31,11 +31,13 @@ impl Default for TunerConfig {
         // with thresholds down to 0.05 added candidates that were mostly wasted (auto's
         // mean precision at 4 KiB 0.41 against 0.64 here, for 0.004 more coverage), and a
         // precision floor of 0.25 switched prefetching off at 1 MiB extents, where even
-        // the best predictors' precision is 0.1–0.3.
+        // the best predictors' precision is 0.1–0.3. Starting at depth 1 and doubling on
+        // evidence protects small caches and short streams: starting at 4 cost 0.02 of
+        // mean miss ratio at 1 MiB, all of it on the two traces shorter than a few epochs.
         Self {
             min_depth: 1,
             max_depth: 4,
-            initial_depth: 4,
+            initial_depth: 1,
             min_threshold: 0.3,
             max_threshold: 0.8,
             initial_threshold: 0.3,
@@ -231,8 +233,17 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         TunerConfig::default().validate().unwrap();
-        let tuner = PrefetchTuner::new(TunerConfig::default()).unwrap();
-        assert_eq!(tuner.depth(), 4);
+        let mut tuner = PrefetchTuner::new(TunerConfig::default()).unwrap();
+        // Starts cautious and doubles on evidence, up to the maximum.
+        assert_eq!(tuner.depth(), 1);
+        for depth in [2, 4, 4] {
+            tuner.end_epoch(&EpochOutcome {
+                used: 9,
+                wasted: 1,
+                pressure: 0.0,
+            });
+            assert_eq!(tuner.depth(), depth);
+        }
     }
 
     fn epoch(used: u64, wasted: u64, pressure: f32) -> EpochOutcome {

@@ -127,7 +127,12 @@ fn every_predictor_is_deterministic() {
 
 #[test]
 fn every_predictor_follows_interleaved_sequential_streams() {
-    for kind in PredictorKind::ALL {
+    // Temporal streaming predicts only what recurs, and a first pass over new blocks never
+    // does; its own tests replay a recurring tour.
+    let kinds = PredictorKind::ALL
+        .into_iter()
+        .filter(|&kind| kind != PredictorKind::Temporal);
+    for kind in kinds {
         let mut predictor = kind.build();
         let mut predicted = HashSet::new();
         let mut accessed = 0u32;

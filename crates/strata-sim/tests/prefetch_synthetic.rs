@@ -57,7 +57,11 @@ fn readahead_is_precise_and_covers_a_sequential_stream() {
     assert!(stats.precision() > 0.95, "{stats:?}");
     assert!(stats.coverage() > 0.95, "{stats:?}");
     assert!(stats.timeliness() > 0.8, "{stats:?}");
-    for kind in PredictorKind::ALL {
+    // Temporal streaming predicts only what recurs: a first pass is new to it.
+    let kinds = PredictorKind::ALL
+        .into_iter()
+        .filter(|&kind| kind != PredictorKind::Temporal);
+    for kind in kinds {
         let stats = run(kind, affordable(kind, &stream), 1000);
         assert_consistent(kind, &stats);
         assert!(stats.coverage() > 0.8, "{kind}: {stats:?}");
@@ -95,6 +99,24 @@ fn stride_and_leap_beat_readahead_on_a_strided_stream() {
             "{kind}: {stats:?}"
         );
     }
+}
+
+#[test]
+fn temporal_and_auto_cover_a_recurring_irregular_tour() {
+    // The same 2,000 random blocks in the same order, twenty times, through a cache that
+    // holds a quarter of them: LRU alone misses every access, and there is no trend.
+    let tour = random_stream(2_000, 1 << 30, 5);
+    let stream: Vec<u64> = (0..20).flat_map(|_| tour.iter().copied()).collect();
+    let temporal = run(PredictorKind::Temporal, &stream, 500);
+    assert_consistent(PredictorKind::Temporal, &temporal);
+    assert!(
+        temporal.coverage() > 0.9 && temporal.precision() > 0.9,
+        "{temporal:?}"
+    );
+    let auto = run(PredictorKind::Auto, &stream, 500);
+    assert!(auto.coverage() > 0.8, "auto: {auto:?}");
+    let leap = run(PredictorKind::Leap, &stream, 500);
+    assert!(leap.coverage() < 0.2, "leap: {leap:?}");
 }
 
 #[test]

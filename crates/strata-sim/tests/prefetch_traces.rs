@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use strata_core::SizeOrFraction;
 use strata_sim::prefetch::{
-    CanonicalStream, PredictorKind, load_canonical_stream, run_prefetch_on,
+    CanonicalStream, PredictorKind, PrefetchConfig, Tuning, load_canonical_stream, run_prefetch_on,
+    simulate,
 };
 use strata_sim::report::ResultRow;
 use strata_sim::run::NoProgress;
+use strata_sim::run::cache_entries;
 use strata_sim::trace::TraceOptions;
 
 fn fixtures() -> PathBuf {
@@ -85,11 +87,12 @@ fn assert_consistent_and_deterministic(streams: &[CanonicalStream], kinds: &[Pre
 
 /// The predictors of the table: all but the LSTM, whose one forward pass per access would
 /// take hours over the whole set (its evidence is `prefetch_lstm.rs`, on held-out data).
-const TABLE_KINDS: [PredictorKind; 5] = [
+const TABLE_KINDS: [PredictorKind; 6] = [
     PredictorKind::Readahead,
     PredictorKind::Stride,
     PredictorKind::Leap,
     PredictorKind::Markov,
+    PredictorKind::Temporal,
     PredictorKind::Auto,
 ];
 
@@ -117,7 +120,14 @@ fn table_over_shared_traces() {
         for unit in [4096, 1 << 20] {
             let options = TraceOptions::default();
             let stream = load_canonical_stream(path, &options, unit, false).unwrap();
-            let report = run_prefetch_on(&[stream], &sizes, &TABLE_KINDS, &NoProgress).unwrap();
+            let report = run_prefetch_on(
+                std::slice::from_ref(&stream),
+                &sizes,
+                &TABLE_KINDS,
+                &NoProgress,
+            )
+            .unwrap();
+            summary.add_without_prefetch(unit, &stream, &sizes);
             for trace in &report.traces {
                 for row in &trace.results {
                     println!(
@@ -161,6 +171,27 @@ struct Summary {
 }
 
 impl Summary {
+    /// The same cases with prefetching off: the miss ratio every predictor should beat.
+    fn add_without_prefetch(
+        &mut self,
+        unit: u64,
+        stream: &CanonicalStream,
+        sizes: &[SizeOrFraction],
+    ) {
+        for &size in sizes {
+            let entries = cache_entries(size, stream.unique, stream.unit);
+            let mut config = PrefetchConfig::new(PredictorKind::Readahead, entries as usize, unit);
+            config.tuning = Tuning::Fixed {
+                depth: 0,
+                threshold: 1.0,
+            };
+            let stats = simulate(&stream.ids, &config).unwrap();
+            let entry = self.means.entry((unit, "(none)".to_owned())).or_default();
+            entry.0[0] += stats.miss_ratio();
+            entry.1 += 1;
+        }
+    }
+
     fn add(&mut self, unit: u64, rows: &[ResultRow]) {
         let name = |row: &ResultRow| row.extra["predictor"].as_str().unwrap_or("?").to_owned();
         // Rows come cache size by cache size, one per predictor.

@@ -141,7 +141,9 @@ mod tests {
         let by_class: PrefetchConfig =
             serde_json::from_str(r#"{"predictor":"class","max_depth":4}"#).unwrap();
         by_class.validate().unwrap();
-        assert_eq!(by_class.tuner().initial_depth, 4);
+        let tuner = by_class.tuner();
+        assert_eq!(tuner.max_depth, 4);
+        assert!(tuner.initial_depth <= tuner.max_depth, "{tuner:?}");
         assert!(serde_json::from_str::<PrefetchConfig>(r#"{"enable":true}"#).is_err());
     }
 }
