@@ -36,6 +36,8 @@ use view::SharedPolicy;
 /// Longest a chunk copy waits for foreground I/O on its tiers to drain; after that it runs
 /// anyway, so sustained foreground load slows migration but cannot starve it forever.
 const MAX_FOREGROUND_YIELD: Duration = Duration::from_millis(5);
+/// The same when either tier is a disk (its profile has a seek penalty).
+const MAX_FOREGROUND_YIELD_SEEKING: Duration = Duration::from_millis(20);
 /// How often a yielding chunk copy looks whether foreground I/O has drained.
 const FOREGROUND_POLL: Duration = Duration::from_micros(200);
 

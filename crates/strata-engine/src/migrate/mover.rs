@@ -300,6 +300,12 @@ impl EngineInner {
     /// Copies the whole extent and flushes the destination. `paced` copies wait for the
     /// bandwidth limit and for foreground I/O, and stop when cancelled; the final copy under
     /// the extent's exclusion does neither, so it holds writers off as briefly as possible.
+    ///
+    /// A paced copy takes the whole extent's bandwidth before its first chunk and then
+    /// copies the chunks back to back, yielding only to foreground I/O. Chunks paced one by
+    /// one spread an extent over many foreground requests, and on a disk every request
+    /// between two chunks moves the head: a seek per chunk, which the next foreground
+    /// request waits for (BENCHMARKS.md, "Foreground p99 while migrating").
     fn copy_extent(
         &self,
         volume: &Volume,
@@ -313,6 +319,24 @@ impl EngineInner {
         let (src_tier, dst_tier) = (&self.tiers[source.tier], &self.tiers[dest.tier]);
         let src_start = source.granule * crate::config::GRANULE_BYTES;
         let dst_start = dest.granule * crate::config::GRANULE_BYTES;
+        if paced {
+            // In chunk-sized takes: no bucket hands out more than its burst at once.
+            let mut granted = 0;
+            while granted < len {
+                let n = chunk.min(len - granted);
+                if self.tiering.cancel.is_cancelled()
+                    || !self.tiering.limiter.acquire(
+                        source.tier,
+                        dest.tier,
+                        n,
+                        &self.tiering.cancel,
+                    )
+                {
+                    return Err(Attempt::Cancelled);
+                }
+                granted += n;
+            }
+        }
         let mut done = 0;
         while done < len {
             let n = chunk.min(len - done);
@@ -322,13 +346,6 @@ impl EngineInner {
                     return Err(Attempt::Cancelled);
                 }
                 self.yield_to_foreground(source.tier, dest.tier);
-                if !self
-                    .tiering
-                    .limiter
-                    .acquire(source.tier, dest.tier, n, &self.tiering.cancel)
-                {
-                    return Err(Attempt::Cancelled);
-                }
             }
             src_tier
                 .device
@@ -356,9 +373,19 @@ impl EngineInner {
             self.tiers[a].fg_in_flight.load(Ordering::Relaxed) > 0
                 || self.tiers[b].fg_in_flight.load(Ordering::Relaxed) > 0
         };
+        // A chunk let in among queued foreground requests on a disk costs each of them a
+        // seek, so a disk's queue gets longer to drain.
+        let seeking = [a, b]
+            .iter()
+            .any(|&t| self.tiers[t].config.profile.seek_penalty);
+        let limit = if seeking {
+            super::MAX_FOREGROUND_YIELD_SEEKING
+        } else {
+            super::MAX_FOREGROUND_YIELD
+        };
         // Sleep-polls rather than spins: on a busy machine a spinning mover takes the CPU
         // the foreground requests it is waiting for need.
-        let deadline = Instant::now() + super::MAX_FOREGROUND_YIELD;
+        let deadline = Instant::now() + limit;
         while busy() && Instant::now() < deadline {
             std::thread::sleep(super::FOREGROUND_POLL);
         }
