@@ -60,6 +60,41 @@ fn fixture_traces_give_consistent_deterministic_rows() {
     }
 }
 
+/// The tuner's pressure compares the cache with the same LRU without prefetching: the
+/// misses prefetching caused, less the ones it saved, are exactly the misses it added.
+#[test]
+fn caused_and_saved_misses_account_for_the_difference_to_no_prefetching() {
+    let stream = load(
+        &fixtures().join("cloudphysics_vscsi_head20k.csv.gz"),
+        1 << 20,
+    );
+    let entries = cache_entries(SizeOrFraction::Fraction(0.05), stream.unique, stream.unit);
+    let mut off = PrefetchConfig::new(PredictorKind::Readahead, entries as usize, stream.unit);
+    off.tuning = Tuning::Fixed {
+        depth: 0,
+        threshold: 1.0,
+    };
+    let without = simulate(&stream.ids, &off).unwrap();
+    assert_eq!((without.induced_misses, without.saved_misses), (0, 0));
+    for kind in [
+        PredictorKind::Markov,
+        PredictorKind::Temporal,
+        PredictorKind::Auto,
+    ] {
+        let config = PrefetchConfig::new(kind, entries as usize, stream.unit);
+        let with = simulate(&stream.ids, &config).unwrap();
+        assert!(
+            with.induced_misses > 0 && with.saved_misses > 0,
+            "{kind:?}: {with:?}"
+        );
+        assert_eq!(
+            with.misses + with.saved_misses,
+            without.misses + with.induced_misses,
+            "{kind:?}: {with:?}"
+        );
+    }
+}
+
 fn assert_consistent_and_deterministic(streams: &[CanonicalStream], kinds: &[PredictorKind]) {
     let sizes = [SizeOrFraction::Fraction(0.05)];
     let report = run_prefetch_on(streams, &sizes, kinds, &NoProgress).unwrap();

@@ -4,9 +4,7 @@
 //! tag, so this list keeps both. Memory is O(capacity): nodes live in a pre-sized arena,
 //! and an insert into a full cache reuses the victim's node.
 
-use std::collections::VecDeque;
-
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 const NIL: u32 = u32::MAX;
 /// `issued_at` of an entry that was demanded (or never prefetched).
@@ -163,45 +161,6 @@ impl PrefetchCache {
     }
 }
 
-/// Blocks recently evicted to make room for a prefetch, bounded to `capacity`: a demand
-/// miss on one of them is a miss prefetching caused (pollution).
-#[derive(Debug)]
-pub(crate) struct Ghost {
-    capacity: usize,
-    order: VecDeque<u64>,
-    members: FxHashSet<u64>,
-}
-
-impl Ghost {
-    pub(crate) fn new(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
-        let mut members = FxHashSet::default();
-        members.reserve(capacity);
-        Self {
-            capacity,
-            order: VecDeque::with_capacity(capacity),
-            members,
-        }
-    }
-
-    pub(crate) fn remember(&mut self, block: u64) {
-        if !self.members.insert(block) {
-            return;
-        }
-        if self.order.len() >= self.capacity
-            && let Some(old) = self.order.pop_front()
-        {
-            self.members.remove(&old);
-        }
-        self.order.push_back(block);
-    }
-
-    /// Whether `block` was evicted by a prefetch (and forgets it: it is counted once).
-    pub(crate) fn take(&mut self, block: u64) -> bool {
-        self.members.remove(&block)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,16 +214,5 @@ mod tests {
             })
         );
         assert_eq!(cache.unused_prefetches(), 1);
-    }
-
-    #[test]
-    fn ghost_is_bounded_and_counts_once() {
-        let mut ghost = Ghost::new(2);
-        ghost.remember(1);
-        ghost.remember(2);
-        ghost.remember(3);
-        assert!(!ghost.take(1));
-        assert!(ghost.take(3));
-        assert!(!ghost.take(3));
     }
 }
