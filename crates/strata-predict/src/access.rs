@@ -86,6 +86,13 @@ pub trait AccessPredictor: Send + fmt::Debug {
     fn set_class(&mut self, stream: u64, class: WorkloadClass) {
         let _ = (stream, class);
     }
+
+    /// Tells the predictor, before its first access, how many distinct blocks its streams
+    /// address (a volume's extents): tables that need not be larger than that shrink to
+    /// fit. Predictors with small fixed state ignore it.
+    fn size_for(&mut self, blocks: u64) {
+        let _ = blocks;
+    }
 }
 
 /// `block + delta` in the unsigned block space, or `None` when it leaves it.

@@ -312,6 +312,12 @@ impl AccessPredictor for Auto {
         }));
     }
 
+    fn size_for(&mut self, blocks: u64) {
+        for member in &mut self.members {
+            member.size_for(blocks);
+        }
+    }
+
     fn set_class(&mut self, stream: u64, class: WorkloadClass) {
         let entry = self.scores.get_or_insert(stream);
         if !entry.seeded || entry.resolved < 64 {

@@ -19,6 +19,11 @@ use crate::streams::StreamTable;
 
 /// Entries per index set.
 const WAYS: usize = 4;
+/// Ring and index entries per distinct block when a predictor is sized for a volume
+/// ([`AccessPredictor::size_for`]): room for a few tours over all of its blocks.
+const ENTRIES_PER_BLOCK: u64 = 4;
+/// The smallest ring and index a predictor is sized down to.
+const MIN_SIZED_ENTRIES: usize = 256;
 /// Weight of one outcome in a stream's match rate.
 const RATE_STEP: f32 = 1.0 / 16.0;
 /// Confidence shrinks by this factor per rank.
@@ -108,6 +113,12 @@ impl Temporal {
         }
     }
 
+    /// Bytes of the ring and the index, the bulk of the predictor's memory.
+    pub fn table_bytes(&self) -> usize {
+        self.ring.len() * std::mem::size_of::<Recorded>()
+            + self.index.len() * std::mem::size_of::<IndexEntry>()
+    }
+
     fn set_of(&self, tag: u64) -> std::ops::Range<usize> {
         let set = (tag as usize) & self.set_mask;
         set * WAYS..set * WAYS + WAYS
@@ -166,6 +177,30 @@ impl Default for Temporal {
 impl AccessPredictor for Temporal {
     fn name(&self) -> &'static str {
         "temporal"
+    }
+
+    /// A stream that touches `blocks` distinct blocks finds a block's previous occurrence
+    /// within a few times `blocks` accesses, so the tables shrink to that (never below
+    /// 256 entries, never above the configured size). Only before the first access.
+    fn size_for(&mut self, blocks: u64) {
+        if self.recorded > 0 {
+            return;
+        }
+        let wanted = usize::try_from(blocks.saturating_mul(ENTRIES_PER_BLOCK))
+            .unwrap_or(usize::MAX)
+            .max(MIN_SIZED_ENTRIES);
+        let history = wanted.min(self.config.history).max(2).next_power_of_two();
+        let entries = wanted
+            .min(self.config.index_entries)
+            .max(WAYS)
+            .next_power_of_two();
+        if history < self.ring.len() {
+            self.ring = vec![Recorded::default(); history];
+        }
+        if entries < self.index.len() {
+            self.index = vec![IndexEntry::default(); entries];
+            self.set_mask = entries / WAYS - 1;
+        }
     }
 
     fn observe(&mut self, access: &Access) {
@@ -276,6 +311,30 @@ mod tests {
         }
         // Replaying 1, 2, 3 of the tour: 4 comes next, not what followed 3 last time.
         assert_eq!(predicted(&mut temporal, 2), [4, 5]);
+    }
+
+    #[test]
+    fn sized_for_a_small_volume_it_shrinks_and_still_replays_a_tour_of_all_its_blocks() {
+        let default_bytes = Temporal::default().table_bytes();
+        assert_eq!(default_bytes, 1 << 20);
+        let mut small = Temporal::default();
+        small.size_for(256);
+        assert_eq!(small.table_bytes(), default_bytes / 32);
+        // A tour over all 256 blocks in a fixed irregular order, three times.
+        let tour: Vec<u64> = (0..256u64).map(|i| (i * 97) % 256).collect();
+        for _ in 0..3 {
+            for &block in &tour {
+                small.observe(&Access::read(0, block));
+            }
+        }
+        small.observe(&Access::read(0, tour[0]));
+        assert_eq!(predicted(&mut small, 3), tour[1..4]);
+        // Sizing after the first access changes nothing; a huge volume keeps the default.
+        small.size_for(1);
+        assert_eq!(small.table_bytes(), default_bytes / 32);
+        let mut large = Temporal::default();
+        large.size_for(1 << 40);
+        assert_eq!(large.table_bytes(), default_bytes);
     }
 
     #[test]

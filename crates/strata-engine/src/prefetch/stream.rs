@@ -36,6 +36,7 @@ impl VolumePrefetch {
         name: &str,
         profile: Option<&str>,
         extent_bytes: u64,
+        volume_bytes: u64,
     ) -> Self {
         let class = profile
             .and_then(|p| p.parse().ok())
@@ -47,7 +48,10 @@ impl VolumePrefetch {
             config.predictor.parse().unwrap_or(PredictorKind::Auto)
         };
         let mut predictor = kind.build();
-        // `auto` seeds its members' trust from the class; the others ignore it.
+        // Tables sized for the volume's extents (a small volume's `temporal` history is
+        // kilobytes, not its default megabyte); `auto` seeds its members' trust from the
+        // class. Predictors that need neither ignore them.
+        predictor.size_for(volume_bytes.div_ceil(extent_bytes.max(1)));
         predictor.set_class(id, class);
         Self {
             name: name.to_owned(),
