@@ -17,6 +17,13 @@ use crate::streams::StreamTable;
 const SLOTS: usize = 4;
 /// Entries per set.
 const WAYS: usize = 4;
+/// Table entries per distinct block when a predictor is sized for a volume
+/// ([`AccessPredictor::size_for`]): a recurring tour over the blocks has about one order-1
+/// and one order-2 context per block, and the sets need slack. At 8 the shared traces lost
+/// 0.004 of Markov's 1 MiB coverage; at 16, 0.001 (BENCHMARKS.md, "Prefetch mode").
+const ENTRIES_PER_BLOCK: u64 = 16;
+/// The smallest table a predictor is sized down to.
+const MIN_SIZED_ENTRIES: usize = 256;
 /// Counts halve when a slot reaches this, keeping the histogram recent.
 const COUNT_LIMIT: u32 = 1 << 12;
 
@@ -139,6 +146,11 @@ impl Markov {
         }
     }
 
+    /// Bytes of the table, the bulk of the predictor's memory.
+    pub fn table_bytes(&self) -> usize {
+        self.table.len() * std::mem::size_of::<Entry>()
+    }
+
     fn set_of(&self, tag: u64) -> std::ops::Range<usize> {
         let set = (tag as usize) & self.set_mask;
         set * WAYS..set * WAYS + WAYS
@@ -188,6 +200,24 @@ impl Default for Markov {
 impl AccessPredictor for Markov {
     fn name(&self) -> &'static str {
         "markov"
+    }
+
+    /// Shrinks the table to 16 entries per block (never below 256, never above the
+    /// configured size). Only before the first access.
+    fn size_for(&mut self, blocks: u64) {
+        if self.current.is_some() {
+            return;
+        }
+        let entries = usize::try_from(blocks.saturating_mul(ENTRIES_PER_BLOCK))
+            .unwrap_or(usize::MAX)
+            .max(MIN_SIZED_ENTRIES)
+            .min(self.config.entries)
+            .max(WAYS)
+            .next_power_of_two();
+        if entries < self.table.len() {
+            self.table = vec![Entry::default(); entries];
+            self.set_mask = entries / WAYS - 1;
+        }
     }
 
     fn observe(&mut self, access: &Access) {
@@ -301,6 +331,38 @@ mod tests {
         assert_eq!(blocks, [block, block + 1, block + 2], "{predicted:?}");
         assert!(predicted[0].confidence > 0.9, "{predicted:?}");
         assert_eq!(blocks.len(), 3);
+    }
+
+    #[test]
+    fn sized_for_a_small_volume_it_shrinks_and_still_learns_a_tour_of_all_its_blocks() {
+        let default_bytes = Markov::default().table_bytes();
+        assert_eq!(default_bytes, 4 << 20);
+        let mut small = Markov::default();
+        small.size_for(256);
+        assert_eq!(small.table_bytes(), default_bytes / 16);
+        // A tour over all 256 blocks in a fixed irregular order: 256 distinct contexts of
+        // each order.
+        let mut tour: Vec<u64> = (0..256u64).collect();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for i in (1..tour.len()).rev() {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            tour.swap(i, (seed >> 33) as usize % (i + 1));
+        }
+        for _ in 0..4 {
+            for &block in &tour {
+                small.observe(&Access::read(0, block));
+            }
+        }
+        let mut right = 0;
+        for window in tour.windows(2) {
+            small.observe(&Access::read(0, window[0]));
+            if predictions(&mut small, 1).first().map(|p| p.block) == Some(window[1]) {
+                right += 1;
+            }
+        }
+        assert!(right > 240, "{right} of 255");
+        small.size_for(1);
+        assert_eq!(small.table_bytes(), default_bytes / 16);
     }
 
     #[test]

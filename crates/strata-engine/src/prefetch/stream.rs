@@ -48,9 +48,9 @@ impl VolumePrefetch {
             config.predictor.parse().unwrap_or(PredictorKind::Auto)
         };
         let mut predictor = kind.build();
-        // Tables sized for the volume's extents (a small volume's `temporal` history is
-        // kilobytes, not its default megabyte); `auto` seeds its members' trust from the
-        // class. Predictors that need neither ignore them.
+        // Tables sized for the volume's extents (a 256 MiB volume's Markov and `temporal`
+        // tables take 384 KiB, not their default 5 MiB); `auto` seeds its members' trust
+        // from the class. Predictors that need neither ignore them.
         predictor.size_for(volume_bytes.div_ceil(extent_bytes.max(1)));
         predictor.set_class(id, class);
         Self {
