@@ -95,6 +95,27 @@ pub trait AccessPredictor: Send + fmt::Debug {
     }
 }
 
+/// Table entries per distinct block when a predictor is sized for a volume
+/// ([`AccessPredictor::size_for`]). Markov has about one order-1 and one order-2 context
+/// per block of a recurring tour, and `temporal` needs a ring of many tours, since hot
+/// blocks stretch a cold block's reuse distance. On the shared traces at 1 MiB, 4 per block
+/// (8 for Markov) lost 0.004 of `auto`'s coverage; 16 lost 0.001 (BENCHMARKS.md,
+/// "Prefetch mode").
+const SIZED_ENTRIES_PER_BLOCK: u64 = 16;
+/// The smallest table a predictor is sized down to.
+const MIN_SIZED_ENTRIES: usize = 256;
+
+/// How many entries a table of `current` entries (a power of two) keeps when sized for
+/// `blocks` distinct blocks: 16 per block, at least 256, a power of two, never more than
+/// `current`.
+pub(crate) fn sized_entries(blocks: u64, current: usize) -> usize {
+    usize::try_from(blocks.saturating_mul(SIZED_ENTRIES_PER_BLOCK))
+        .unwrap_or(usize::MAX)
+        .max(MIN_SIZED_ENTRIES)
+        .min(current)
+        .next_power_of_two()
+}
+
 /// `block + delta` in the unsigned block space, or `None` when it leaves it.
 pub(crate) fn offset_block(block: u64, delta: i64) -> Option<u64> {
     block.checked_add_signed(delta)

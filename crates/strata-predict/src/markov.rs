@@ -10,20 +10,15 @@
 //! full set ages the set's weakest entry (halving its counts) and replaces it only once
 //! it is nearly empty, so a burst of random deltas cannot flush learnt patterns.
 
-use crate::access::{Access, AccessPredictor, Prediction, block_delta, offset_block};
+use crate::access::{
+    Access, AccessPredictor, Prediction, block_delta, offset_block, sized_entries,
+};
 use crate::streams::StreamTable;
 
 /// Next-delta slots per context.
 const SLOTS: usize = 4;
 /// Entries per set.
 const WAYS: usize = 4;
-/// Table entries per distinct block when a predictor is sized for a volume
-/// ([`AccessPredictor::size_for`]): a recurring tour over the blocks has about one order-1
-/// and one order-2 context per block, and the sets need slack. At 8 the shared traces lost
-/// 0.004 of Markov's 1 MiB coverage; at 16, 0.001 (BENCHMARKS.md, "Prefetch mode").
-const ENTRIES_PER_BLOCK: u64 = 16;
-/// The smallest table a predictor is sized down to.
-const MIN_SIZED_ENTRIES: usize = 256;
 /// Counts halve when a slot reaches this, keeping the histogram recent.
 const COUNT_LIMIT: u32 = 1 << 12;
 
@@ -202,19 +197,11 @@ impl AccessPredictor for Markov {
         "markov"
     }
 
-    /// Shrinks the table to 16 entries per block (never below 256, never above the
-    /// configured size). Only before the first access.
+    /// Shrinks the table to 16 entries per block ([`sized_entries`]). Only before the
+    /// first access.
     fn size_for(&mut self, blocks: u64) {
-        if self.current.is_some() {
-            return;
-        }
-        let entries = usize::try_from(blocks.saturating_mul(ENTRIES_PER_BLOCK))
-            .unwrap_or(usize::MAX)
-            .max(MIN_SIZED_ENTRIES)
-            .min(self.config.entries)
-            .max(WAYS)
-            .next_power_of_two();
-        if entries < self.table.len() {
+        let entries = sized_entries(blocks, self.table.len());
+        if self.current.is_none() && entries < self.table.len() {
             self.table = vec![Entry::default(); entries];
             self.set_mask = entries / WAYS - 1;
         }

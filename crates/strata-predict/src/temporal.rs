@@ -14,18 +14,11 @@
 //! stream's next distinct blocks. Confidence is the stream's measured rate of "the next
 //! access was the replay's first block", lowered for deeper predictions.
 
-use crate::access::{Access, AccessPredictor, Prediction};
+use crate::access::{Access, AccessPredictor, Prediction, sized_entries};
 use crate::streams::StreamTable;
 
 /// Entries per index set.
 const WAYS: usize = 4;
-/// Ring and index entries per distinct block when a predictor is sized for a volume
-/// ([`AccessPredictor::size_for`]): room for many tours over all of its blocks, since hot
-/// blocks stretch a cold block's reuse distance. At 4 the shared traces lost 0.002 of
-/// its own 1 MiB coverage; at 16 nothing (BENCHMARKS.md, "Prefetch mode").
-const ENTRIES_PER_BLOCK: u64 = 16;
-/// The smallest ring and index a predictor is sized down to.
-const MIN_SIZED_ENTRIES: usize = 256;
 /// Weight of one outcome in a stream's match rate.
 const RATE_STEP: f32 = 1.0 / 16.0;
 /// Confidence shrinks by this factor per rank.
@@ -182,23 +175,17 @@ impl AccessPredictor for Temporal {
     }
 
     /// A stream that touches `blocks` distinct blocks mostly finds a block's previous
-    /// occurrence within 16 × `blocks` accesses, so the tables shrink to that (never below
-    /// 256 entries, never above the configured size). Only before the first access.
+    /// occurrence within 16 × `blocks` accesses, so the ring and the index shrink to that
+    /// ([`sized_entries`]). Only before the first access.
     fn size_for(&mut self, blocks: u64) {
         if self.recorded > 0 {
             return;
         }
-        let wanted = usize::try_from(blocks.saturating_mul(ENTRIES_PER_BLOCK))
-            .unwrap_or(usize::MAX)
-            .max(MIN_SIZED_ENTRIES);
-        let history = wanted.min(self.config.history).max(2).next_power_of_two();
-        let entries = wanted
-            .min(self.config.index_entries)
-            .max(WAYS)
-            .next_power_of_two();
+        let history = sized_entries(blocks, self.ring.len());
         if history < self.ring.len() {
             self.ring = vec![Recorded::default(); history];
         }
+        let entries = sized_entries(blocks, self.index.len());
         if entries < self.index.len() {
             self.index = vec![IndexEntry::default(); entries];
             self.set_mask = entries / WAYS - 1;

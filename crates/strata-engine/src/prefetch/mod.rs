@@ -141,7 +141,7 @@ impl Prefetcher {
                 &volume.record.name,
                 volume.record.profile.as_deref(),
                 volume.extent_size(),
-                volume.record.size_bytes,
+                volume.map.len(),
             )
         })
     }

@@ -36,7 +36,7 @@ impl VolumePrefetch {
         name: &str,
         profile: Option<&str>,
         extent_bytes: u64,
-        volume_bytes: u64,
+        extents: u64,
     ) -> Self {
         let class = profile
             .and_then(|p| p.parse().ok())
@@ -51,7 +51,7 @@ impl VolumePrefetch {
         // Tables sized for the volume's extents (a 256 MiB volume's Markov and `temporal`
         // tables take 384 KiB, not their default 5 MiB); `auto` seeds its members' trust
         // from the class. Predictors that need neither ignore them.
-        predictor.size_for(volume_bytes.div_ceil(extent_bytes.max(1)));
+        predictor.size_for(extents);
         predictor.set_class(id, class);
         Self {
             name: name.to_owned(),
