@@ -1,13 +1,14 @@
 //! Prefetch mode over real traces: the excerpt fixtures in every run (counters consistent,
 //! runs deterministic), and — ignored by default, for BENCHMARKS.md — a table of every
-//! predictor over every shared trace at 4 KiB and 1 MiB units.
+//! predictor over every shared trace at 4 KiB and 1 MiB units, and sweeps of `auto`'s
+//! pressure limit and of the predictors' table sizing.
 
 use std::path::{Path, PathBuf};
 
 use strata_core::SizeOrFraction;
 use strata_sim::prefetch::{
-    CanonicalStream, PredictorKind, PrefetchConfig, Tuning, load_canonical_stream, run_prefetch_on,
-    simulate,
+    CanonicalStream, PredictorKind, PrefetchConfig, PrefetchStats, TunerConfig, Tuning,
+    load_canonical_stream, run_prefetch_on, simulate, simulate_with,
 };
 use strata_sim::report::ResultRow;
 use strata_sim::run::NoProgress;
@@ -135,13 +136,7 @@ const TABLE_KINDS: [PredictorKind; 6] = [
 #[test]
 #[ignore = "evidence table for BENCHMARKS.md; reads ../shared/traces (minutes)"]
 fn table_over_shared_traces() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| !p.extension().is_some_and(|e| e == "md" || e == "py"))
-        .collect();
-    files.sort();
+    let files = shared_traces();
     let sizes = [
         SizeOrFraction::Fraction(0.01),
         SizeOrFraction::Fraction(0.05),
@@ -183,6 +178,94 @@ fn table_over_shared_traces() {
         }
     }
     summary.print();
+}
+
+/// The trace files of `../shared/traces`, sorted.
+fn shared_traces() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.extension().is_some_and(|e| e == "md" || e == "py"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Means over every shared trace at `unit` and caches of 1 % and 5 % of its blocks of
+/// (miss ratio, precision, coverage), each case run by `run(stream, cache entries)`.
+fn means_over_shared_traces(
+    unit: u64,
+    mut run: impl FnMut(&CanonicalStream, usize) -> PrefetchStats,
+) -> [f64; 3] {
+    let mut sums = [0.0; 3];
+    let mut cases = 0.0;
+    for path in shared_traces() {
+        let stream = load(&path, unit);
+        for fraction in [0.01, 0.05] {
+            let entries =
+                cache_entries(SizeOrFraction::Fraction(fraction), stream.unique, unit) as usize;
+            let stats = run(&stream, entries);
+            sums[0] += stats.miss_ratio();
+            sums[1] += stats.precision();
+            sums[2] += stats.coverage();
+            cases += 1.0;
+        }
+    }
+    sums.map(|sum| sum / cases)
+}
+
+/// `cargo test -p strata-sim --release --test prefetch_traces -- --ignored --nocapture sweeps`
+#[test]
+#[ignore = "evidence for BENCHMARKS.md; reads ../shared/traces (minutes)"]
+fn sweeps_of_pressure_limit_and_table_sizing() {
+    let unit = 1 << 20;
+    println!("| `auto`'s pressure limit | miss ratio / precision / coverage (1 MiB) |");
+    println!("|---:|---:|");
+    for limit in [0.5, 0.6, 0.7, 1.01] {
+        let [miss, precision, coverage] = means_over_shared_traces(unit, |stream, entries| {
+            let mut config = PrefetchConfig::new(PredictorKind::Auto, entries, unit);
+            config.tuning = Tuning::Adaptive {
+                config: TunerConfig {
+                    pressure_limit: limit,
+                    ..TunerConfig::default()
+                },
+                epoch_accesses: 1024,
+            };
+            simulate(&stream.ids, &config).unwrap()
+        });
+        println!("| {limit} | {miss:.4} / {precision:.3} / {coverage:.3} |");
+    }
+    println!();
+    println!("| unit | predictor | default tables | sized for the trace's blocks |");
+    println!("|---:|---|---:|---:|");
+    for unit in [4096, 1 << 20] {
+        for kind in [
+            PredictorKind::Markov,
+            PredictorKind::Temporal,
+            PredictorKind::Auto,
+        ] {
+            let cells = [false, true].map(|sized| {
+                let [miss, precision, coverage] =
+                    means_over_shared_traces(unit, |stream, entries| {
+                        let mut predictor = kind.build();
+                        if sized {
+                            predictor.size_for(stream.unique);
+                        }
+                        let config = PrefetchConfig::new(kind, entries, unit);
+                        simulate_with(&stream.ids, &config, predictor.as_mut()).unwrap()
+                    });
+                format!("{miss:.4} / {precision:.3} / {coverage:.3}")
+            });
+            println!(
+                "| {} | {} | {} | {} |",
+                unit_name(unit),
+                kind.name(),
+                cells[0],
+                cells[1]
+            );
+        }
+    }
 }
 
 /// (miss ratio, precision, coverage) of one row.
