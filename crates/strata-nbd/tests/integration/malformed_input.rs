@@ -55,6 +55,10 @@ async fn garbage_after_handshake_closes_only_that_connection() {
     assert_eq!(bystander.read(0, 10).await.unwrap(), b"still here");
     let mut fresh = NbdClient::connect_tcp(server.addr, "v").await.unwrap();
     assert_eq!(fresh.read(0, 10).await.unwrap(), b"still here");
+    // The server counts the error after the connection's socket is gone, so the client can
+    // see the close first; the other connections stay open, so `wait_idle` cannot be used.
+    crate::common::wait_until(|| server.stats.protocol_errors_total.load(Ordering::SeqCst) > 0)
+        .await;
     assert_eq!(server.stats.snapshot().protocol_errors_total, 1);
     server.stop().await;
 }
