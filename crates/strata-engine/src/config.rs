@@ -13,6 +13,10 @@ pub const GRANULE_BYTES: u64 = strata_core::MIN_EXTENT_SIZE;
 /// Most tiers one engine can hold (the extent-map entry keeps the tier index in 7 bits).
 pub const MAX_TIERS: usize = 127;
 
+/// Default [`PlacementConfig::disk_time_share`]: copies at 5 % of a disk's time keep its
+/// foreground p99 within 10 % (BENCHMARKS.md, "Foreground p99 while migrating").
+pub const DEFAULT_DISK_TIME_SHARE: f64 = 0.05;
+
 /// Everything [`crate::Engine::open`] needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +54,9 @@ pub struct PlacementConfig {
     pub burst_bytes: u64,
     /// A move copies its extent in chunks of this size, yielding to foreground I/O between.
     pub copy_chunk_bytes: u64,
+    /// Share of a disk's time (a tier whose profile has a seek penalty) that copies may
+    /// take while foreground requests use it, in (0, 1]; 1 = no limit beyond the rates.
+    pub disk_time_share: f64,
     /// Attempts per move before it is given up (device errors only).
     pub max_attempts: u32,
     /// Delay before the first retry; doubled for each further one.
@@ -82,6 +89,7 @@ impl Default for PlacementConfig {
             pair_limits: Vec::new(),
             burst_bytes: 1 << 20,
             copy_chunk_bytes: 128 << 10,
+            disk_time_share: DEFAULT_DISK_TIME_SHARE,
             max_attempts: 3,
             retry_backoff_ms: 20,
             degrade_after_failures: 3,
@@ -145,6 +153,12 @@ impl PlacementConfig {
             return Err(invalid(
                 "burst_bytes must be at least copy_chunk_bytes".into(),
             ));
+        }
+        if !(self.disk_time_share > 0.0 && self.disk_time_share <= 1.0) {
+            return Err(invalid(format!(
+                "disk_time_share {} must be in (0, 1]",
+                self.disk_time_share
+            )));
         }
         if self.max_attempts == 0 || self.degrade_after_failures == 0 {
             return Err(invalid(
@@ -298,6 +312,12 @@ mod tests {
         let mut config = EngineConfig::embedded_default("data");
         config.placement.copy_chunk_bytes = 1000;
         assert!(config.validate().is_err());
+        for share in [0.0, -0.1, 1.5, f64::NAN] {
+            let mut config = EngineConfig::embedded_default("data");
+            config.placement.disk_time_share = share;
+            let err = config.validate().expect_err("share out of range");
+            assert!(err.to_string().contains("disk_time_share"), "{err}");
+        }
         let parsed: PlacementConfig =
             serde_json::from_str(r#"{"policy":"lru-promote","migration_mbps":0}"#).unwrap();
         assert_eq!(parsed.plan_budget_bytes(), u64::MAX);

@@ -113,6 +113,9 @@ pub(crate) struct Tier {
     rmw_locks: Box<[Mutex<()>]>,
     /// Foreground device calls in flight; migration yields while it is non-zero.
     pub fg_in_flight: AtomicU64,
+    /// Foreground device calls started, ever; migration's disk-time share looks whether it
+    /// moves.
+    pub fg_calls: AtomicU64,
     /// No longer a migration target after repeated failed moves into it.
     pub degraded: AtomicBool,
     /// Failed moves in a row involving this tier's device.
@@ -134,6 +137,7 @@ impl Tier {
             },
             rmw_locks: (0..RMW_STRIPES).map(|_| Mutex::new(())).collect(),
             fg_in_flight: AtomicU64::new(0),
+            fg_calls: AtomicU64::new(0),
             degraded: AtomicBool::new(false),
             move_failures: AtomicU32::new(0),
             queue_probe: None,
@@ -175,6 +179,7 @@ impl Tier {
 
     /// A foreground read (counted in `fg_in_flight`).
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> strata_device::Result<()> {
+        self.fg_calls.fetch_add(1, Ordering::Relaxed);
         let _in_flight = InFlight::enter(&self.fg_in_flight);
         let Some((start, len)) = self.widen(offset, buf.len()) else {
             return self.device.read_at(buf, offset);
@@ -188,6 +193,7 @@ impl Tier {
 
     /// A foreground write (counted in `fg_in_flight`).
     pub fn write_at(&self, data: &[u8], offset: u64) -> strata_device::Result<()> {
+        self.fg_calls.fetch_add(1, Ordering::Relaxed);
         let _in_flight = InFlight::enter(&self.fg_in_flight);
         let Some((start, len)) = self.widen(offset, data.len()) else {
             return self.device.write_at(data, offset);

@@ -34,7 +34,12 @@ const MIB: u64 = 1 << 20;
 /// The configured migration rate, MB/s.
 const MBPS: u64 = 16;
 
+/// The server config; `P99_DISK_TIME_SHARE` overrides `disk_time_share` (for the
+/// benchmark's sweep), otherwise the engine's default holds.
 fn config(policy: &str, mbps: u64) -> String {
+    let share = std::env::var("P99_DISK_TIME_SHARE")
+        .map(|s| format!("disk_time_share = {s}\n"))
+        .unwrap_or_default();
     format!(
         r#"
 emulation = true
@@ -49,7 +54,7 @@ policy = "{policy}"
 plan_interval_ms = 200
 access_poll_ms = 20
 migration_mbps = {mbps}
-[prefetch]
+{share}[prefetch]
 enabled = false
 "#
     )
@@ -183,10 +188,12 @@ fn migration_runs_under_measured_foreground_reads_and_pins_hold() {
     let dir = tempfile::tempdir().expect("tempdir");
     let migrating = run(&dir.path().join("lru"), "lru-promote", MBPS, 2, 8, 256);
     println!("lru-promote {migrating:?}");
-    // The churn keeps migration busy for the whole window, at a rate that matters but not
-    // above the configured rate (plus the 1 MiB burst the bucket may hand out).
+    // The churn keeps migration busy for the whole window, never above the configured rate
+    // (plus the 1 MiB burst the bucket may hand out). On the hdd, which the foreground jobs
+    // keep in use, the disk-time share holds copies to about 4 MB/s on a quiet machine
+    // (BENCHMARKS.md); more than 0.5 MB/s is at least four extents in the window.
     assert!(
-        migrating.migration_mbps > 1.0 && migrating.migration_mbps < MBPS as f64 + 1.1,
+        migrating.migration_mbps > 0.5 && migrating.migration_mbps < MBPS as f64 + 1.1,
         "{migrating:?}"
     );
     let run = migrating;
@@ -199,16 +206,30 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The configured rates the benchmark measures, MB/s: `P99_MBPS` (a comma-separated list),
+/// else 4, [`MBPS`] and the engine's default (64).
+fn bench_rates() -> Vec<u64> {
+    let default = strata_engine::PlacementConfig::default().migration_mbps;
+    match std::env::var("P99_MBPS") {
+        Ok(list) => list
+            .split(',')
+            .map(|r| r.trim().parse().expect("P99_MBPS: comma-separated MB/s"))
+            .collect(),
+        Err(_) => vec![4, MBPS, default],
+    }
+}
+
 /// `cargo test -p strata --test migration_p99 -- --ignored --nocapture bench_p99_while_migrating`
+/// (`P99_MBPS=16` for one rate)
 #[test]
-#[ignore = "benchmark for BENCHMARKS.md: twelve 35 s fio runs"]
+#[ignore = "benchmark for BENCHMARKS.md: six 35 s fio runs per rate"]
 fn bench_p99_while_migrating() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut table = vec![
         "| configured MB/s | foreground | static p50 | static p99 | migrating p50 | migrating p99 | p99 ratio | migrated MB/s |".to_owned(),
         "|---:|---|---:|---:|---:|---:|---:|---:|".to_owned(),
     ];
-    for mbps in [4, MBPS] {
+    for mbps in bench_rates() {
         let mut runs: Vec<(Run, Run)> = Vec::new();
         for round in 0..3 {
             let at = |p: &str| dir.path().join(format!("{p}{mbps}-{round}"));

@@ -64,6 +64,12 @@ pub(super) fn write_migration(out: &mut Exposition, stats: &MigrationStats) {
         stats.bytes_moved as f64,
     );
     out.single(
+        "strata_migration_disk_time_wait_seconds_total",
+        MetricType::Counter,
+        "Time copies waited for their share of a disk's time while foreground requests used it.",
+        stats.disk_time_wait_ms as f64 / 1000.0,
+    );
+    out.single(
         "strata_migration_queue_length",
         MetricType::Gauge,
         "Moves waiting for the executor.",
@@ -99,6 +105,7 @@ mod tests {
             aborted: 3,
             cancelled: 4,
             bytes_moved: 5 << 20,
+            disk_time_wait_ms: 2500,
             queue_len: 7,
             in_flight: 1,
             degraded_tiers: vec![strata_core::TierKind::Ssd],
@@ -116,6 +123,7 @@ mod tests {
             "strata_migration_moves_total{outcome=\"aborted\"} 3",
             "strata_migration_moves_total{outcome=\"cancelled\"} 4",
             "strata_migration_bytes_total 5242880",
+            "strata_migration_disk_time_wait_seconds_total 2.5",
             "strata_migration_queue_length 7",
             "strata_migration_in_flight 1",
             "strata_migration_degraded_tiers 1",

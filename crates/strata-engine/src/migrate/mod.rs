@@ -12,6 +12,7 @@
 
 pub(crate) mod bucket;
 pub(crate) mod cancel;
+pub(crate) mod disk_time;
 pub(crate) mod log;
 mod mover;
 mod runner;
@@ -23,6 +24,7 @@ pub(crate) use mover::{MANUAL_REASON, MoveJob};
 use crate::config::PlacementConfig;
 use bucket::TokenBucket;
 use cancel::{CancelToken, Gate};
+use disk_time::TimeShare;
 use log::MigrationLog;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -38,6 +40,8 @@ use view::SharedPolicy;
 const MAX_FOREGROUND_YIELD: Duration = Duration::from_millis(5);
 /// The same when either tier is a disk (its profile has a seek penalty).
 const MAX_FOREGROUND_YIELD_SEEKING: Duration = Duration::from_millis(20);
+/// Longest sleep of a copy waiting for its disk-time share before it looks again.
+const DISK_TIME_POLL_NS: u64 = 50_000_000;
 /// How often a yielding chunk copy looks whether foreground I/O has drained.
 const FOREGROUND_POLL: Duration = Duration::from_micros(200);
 
@@ -60,6 +64,8 @@ pub struct MigrationStats {
     pub cancelled: u64,
     /// Bytes copied by completed moves.
     pub bytes_moved: u64,
+    /// Time copies waited for their disk-time share on disks in use (ms).
+    pub disk_time_wait_ms: u64,
     /// Moves waiting for the executor.
     pub queue_len: usize,
     /// Moves being executed right now (0 or 1).
@@ -78,6 +84,7 @@ pub(crate) struct Counters {
     pub cancelled: AtomicU64,
     pub bytes_moved: AtomicU64,
     pub in_flight: AtomicU64,
+    pub disk_time_wait_ns: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -147,6 +154,8 @@ pub(crate) struct Tiering {
     pub gate: Gate,
     pub queue: Mutex<MoveQueue>,
     pub limiter: Limiter,
+    /// Per tier: the disk-time account of copies (used on tiers with a seek penalty).
+    pub disk_time: Vec<Mutex<TimeShare>>,
     pub log: MigrationLog,
     pub counters: Counters,
     /// The policy's heat half-life, the unit of the forecasts it is handed.
@@ -165,6 +174,10 @@ impl Tiering {
     ) -> Self {
         Self {
             limiter: Limiter::new(&config, tier_kinds),
+            disk_time: tier_kinds
+                .iter()
+                .map(|_| Mutex::new(TimeShare::new(config.disk_time_share, 0)))
+                .collect(),
             config,
             policy,
             cancel: CancelToken::default(),
@@ -202,11 +215,17 @@ impl Tiering {
         }
     }
 
-    pub fn pop(&self) -> Option<Move> {
+    /// Takes the first queued move `ready` accepts.
+    pub fn pop_first(&self, ready: impl Fn(&Move) -> bool) -> Option<Move> {
         let mut queue = self.queue.lock();
-        let next = queue.moves.pop_front()?;
+        let at = queue.moves.iter().position(ready)?;
+        let next = queue.moves.remove(at)?;
         queue.queued.remove(&next.extent);
         Some(next)
+    }
+
+    pub fn queue_len(&self) -> usize {
+        self.queue.lock().moves.len()
     }
 
     pub fn reject(&self, _why: MoveRejection) {
@@ -226,6 +245,7 @@ impl Tiering {
             aborted: load(&c.aborted),
             cancelled: load(&c.cancelled),
             bytes_moved: load(&c.bytes_moved),
+            disk_time_wait_ms: load(&c.disk_time_wait_ns) / 1_000_000,
             queue_len: self.queue.lock().moves.len(),
             in_flight: load(&c.in_flight),
             degraded_tiers,

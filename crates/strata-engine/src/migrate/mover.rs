@@ -43,6 +43,22 @@ pub(crate) struct MoveJob {
     pub from: usize,
     pub to: usize,
     pub reason: &'static str,
+    /// A prefetch or the eviction that makes room for one: it serves a foreground stream,
+    /// so it is not held to the disk-time share (the prefetcher has its own bandwidth
+    /// share and accuracy tuner).
+    pub for_prefetch: bool,
+}
+
+/// How a copy is paced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pacing {
+    /// The final copy under the extent's exclusion: as fast as it can, holding writers
+    /// off as briefly as possible.
+    Unpaced,
+    /// The bandwidth limits, yielding to foreground I/O, stopping when cancelled.
+    Paced,
+    /// As `Paced`, and within the disk-time share of the disks involved.
+    PacedInDiskShare,
 }
 
 /// Why one attempt did not complete.
@@ -230,19 +246,24 @@ impl EngineInner {
         let volume = &job.volume;
         let (volume_id, extent) = (volume.record.id, job.extent);
         let mut copied_gen = self.extent_locks.quiescent_generation(volume_id, extent);
-        self.copy_extent(volume, source, dest, true)?;
+        let paced = if job.for_prefetch {
+            Pacing::Paced
+        } else {
+            Pacing::PacedInDiskShare
+        };
+        self.copy_extent(volume, source, dest, paced)?;
         for _ in 0..2 {
             let now_gen = self.extent_locks.quiescent_generation(volume_id, extent);
             if now_gen == copied_gen {
                 break;
             }
             copied_gen = now_gen;
-            self.copy_extent(volume, source, dest, true)?;
+            self.copy_extent(volume, source, dest, paced)?;
         }
         let _flush = self.flush_lock.lock();
         let (_exclusive, final_gen) = self.extent_locks.exclusive(volume_id, extent);
         if final_gen != copied_gen {
-            self.copy_extent(volume, source, dest, false)?;
+            self.copy_extent(volume, source, dest, Pacing::Unpaced)?;
         }
         let _map = volume.map_lock.lock();
         let alive = self
@@ -297,12 +318,11 @@ impl EngineInner {
         Ok(record)
     }
 
-    /// Copies the whole extent and flushes the destination. `paced` copies wait for the
-    /// bandwidth limit and for foreground I/O, and stop when cancelled; the final copy under
-    /// the extent's exclusion does neither, so it holds writers off as briefly as possible.
+    /// Copies the whole extent and flushes the destination, paced as `pacing` says.
     ///
-    /// A paced copy takes the whole extent's bandwidth before its first chunk and then
-    /// copies the chunks back to back, yielding only to foreground I/O. Chunks paced one by
+    /// A paced copy takes the whole extent's bandwidth, and waits for its share of a
+    /// disk's time, before its first chunk; then it copies the chunks back to back,
+    /// yielding only to foreground I/O. Chunks paced one by
     /// one spread an extent over many foreground requests, and on a disk every request
     /// between two chunks moves the head: a seek per chunk, which the next foreground
     /// request waits for (BENCHMARKS.md, "Foreground p99 while migrating").
@@ -311,8 +331,9 @@ impl EngineInner {
         volume: &Volume,
         source: Placement,
         dest: Placement,
-        paced: bool,
+        pacing: Pacing,
     ) -> std::result::Result<(), Attempt> {
+        let paced = pacing != Pacing::Unpaced;
         let len = volume.extent_size();
         let chunk = self.tiering.config.copy_chunk_bytes.min(len);
         let mut buf = vec![0u8; usize::try_from(chunk).unwrap_or(usize::MAX)];
@@ -336,6 +357,11 @@ impl EngineInner {
                 }
                 granted += n;
             }
+            // Before the first chunk only, like the bandwidth: waiting between chunks would
+            // cost a disk a seek per chunk.
+            if pacing == Pacing::PacedInDiskShare {
+                self.wait_for_disk_time(source.tier, dest.tier)?;
+            }
         }
         let mut done = 0;
         while done < len {
@@ -347,18 +373,22 @@ impl EngineInner {
                 }
                 self.yield_to_foreground(source.tier, dest.tier);
             }
+            let started = Instant::now();
             src_tier
                 .device
                 .read_at(part, src_start + done)
                 .map_err(|e| {
                     Attempt::Device(source.tier, format!("{} read: {e}", src_tier.name()))
                 })?;
+            self.charge_disk_time(source.tier, started.elapsed());
+            let started = Instant::now();
             dst_tier
                 .device
                 .write_at(part, dst_start + done)
                 .map_err(|e| {
                     Attempt::Device(dest.tier, format!("{} write: {e}", dst_tier.name()))
                 })?;
+            self.charge_disk_time(dest.tier, started.elapsed());
             done += n;
         }
         dst_tier
@@ -389,6 +419,58 @@ impl EngineInner {
         while busy() && Instant::now() < deadline {
             std::thread::sleep(super::FOREGROUND_POLL);
         }
+    }
+
+    /// Waits while either tier is a disk in use whose copies took more than their share of
+    /// its time (`PlacementConfig::disk_time_share`, [`super::disk_time`]).
+    fn wait_for_disk_time(&self, a: usize, b: usize) -> std::result::Result<(), Attempt> {
+        loop {
+            let wait_ns = self.disk_time_wait_ns(a).max(self.disk_time_wait_ns(b));
+            if wait_ns == 0 {
+                return Ok(());
+            }
+            // In slices, so a disk that falls quiet lets the copy go early.
+            let slice = wait_ns.min(super::DISK_TIME_POLL_NS);
+            self.tiering
+                .counters
+                .disk_time_wait_ns
+                .fetch_add(slice, Ordering::Relaxed);
+            if self.tiering.cancel.sleep(Duration::from_nanos(slice)) {
+                return Err(Attempt::Cancelled);
+            }
+        }
+    }
+
+    /// How long a copy to or from `tier` must wait for its disk-time share now (0 for a
+    /// tier without a seek penalty).
+    fn disk_time_wait_ns(&self, tier: usize) -> u64 {
+        if !self.tiers[tier].config.profile.seek_penalty {
+            return 0;
+        }
+        let calls = self.tiers[tier].fg_calls.load(Ordering::Relaxed);
+        self.tiering.disk_time[tier]
+            .lock()
+            .wait_ns(self.tiering.now_ns(), calls)
+    }
+
+    /// Per tier, how long a copy to or from it must wait for its disk-time share now.
+    pub(crate) fn disk_time_waits(&self) -> Vec<u64> {
+        (0..self.tiers.len())
+            .map(|t| self.disk_time_wait_ns(t))
+            .collect()
+    }
+
+    /// Charges `busy` of device time to `tier`'s disk-time account (disks only).
+    fn charge_disk_time(&self, tier: usize, busy: Duration) {
+        if !self.tiers[tier].config.profile.seek_penalty {
+            return;
+        }
+        let now = self.tiering.now_ns();
+        let calls = self.tiers[tier].fg_calls.load(Ordering::Relaxed);
+        let busy_ns = u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX);
+        self.tiering.disk_time[tier]
+            .lock()
+            .charge(now, calls, busy_ns);
     }
 
     /// Runs one move now in the calling thread (same protocol, limits and log as the

@@ -8,7 +8,7 @@ use crate::engine::EngineInner;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use strata_policy::{Access, ExtentId, IoKind, Move, MoveRejection};
+use strata_policy::{Access, ExtentId, IoKind, Move, MoveRejection, TierId};
 
 /// How long the executor sleeps when its queue is empty (enqueue wakes it earlier).
 const IDLE_WAIT: Duration = Duration::from_millis(200);
@@ -151,10 +151,24 @@ fn execute_loop(inner: &EngineInner) {
     let tiering = &inner.tiering;
     while !tiering.cancel.is_cancelled() {
         let seen = tiering.cancel.nudges();
-        // The policy's moves first; prefetches fill the executor's idle time.
-        let Some(mv) = tiering.pop() else {
+        // The policy's moves first, skipping those whose disk is over its disk-time share
+        // (a move between two other tiers need not wait behind them); prefetches fill the
+        // executor's idle time, and the time in which every queued move waits for a disk.
+        let waits = inner.disk_time_waits();
+        let ready = |mv: &Move| {
+            let wait = |tier: TierId| waits.get(tier.rank()).copied().unwrap_or(0);
+            wait(mv.from) == 0 && wait(mv.to) == 0
+        };
+        let Some(mv) = tiering.pop_first(ready) else {
             if !inner.prefetch.execute_next(inner) {
-                tiering.cancel.idle(seen, IDLE_WAIT);
+                let shortest = waits.iter().copied().filter(|&w| w > 0).min();
+                let timeout = match shortest {
+                    Some(wait_ns) if tiering.queue_len() > 0 => {
+                        Duration::from_nanos(wait_ns).min(IDLE_WAIT)
+                    }
+                    _ => IDLE_WAIT,
+                };
+                tiering.cancel.idle(seen, timeout);
             }
             continue;
         };
@@ -185,5 +199,6 @@ pub(crate) fn resolve(inner: &EngineInner, mv: &Move) -> Result<MoveJob, MoveRej
         from: mv.from.rank(),
         to: mv.to.rank(),
         reason: mv.reason.as_str(),
+        for_prefetch: false,
     })
 }

@@ -94,6 +94,7 @@ impl super::Prefetcher {
                 from: to,
                 to: dest,
                 reason: strata_policy::MoveReason::Evict.as_str(),
+                for_prefetch: true,
             };
             match inner.execute_move(&job) {
                 Ok(record) if record.outcome == MigrationOutcome::Done => {

@@ -149,6 +149,7 @@ impl super::Prefetcher {
             from: placement.tier,
             to,
             reason: strata_policy::MoveReason::Prefetch.as_str(),
+            for_prefetch: true,
         };
         match inner.execute_move(&job) {
             Ok(record) if record.outcome == MigrationOutcome::Done => {

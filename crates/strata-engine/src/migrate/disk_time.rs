@@ -1,0 +1,135 @@
+//! The disk-time share: how much of a disk's time background copies may take while
+//! foreground requests use it.
+//!
+//! A byte rate does not bound what migration costs a disk's foreground requests. Each copy
+//! starts with a seek that no request arriving during it can overtake, and with requests
+//! arriving at random (as a VM's do) the share of them that wait behind a copy is the share
+//! of the disk's time the copies take (BENCHMARKS.md, "Foreground p99 while migrating").
+//! So on a tier whose profile has a seek penalty, the mover charges the device time of each
+//! chunk it reads or writes to that tier's [`TimeShare`]. While foreground requests use the
+//! disk, a copy waits until the charged time is within `share` of the elapsed time (plus a
+//! small burst). A disk without foreground requests is nobody's bottleneck: its copies are
+//! not charged and never wait.
+//!
+//! Pure arithmetic over a caller-supplied clock, like [`super::bucket::TokenBucket`].
+
+/// Foreground calls seen within this long make a disk *in use*.
+pub const FOREGROUND_ACTIVE_NS: u64 = 1_000_000_000;
+
+/// Device time copies may take at once after a quiet spell: about one seek and one chunk.
+pub const BURST_NS: f64 = 20_000_000.0;
+
+/// One disk's account. See the module docs.
+#[derive(Debug, Clone)]
+pub struct TimeShare {
+    share: f64,
+    /// Device time copies may still take, ns; negative while they owe.
+    balance_ns: f64,
+    last_ns: u64,
+    /// The tier's foreground call count at the last look, and when it last changed.
+    fg_calls: u64,
+    fg_changed_ns: Option<u64>,
+}
+
+impl TimeShare {
+    /// A full account at `now_ns` for a share in (0, 1].
+    pub fn new(share: f64, now_ns: u64) -> Self {
+        Self {
+            share,
+            balance_ns: BURST_NS,
+            last_ns: now_ns,
+            fg_calls: 0,
+            fg_changed_ns: None,
+        }
+    }
+
+    /// Brings the account to `now_ns`, given the tier's foreground call count then.
+    fn advance(&mut self, now_ns: u64, fg_calls: u64) {
+        if fg_calls != self.fg_calls {
+            self.fg_calls = fg_calls;
+            self.fg_changed_ns = Some(now_ns);
+        }
+        let elapsed = now_ns.saturating_sub(self.last_ns) as f64;
+        self.last_ns = self.last_ns.max(now_ns);
+        self.balance_ns = (self.balance_ns + elapsed * self.share).min(BURST_NS);
+    }
+
+    /// Foreground requests used the disk within [`FOREGROUND_ACTIVE_NS`].
+    pub fn in_use(&self, now_ns: u64) -> bool {
+        self.fg_changed_ns
+            .is_some_and(|at| now_ns.saturating_sub(at) < FOREGROUND_ACTIVE_NS)
+    }
+
+    /// How long (ns) the next copy must wait; 0 to go now.
+    pub fn wait_ns(&mut self, now_ns: u64, fg_calls: u64) -> u64 {
+        self.advance(now_ns, fg_calls);
+        // Less than a nanosecond owed is rounding.
+        if self.balance_ns > -1.0 || !self.in_use(now_ns) {
+            return 0;
+        }
+        (-self.balance_ns / self.share).ceil() as u64
+    }
+
+    /// Charges `busy_ns` of device time a copy just took, if the disk is in use.
+    pub fn charge(&mut self, now_ns: u64, fg_calls: u64, busy_ns: u64) {
+        self.advance(now_ns, fg_calls);
+        if self.in_use(now_ns) {
+            self.balance_ns -= busy_ns as f64;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn an_idle_disk_never_waits_and_is_not_charged() {
+        let mut account = TimeShare::new(0.05, 0);
+        account.charge(0, 0, 500 * MS);
+        assert_eq!(account.wait_ns(0, 0), 0);
+        // Foreground arrives: the half second copied while the disk was idle is not owed.
+        assert_eq!(account.wait_ns(MS, 1), 0);
+    }
+
+    #[test]
+    fn a_disk_in_use_waits_for_its_share() {
+        let mut account = TimeShare::new(0.05, 0);
+        // 20 ms of burst, then a 50 ms chunk: 30 ms owed, 600 ms at 5 %.
+        account.charge(0, 1, 50 * MS);
+        assert_eq!(account.wait_ns(0, 1), 600 * MS);
+        assert_eq!(account.wait_ns(600 * MS, 2), 0);
+        // Foreground gone for longer than the window: nothing to protect.
+        account.charge(700 * MS, 2, 100 * MS);
+        assert_eq!(account.wait_ns(700 * MS + FOREGROUND_ACTIVE_NS, 2), 0);
+    }
+
+    proptest! {
+        /// Whatever the copies take, a copier that waits as told starts each copy with no
+        /// more charged than `share × elapsed + burst` while the disk is in use.
+        #[test]
+        fn charged_time_stays_within_the_share(
+            share in 0.01f64..1.0,
+            copies in proptest::collection::vec(1u64..50 * MS, 1..200),
+        ) {
+            let mut account = TimeShare::new(share, 0);
+            let mut now = 0u64;
+            let mut charged = 0u64;
+            // Foreground calls keep coming: the count has moved at every look.
+            let mut fg = 0u64;
+            let mut calls = || { fg += 1; fg };
+            for busy in copies {
+                now += account.wait_ns(now, calls());
+                prop_assert_eq!(account.wait_ns(now, calls()), 0);
+                let limit = share * now as f64 + BURST_NS;
+                prop_assert!(charged as f64 <= limit + 1.0, "{} > {}", charged, limit);
+                now += busy;
+                account.charge(now, calls(), busy);
+                charged += busy;
+            }
+        }
+    }
+}
