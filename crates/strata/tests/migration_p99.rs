@@ -100,6 +100,8 @@ struct Run {
     /// Megabytes (10^6, as `migration_mbps` counts) migrated per second during the
     /// measured window (after the ramp).
     migration_mbps: f64,
+    /// Seconds copies waited for the hdd's disk-time share, over the whole run.
+    disk_time_wait_s: f64,
 }
 
 /// Starts a server with `policy`, lays the volumes out, runs the fio jobs for `ramp_s` +
@@ -178,6 +180,10 @@ fn run(dir: &Path, policy: &str, mbps: u64, ramp_s: u64, runtime_s: u64, bg_mib:
         nvme: job_latency(&fio, "fg_nvme"),
         hdd: job_latency(&fio, "fg_hdd"),
         migration_mbps: (after - before) / 1e6 / runtime_s as f64,
+        disk_time_wait_s: metric_sum(
+            &server.metrics(),
+            "strata_migration_disk_time_wait_seconds_total",
+        ),
     }
 }
 
@@ -196,6 +202,8 @@ fn migration_runs_under_measured_foreground_reads_and_pins_hold() {
         migrating.migration_mbps > 0.5 && migrating.migration_mbps < MBPS as f64 + 1.1,
         "{migrating:?}"
     );
+    // The foreground jobs keep the hdd in use, so the churn's copies waited for its share.
+    assert!(migrating.disk_time_wait_s > 0.0, "{migrating:?}");
     let run = migrating;
     assert!(run.nvme.ios > 100 && run.hdd.ios > 10, "{run:?}");
     assert!(run.nvme.p99_us >= run.nvme.p50_us && run.hdd.p99_us >= run.hdd.p50_us);

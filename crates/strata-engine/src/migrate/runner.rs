@@ -7,6 +7,7 @@ use crate::access::AccessKind;
 use crate::engine::EngineInner;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use strata_policy::{Access, ExtentId, IoKind, Move, MoveRejection, TierId};
 
@@ -162,13 +163,23 @@ fn execute_loop(inner: &EngineInner) {
         let Some(mv) = tiering.pop_first(ready) else {
             if !inner.prefetch.execute_next(inner) {
                 let shortest = waits.iter().copied().filter(|&w| w > 0).min();
-                let timeout = match shortest {
+                match shortest {
+                    // Every queued move waits for a disk's share: counted as such.
                     Some(wait_ns) if tiering.queue_len() > 0 => {
-                        Duration::from_nanos(wait_ns).min(IDLE_WAIT)
+                        let started = Instant::now();
+                        tiering
+                            .cancel
+                            .idle(seen, Duration::from_nanos(wait_ns).min(IDLE_WAIT));
+                        let waited = u64::try_from(started.elapsed().as_nanos()).unwrap_or(0);
+                        tiering
+                            .counters
+                            .disk_time_wait_ns
+                            .fetch_add(waited, Ordering::Relaxed);
                     }
-                    _ => IDLE_WAIT,
-                };
-                tiering.cancel.idle(seen, timeout);
+                    _ => {
+                        tiering.cancel.idle(seen, IDLE_WAIT);
+                    }
+                }
             }
             continue;
         };
