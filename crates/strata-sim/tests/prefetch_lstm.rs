@@ -5,6 +5,8 @@
 //! unique blocks. A fixture excerpt runs in every test run; the table over every shared
 //! trace (BENCHMARKS.md, "LSTM against Markov on held-out data") is the ignored test.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -109,11 +111,9 @@ fn lstm_learns_a_fixture_trace_and_is_measured_on_its_held_out_part() {
 #[test]
 #[ignore = "evidence table for BENCHMARKS.md; reads ../shared/traces and trains 18 models (minutes)"]
 fn lstm_against_markov_on_shared_traces() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| !p.extension().is_some_and(|e| e == "md" || e == "py"))
+    let mut files: Vec<PathBuf> = common::shared_traces()
+        .into_iter()
+        .map(|(path, _)| path)
         .collect();
     files.sort();
     println!(

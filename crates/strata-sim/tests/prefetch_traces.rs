@@ -3,6 +3,8 @@
 //! predictor over every shared trace at 4 KiB and 1 MiB units, and sweeps of `auto`'s
 //! pressure limit and of the predictors' table sizing.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use strata_core::SizeOrFraction;
@@ -180,13 +182,11 @@ fn table_over_shared_traces() {
     summary.print();
 }
 
-/// The trace files of `../shared/traces`, sorted.
+/// The shared trace files (`common::shared_traces`), sorted by name.
 fn shared_traces() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| !p.extension().is_some_and(|e| e == "md" || e == "py"))
+    let mut files: Vec<PathBuf> = common::shared_traces()
+        .into_iter()
+        .map(|(path, _)| path)
         .collect();
     files.sort();
     files
