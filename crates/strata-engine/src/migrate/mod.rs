@@ -246,7 +246,7 @@ impl Tiering {
             cancelled: load(&c.cancelled),
             bytes_moved: load(&c.bytes_moved),
             disk_time_wait_ms: load(&c.disk_time_wait_ns) / 1_000_000,
-            queue_len: self.queue.lock().moves.len(),
+            queue_len: self.queue_len(),
             in_flight: load(&c.in_flight),
             degraded_tiers,
         }
