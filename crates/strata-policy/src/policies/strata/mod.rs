@@ -18,7 +18,9 @@
 //!
 //! * `place_new` puts a new extent where the leader put it, when the real tier has room;
 //! * `on_access` promotes the accessed extent when the leader has it on a faster tier, with
-//!   an eviction of a real resident the leader has below (the leader's own victims first);
+//!   an eviction of a real resident the leader has below (the leader's own victims first,
+//!   and one that fits where the leader has it before one that would fall to a slower
+//!   tier);
 //! * `plan` follows the leader's promotions of the interval within the byte budget, paired
 //!   with evictions when a tier is full, and repairs [`REPAIR_MOVES_PER_PLAN`] older
 //!   differences per call, so a change of leader does not flood the disks with copies.
@@ -179,24 +181,45 @@ impl Strata {
         }
     }
 
-    /// Pops a real resident of `tier` that may leave it for the leader's sake.
+    /// Pops a real resident of `tier` that may leave it for the leader's sake: the first one
+    /// the leader has on a tier where `lands` says there is room, else the first one.
+    ///
+    /// Preferring victims that land where the leader has them keeps swaps between two full
+    /// tiers off the slowest disk. ARC exchanges nvme and ssd residents with a free ssd slot
+    /// of its own; the real placement, with no free slot, sent the nvme victim to the hdd (a
+    /// write there, and a read when it comes back) whenever the first victim was one the
+    /// leader had on the full ssd, and ended 29 % slower than ARC alone on arc_OLTP (three
+    /// tiers, 20 %).
     fn pop_victim(
         &mut self,
         tier: TierId,
         keep: ExtentId,
         real: &dyn TierView,
         taken: &dyn Fn(ExtentId) -> bool,
+        lands: &dyn Fn(TierId) -> bool,
     ) -> Option<ExtentId> {
-        while let Some(v) = self.victims.get_mut(tier.rank())?.pop_front() {
-            let valid = v != keep
+        let valid = |v: ExtentId| {
+            v != keep
                 && !taken(v)
                 && real.location(v) == Some(tier)
-                && self.wanted(v, real).is_some_and(|w| w > tier);
-            if valid {
-                return Some(v);
-            }
-        }
-        None
+                && self.wanted(v, real).is_some_and(|w| w > tier)
+        };
+        let list = self.victims.get(tier.rank())?;
+        let Some(first) = list.iter().position(|&v| valid(v)) else {
+            // Nothing valid: the list is spent.
+            self.victims[tier.rank()].clear();
+            return None;
+        };
+        let landing = list
+            .iter()
+            .skip(first)
+            .position(|&v| valid(v) && self.wanted(v, real).is_some_and(lands))
+            .map_or(first, |at| first + at);
+        let list = self.victims.get_mut(tier.rank())?;
+        let victim = list.remove(landing);
+        // As before, the entries ahead of the first valid one are dropped.
+        list.drain(..first);
+        victim
     }
 
     /// A promotion of `extent` from `from` to `to` is allowed in the real placement.
@@ -240,7 +263,8 @@ impl Strata {
         if real.has_room(want) {
             return vec![promote];
         }
-        let Some(victim) = self.pop_victim(want, extent, real, &|_| false) else {
+        let Some(victim) = self.pop_victim(want, extent, real, &|_| false, &|t| real.has_room(t))
+        else {
             return Vec::new();
         };
         let Some(below) = self.eviction_target(victim, want, real, &|t| real.has_room(t)) else {
@@ -313,7 +337,10 @@ impl Strata {
                 if builder.moves_left() < 2 {
                     break;
                 }
-                let Some(victim) = self.pop_victim(to, extent, real, &|e| moved.contains(&e))
+                let Some(victim) =
+                    self.pop_victim(to, extent, real, &|e| moved.contains(&e), &|t| {
+                        builder.has_room(t)
+                    })
                 else {
                     continue;
                 };

@@ -66,7 +66,7 @@ impl ShadowMap {
     }
 
     /// Records `extent` on `tier` (the slowest tier is implicit).
-    fn set(&mut self, extent: ExtentId, tier: TierId, real: &dyn TierView) {
+    pub(super) fn set(&mut self, extent: ExtentId, tier: TierId, real: &dyn TierView) {
         if let Some(old) = self.upper.remove(&extent)
             && let Some(n) = self.used.get_mut(old.rank())
         {

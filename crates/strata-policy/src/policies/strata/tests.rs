@@ -176,3 +176,58 @@ fn pins_hold_whoever_leads() {
     }
     assert_eq!(rig.tier_of(0), Some(TierId::FASTEST));
 }
+
+/// The leader exchanged an nvme and an ssd extent (ARC does, with a free ssd slot of its
+/// own) while both real tiers are full. The real placement must not send the nvme extent to
+/// the hdd because the ssd it belongs on is full: it evicts the nvme resident the leader
+/// has on the hdd first, and the exchange then lands where the leader has it.
+#[test]
+fn a_swap_between_full_tiers_keeps_the_victim_off_the_slowest_disk() {
+    let tier = |kind, profile, capacity_extents| TierSpec {
+        kind,
+        profile,
+        capacity_extents,
+        layout: SlotLayout::Packed,
+    };
+    let mut map = PlacementMap::new(
+        vec![
+            tier(TierKind::Nvme, DeviceProfile::NVME, Some(2)),
+            tier(TierKind::Ssd, DeviceProfile::SSD, Some(2)),
+            tier(TierKind::Hdd, DeviceProfile::HDD, None),
+        ],
+        MIB,
+    )
+    .expect("valid");
+    let mut policy = Strata::new(StrataConfig::default(), 4 * MIB).expect("valid config");
+    let e = |index| ExtentId::new(0, index);
+    let (x, z, y, w, v) = (e(0), e(1), e(2), e(3), e(4));
+    // Real: nvme {x, z}, ssd {y, w}, hdd {v}.
+    for (extent, rank) in [(x, 0), (z, 0), (y, 1), (w, 1), (v, 2)] {
+        map.place(extent, TierId(rank)).expect("room");
+    }
+    // The leader: nvme {y, v}, ssd {x, w}, hdd {z}; it just promoted y and v and demoted x.
+    let leader = policy.leader;
+    for (extent, rank) in [(y, 0), (v, 0), (x, 1), (w, 1)] {
+        policy.shadows[leader].map.set(extent, TierId(rank), &map);
+    }
+    policy.leader_promoted.extend([y, v]);
+    policy.victims = vec![VecDeque::from([x, z])];
+
+    let moves = policy.follow_plan(&map, 64 * MIB);
+    for mv in &moves {
+        map.apply(mv).expect("the plan keeps the executor contract");
+    }
+    let to_hdd: Vec<ExtentId> = moves
+        .iter()
+        .filter(|mv| mv.to == TierId(2))
+        .map(|mv| mv.extent)
+        .collect();
+    assert_eq!(to_hdd, vec![z], "{moves:?}");
+    for (extent, rank) in [(y, 0), (v, 0), (x, 1), (w, 1), (z, 2)] {
+        assert_eq!(
+            map.location(extent),
+            Some(TierId(rank)),
+            "{extent:?}: {moves:?}"
+        );
+    }
+}
