@@ -247,6 +247,24 @@ fn prefetch_result(status: &PrefetchStatus) -> PrefetchResult {
     // The server's totals over every volume: precision and coverage exactly as it measured
     // them (per-predictor rows do not add up to an overall coverage).
     match &status.totals {
+        // Precision is undefined without a prefetch; the server reports 0 for it, which
+        // would read as "every prefetch was wasted". Say what the tuners did instead.
+        Some(totals) if status.active && totals.prefetched_bytes == 0 => {
+            let off = status.volumes.iter().filter(|v| v.tuner_off).count();
+            let idle = status.volumes.iter().filter(|v| v.depth == 0).count();
+            PrefetchResult {
+                measured: true,
+                precision: None,
+                coverage: Some(round3(totals.coverage)),
+                note: Some(format!(
+                    "no prefetch copies ({} demand reads; tuner off on {off} and depth 0 \
+                     on {idle} of {} volumes; {} candidates dropped from full queues)",
+                    totals.demand_reads,
+                    status.volumes.len(),
+                    status.volumes.iter().map(|v| v.dropped).sum::<u64>(),
+                )),
+            }
+        }
         Some(totals) if status.active => PrefetchResult {
             measured: true,
             precision: Some(round3(totals.precision)),
@@ -360,6 +378,12 @@ pub fn render_table(c: &Comparison) -> String {
             "{}: precision {precision:.2}, coverage {coverage:.2}",
             p.policy
         ),
+        PrefetchResult {
+            measured: true,
+            precision: None,
+            note: Some(ref note),
+            ..
+        } => format!("{}: {note}", p.policy),
         _ => format!("{}: {PREFETCH_NOT_MEASURED}", p.policy),
     });
     out.push_str(&format!(
@@ -553,5 +577,38 @@ mod tests {
         let t = timeline(&runs, 1);
         assert_eq!(t.migrations.lines["strata"], [(0.0, 0.0), (1.0, 2.0)]);
         assert_eq!(t.read_latency_ms.lines["static"], [(0.5, 3.0)]);
+    }
+
+    #[test]
+    fn a_prefetcher_that_copied_nothing_reports_no_precision() {
+        let mut runs = [
+            run("static", 3000.0, 5, &[]),
+            run("strata", 1000.0, 60, &[]),
+        ];
+        let volume = |name: &str, off: bool, depth: u64| {
+            json!({"volume": name, "class": "backup", "depth": depth, "threshold": 0.5,
+                   "tuner_off": off, "queue_len": 0, "late": 0, "dropped": 3,
+                   "predictor": "readahead", "precision": 0.0, "coverage": 0.0,
+                   "prefetched_bytes": 0, "wasted_bytes": 0})
+        };
+        runs[1].prefetch = serde_json::from_value(json!({"active": true, "predictors": [],
+            "totals": {"predictor": "all", "precision": 0.0, "coverage": 0.0,
+                       "prefetched_bytes": 0, "wasted_bytes": 0, "prefetched_extents": 0,
+                       "demand_reads": 120},
+            "volumes": [volume("a", true, 0), volume("b", false, 4)]}))
+        .unwrap();
+        let c = compare(&runs, &super::super::workload::PROFILES[..1], 1, "builtin");
+        let strata = &c.policies[1];
+        assert!(strata.prefetch.measured);
+        assert_eq!(strata.prefetch.precision, None);
+        let table = render_table(&c);
+        assert!(
+            table.contains(
+                "strata: no prefetch copies (120 demand reads; tuner off on 1 and depth 0 on \
+                 1 of 2 volumes; 6 candidates dropped from full queues)"
+            ),
+            "{table}"
+        );
+        assert!(!table.contains("precision 0.00"), "{table}");
     }
 }
