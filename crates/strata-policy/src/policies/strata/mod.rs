@@ -205,14 +205,15 @@ impl Strata {
         taken: &dyn Fn(ExtentId) -> bool,
         lands: &dyn Fn(TierId) -> bool,
     ) -> Option<ExtentId> {
-        let valid = |v: ExtentId| {
-            v != keep
-                && !taken(v)
-                && real.location(v) == Some(tier)
-                && self.wanted(v, real).is_some_and(|w| w > tier)
+        // Where the leader has a valid victim (a real resident of `tier` it has below it).
+        let leader_tier = |v: ExtentId| {
+            (v != keep && !taken(v) && real.location(v) == Some(tier))
+                .then(|| self.wanted(v, real))
+                .flatten()
+                .filter(|&w| w > tier)
         };
         let list = self.victims.get(tier.rank())?;
-        let Some(first) = list.iter().position(|&v| valid(v)) else {
+        let Some(first) = list.iter().position(|&v| leader_tier(v).is_some()) else {
             // Nothing valid: the list is spent.
             self.victims[tier.rank()].clear();
             return None;
@@ -220,7 +221,7 @@ impl Strata {
         let landing = list
             .iter()
             .skip(first)
-            .position(|&v| valid(v) && self.wanted(v, real).is_some_and(lands))
+            .position(|&v| leader_tier(v).is_some_and(lands))
             .map_or(first, |at| first + at);
         let list = self.victims.get_mut(tier.rank())?;
         let victim = list.remove(landing);
