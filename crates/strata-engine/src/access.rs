@@ -147,20 +147,16 @@ impl AccessLog {
         let mut next_cursor = head;
         for seq in start..head {
             let raw = self.slots[(seq % capacity) as usize].load(Ordering::Acquire);
-            let lap = (raw >> LAP_SHIFT) & LAP_MASK;
-            let expected = self.lap(seq);
-            // Behind by one or two laps: the writer of `seq` has not stored yet. (Ahead by
-            // one: a later lap's writer has already overwritten it.)
-            let behind = expected.wrapping_sub(lap) & LAP_MASK;
-            let pending = raw & PRESENT == 0 || behind == 1 || behind == 2;
-            if pending {
-                next_cursor = seq;
-                break;
-            }
-            match AccessEvent::unpack(raw) {
-                Some(event) if lap == expected => events.push(event),
+            let behind = self.lap(seq).wrapping_sub(raw >> LAP_SHIFT) & LAP_MASK;
+            match (AccessEvent::unpack(raw), behind) {
+                // Not stored yet (an empty slot, or one a lap or two behind): resume here.
+                (None, _) | (Some(_), 1 | 2) => {
+                    next_cursor = seq;
+                    break;
+                }
+                (Some(event), 0) => events.push(event),
                 // A later lap's writer got there first.
-                _ => lost += 1,
+                (Some(_), _) => lost += 1,
             }
         }
         AccessBatch {
