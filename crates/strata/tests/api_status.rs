@@ -46,11 +46,17 @@ fn status_servers_and_metrics_against_a_real_server() {
         "nvme",
         "db01",
         "HIT nvme",
-        "prefetch:   active: precision",
+        "prefetch:   active: ",
         "migrations: not active",
     ] {
         assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
     }
+    // The one written extent was read after it was written, and the extents after it were
+    // never written (nothing to copy): no prefetch, so no precision is claimed.
+    assert!(
+        text.contains("prefetch:   active: nothing prefetched yet (no precision), coverage"),
+        "{text}"
+    );
 
     let out = server.cli(&["status", "--json"]);
     assert_success("strata status --json", &out);
@@ -63,4 +69,5 @@ fn status_servers_and_metrics_against_a_real_server() {
     );
     assert_eq!(doc["prefetch"]["active"], true);
     assert!(doc["prefetch"]["coverage"].is_number(), "{doc}");
+    assert_eq!(doc["prefetch"]["prefetched_bytes"], 0, "{doc}");
 }

@@ -77,10 +77,23 @@ fn report_samples_the_server_and_plots_tiering() {
         "occupancy.png",
         "Migrations completed",
         "prefetch.png",
-        "Prefetch: active, precision",
     ] {
         assert!(html.contains(needle), "{needle} missing from index.html");
     }
+    // A precision only for a prefetcher that copied something.
+    let prefetch_line = if summary["prefetched_bytes"]
+        .as_u64()
+        .expect("prefetched_bytes")
+        > 0
+    {
+        "Prefetch: active, precision"
+    } else {
+        "Prefetch: active, nothing prefetched yet (no precision), coverage"
+    };
+    assert!(
+        html.contains(prefetch_line),
+        "{prefetch_line} missing from index.html"
+    );
     let bad = server.cli(&["report", "--out", "x", "--interval", "0"]);
     assert_eq!(bad.status.code(), Some(2));
 }

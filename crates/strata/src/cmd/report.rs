@@ -67,6 +67,9 @@ struct Summary {
     prefetch_precision: f64,
     prefetch_coverage: f64,
     prefetch_timeliness: f64,
+    /// Bytes the server has prefetched since its start-up; with none, the precision above
+    /// (0) is the share of nothing.
+    prefetched_bytes: u64,
     files: Vec<String>,
 }
 
@@ -212,6 +215,7 @@ fn summary(
         prefetch_precision: last.1.prefetch.precision,
         prefetch_coverage: last.1.prefetch.coverage,
         prefetch_timeliness: last.1.prefetch.timeliness,
+        prefetched_bytes: last.1.prefetch.prefetched_bytes,
         files: Vec::new(),
     }
 }
@@ -339,6 +343,10 @@ fn write(
         })
         .collect();
     let prefetch_line = match (&prefetch.active, &prefetch.note) {
+        (true, _) if summary.prefetched_bytes == 0 => format!(
+            "active, nothing prefetched yet (no precision), coverage {:.1} %",
+            summary.prefetch_coverage * 100.0
+        ),
         (true, _) => format!(
             "active, precision {:.1} %, coverage {:.1} %, timeliness {:.1} %",
             summary.prefetch_precision * 100.0,

@@ -111,7 +111,16 @@ fn render(stats: &Value) -> String {
     }
     for section in ["prefetch", "migrations"] {
         let s = &stats[section];
-        let state = if section == "prefetch" && s["active"].as_bool() == Some(true) {
+        let active = s["active"].as_bool() == Some(true);
+        let state = if section == "prefetch" && active && s["prefetched_bytes"].as_u64() == Some(0)
+        {
+            // The server reports 0 for the precision of no copies; a share of nothing is no
+            // precision at all.
+            format!(
+                "active: nothing prefetched yet (no precision), coverage {}",
+                percent(&s["coverage"]),
+            )
+        } else if section == "prefetch" && active {
             format!(
                 "active: precision {}, coverage {}, timeliness {}, {} prefetched, {} wasted",
                 percent(&s["precision"]),
@@ -120,7 +129,7 @@ fn render(stats: &Value) -> String {
                 bytes(&s["prefetched_bytes"]),
                 bytes(&s["wasted_bytes"]),
             )
-        } else if s["active"].as_bool() == Some(true) {
+        } else if active {
             match s["note"].as_str() {
                 Some(note) => format!("active ({note})"),
                 None => "active".to_owned(),
@@ -181,6 +190,22 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("migrations: active"), "{text}");
+    }
+
+    #[test]
+    fn a_prefetcher_that_copied_nothing_shows_no_precision() {
+        let stats = serde_json::json!({
+            "prefetch": {"active": true, "precision": 0.0, "coverage": 0.0, "timeliness": 0.0,
+                         "prefetched_bytes": 0u64, "wasted_bytes": 0u64},
+        });
+        let text = render(&stats);
+        assert!(
+            text.contains(
+                "prefetch:   active: nothing prefetched yet (no precision), coverage 0.0%"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("precision 0.0%"), "{text}");
     }
 
     #[test]
