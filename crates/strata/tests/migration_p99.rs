@@ -227,30 +227,43 @@ fn bench_rates() -> Vec<u64> {
     }
 }
 
+/// The policy of the benchmark's second server: `P99_SECOND` (`static` makes the run an A/A
+/// control, whose p99 ratios are the machine's noise), else `lru-promote`.
+fn second_policy() -> String {
+    std::env::var("P99_SECOND").unwrap_or_else(|_| "lru-promote".to_owned())
+}
+
+/// Rounds per rate: `P99_ROUNDS`, else 3.
+fn bench_rounds() -> usize {
+    std::env::var("P99_ROUNDS").map_or(3, |r| r.parse().expect("P99_ROUNDS: a count"))
+}
+
 /// `cargo test -p strata --test migration_p99 -- --ignored --nocapture bench_p99_while_migrating`
-/// (`P99_MBPS=16` for one rate)
+/// (`P99_MBPS=16` for one rate, `P99_ROUNDS=5` for more rounds, `P99_SECOND=static` for
+/// the A/A control)
 #[test]
-#[ignore = "benchmark for BENCHMARKS.md: six 35 s fio runs per rate"]
+#[ignore = "benchmark for BENCHMARKS.md: six 35 s fio runs per rate (P99_ROUNDS changes it)"]
 fn bench_p99_while_migrating() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let second = second_policy();
     let mut table = vec![
-        "| configured MB/s | foreground | static p50 | static p99 | migrating p50 | migrating p99 | p99 ratio | migrated MB/s |".to_owned(),
-        "|---:|---|---:|---:|---:|---:|---:|---:|".to_owned(),
+        "| configured MB/s | foreground | static p50 | static p99 | migrating p50 | migrating p99 | p99 ratio | migrated MB/s | p99 ratio per round |".to_owned(),
+        "|---:|---|---:|---:|---:|---:|---:|---:|---|".to_owned(),
     ];
     for mbps in bench_rates() {
         let mut runs: Vec<(Run, Run)> = Vec::new();
-        for round in 0..3 {
+        for round in 0..bench_rounds() {
             let at = |p: &str| dir.path().join(format!("{p}{mbps}-{round}"));
             // Interleaved, and in turn first, so drift on the shared machine (and a warmer
             // page cache for whichever runs second) falls on both servers alike.
             let (baseline, migrating) = if round % 2 == 0 {
                 let baseline = run(&at("s"), "static", mbps, 5, 30, 512);
-                (baseline, run(&at("l"), "lru-promote", mbps, 5, 30, 512))
+                (baseline, run(&at("l"), &second, mbps, 5, 30, 512))
             } else {
-                let migrating = run(&at("l"), "lru-promote", mbps, 5, 30, 512);
+                let migrating = run(&at("l"), &second, mbps, 5, 30, 512);
                 (run(&at("s"), "static", mbps, 5, 30, 512), migrating)
             };
-            println!("{mbps} MB/s round {round}: static {baseline:?}\n  lru-promote {migrating:?}");
+            println!("{mbps} MB/s round {round}: static {baseline:?}\n  {second} {migrating:?}");
             runs.push((baseline, migrating));
         }
         type Pick = fn(&Run) -> Latency;
@@ -262,18 +275,20 @@ fn bench_p99_while_migrating() {
             let stat = |f: fn(&Latency) -> f64, which: fn(&(Run, Run)) -> &Run| {
                 median(runs.iter().map(|r| f(&pick(which(r)))).collect())
             };
-            let ratio = median(
-                runs.iter()
-                    .map(|(b, m)| pick(m).p99_us / pick(b).p99_us)
-                    .collect(),
-            );
+            let ratios: Vec<f64> = runs
+                .iter()
+                .map(|(b, m)| pick(m).p99_us / pick(b).p99_us)
+                .collect();
+            let per_round: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+            let ratio = median(ratios);
             table.push(format!(
-                "| {mbps} | {name} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs | {ratio:.2} | {:.1} |",
+                "| {mbps} | {name} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs | {ratio:.2} | {:.1} | {} |",
                 stat(|l| l.p50_us, |r| &r.0),
                 stat(|l| l.p99_us, |r| &r.0),
                 stat(|l| l.p50_us, |r| &r.1),
                 stat(|l| l.p99_us, |r| &r.1),
                 median(runs.iter().map(|(_, m)| m.migration_mbps).collect()),
+                per_round.join(" / "),
             ));
         }
     }
