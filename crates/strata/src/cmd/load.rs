@@ -381,23 +381,45 @@ fn run_fio(uris: &[String], volume_bytes: u64, duration_s: u32) -> anyhow::Resul
             )
         })?;
     let report: serde_json::Value = serde_json::from_str(json).context("fio printed bad JSON")?;
+    fio_totals(
+        &report,
+        (volumes * JOBS_PER_VOLUME) as usize,
+        out.status.code(),
+    )
+}
+
+/// Sums fio's JSON `report` over its `expected_jobs` jobs.
+///
+/// IOPS are each job's completed requests over the job's run time. fio's own `iops` for
+/// the reads of a verifying writer divides its verify reads by the few milliseconds it
+/// spent on them alone, which summed to hundreds of millions.
+fn fio_totals(
+    report: &serde_json::Value,
+    expected_jobs: usize,
+    exit_code: Option<i32>,
+) -> anyhow::Result<FioTotals> {
     let jobs = report["jobs"].as_array().context("fio JSON has no jobs")?;
-    if jobs.len() != (volumes * JOBS_PER_VOLUME) as usize {
-        bail!(
-            "fio ran {} jobs, expected {}",
-            jobs.len(),
-            volumes * JOBS_PER_VOLUME
-        );
+    if jobs.len() != expected_jobs {
+        bail!("fio ran {} jobs, expected {expected_jobs}", jobs.len());
     }
     let mut totals = FioTotals {
-        exit_code: out.status.code(),
+        exit_code,
         ..FioTotals::default()
     };
     for job in jobs {
         let (read, write) = (&job["read"], &job["write"]);
         let read_bytes = read["io_bytes"].as_u64().unwrap_or(0);
-        totals.read_iops += read["iops"].as_f64().unwrap_or(0.0);
-        totals.write_iops += write["iops"].as_f64().unwrap_or(0.0);
+        let runtime_s = job["job_runtime"].as_f64().unwrap_or(0.0) / 1000.0;
+        let iops = |side: &serde_json::Value| {
+            let ios = side["total_ios"].as_f64().unwrap_or(0.0);
+            if runtime_s > 0.0 {
+                ios / runtime_s
+            } else {
+                0.0
+            }
+        };
+        totals.read_iops += iops(read);
+        totals.write_iops += iops(write);
         totals.read_bytes += read_bytes;
         totals.written_bytes += write["io_bytes"].as_u64().unwrap_or(0);
         // A writer's reads are its verify reads.
@@ -423,4 +445,33 @@ fn proc_status_bytes(pid: i32, field: &str) -> Option<u64> {
         .parse()
         .ok()?;
     Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iops_count_requests_over_each_jobs_run_time() {
+        // A verifying writer (its reads are verify reads, on which fio's own `iops` is
+        // absurd) and a reader, each 60 s.
+        let report = serde_json::json!({"jobs": [
+            {"job_runtime": 60_000, "error": 0,
+             "write": {"total_ios": 120_000, "io_bytes": 491_520_000u64, "iops": 2_000.0},
+             "read": {"total_ios": 60_000, "io_bytes": 245_760_000u64, "iops": 7.5e8}},
+            {"job_runtime": 60_000, "error": 0,
+             "write": {"total_ios": 0, "io_bytes": 0, "iops": 0.0},
+             "read": {"total_ios": 30_000, "io_bytes": 122_880_000u64, "iops": 500.0}},
+        ]});
+        let totals = fio_totals(&report, 2, Some(0)).expect("totals");
+        assert!((totals.read_iops - 1_500.0).abs() < 1e-9, "{totals:?}");
+        assert!((totals.write_iops - 2_000.0).abs() < 1e-9, "{totals:?}");
+        assert_eq!(totals.verified_bytes, 245_760_000);
+        assert_eq!(totals.read_bytes, 368_640_000);
+        assert_eq!(totals.errors, 0);
+        assert!(
+            fio_totals(&report, 3, Some(0)).is_err(),
+            "a missing job is an error"
+        );
+    }
 }
