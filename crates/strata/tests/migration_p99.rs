@@ -293,7 +293,8 @@ fn bench_rounds() -> usize {
 
 /// `cargo test -p strata --test migration_p99 -- --ignored --nocapture bench_p99_while_migrating`
 /// (`P99_MBPS=16` for one rate, `P99_ROUNDS=5` for more rounds, `P99_SECOND=static` for
-/// the A/A control)
+/// the A/A control; `--release` after `test` for what a deployment runs: in the debug build
+/// copies cost the nvme reads more, see BENCHMARKS.md)
 #[test]
 #[ignore = "benchmark for BENCHMARKS.md: six 35 s fio runs per rate (P99_ROUNDS changes it)"]
 fn bench_p99_while_migrating() {
