@@ -262,6 +262,12 @@ fn migration_runs_under_measured_foreground_reads_and_pins_hold() {
     assert!(run.nvme_p99_per_s_us >= run.nvme.p50_us, "{run:?}");
 }
 
+/// The median of per-round `ratios`, and every round's ratio as "a / b / c".
+fn ratio_summary(ratios: Vec<f64>) -> (f64, String) {
+    let rounds: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    (median(ratios), rounds.join(" / "))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -333,33 +339,29 @@ fn bench_p99_while_migrating() {
             let stat = |f: fn(&Latency) -> f64, which: fn(&(Run, Run)) -> &Run| {
                 median(runs.iter().map(|r| f(&pick(which(r)))).collect())
             };
-            let ratios: Vec<f64> = runs
-                .iter()
-                .map(|(b, m)| pick(m).p99_us / pick(b).p99_us)
-                .collect();
-            let per_round: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
-            let ratio = median(ratios);
+            let (ratio, per_round) = ratio_summary(
+                runs.iter()
+                    .map(|(b, m)| pick(m).p99_us / pick(b).p99_us)
+                    .collect(),
+            );
             table.push(format!(
-                "| {mbps} | {name} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs | {ratio:.2} | {:.1} | {} |",
+                "| {mbps} | {name} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs | {ratio:.2} | {:.1} | {per_round} |",
                 stat(|l| l.p50_us, |r| &r.0),
                 stat(|l| l.p99_us, |r| &r.0),
                 stat(|l| l.p50_us, |r| &r.1),
                 stat(|l| l.p99_us, |r| &r.1),
                 median(runs.iter().map(|(_, m)| m.migration_mbps).collect()),
-                per_round.join(" / "),
             ));
         }
-        let ratios: Vec<f64> = runs
-            .iter()
-            .map(|(b, m)| m.nvme_p99_per_s_us / b.nvme_p99_per_s_us)
-            .collect();
-        let per_round: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        let (ratio, per_round) = ratio_summary(
+            runs.iter()
+                .map(|(b, m)| m.nvme_p99_per_s_us / b.nvme_p99_per_s_us)
+                .collect(),
+        );
         per_second.push(format!(
-            "| {mbps} | 4 KiB random reads, nvme, 2,000/s QD4 | {:.0} µs | {:.0} µs | {:.2} | {} |",
+            "| {mbps} | 4 KiB random reads, nvme, 2,000/s QD4 | {:.0} µs | {:.0} µs | {ratio:.2} | {per_round} |",
             median(runs.iter().map(|(b, _)| b.nvme_p99_per_s_us).collect()),
             median(runs.iter().map(|(_, m)| m.nvme_p99_per_s_us).collect()),
-            median(ratios),
-            per_round.join(" / "),
         ));
     }
     println!("{}\n\n{}", table.join("\n"), per_second.join("\n"));
