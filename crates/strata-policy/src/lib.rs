@@ -28,6 +28,6 @@ pub use policies::{
 };
 pub use policy::{PlacementPolicy, TierSizing};
 pub use sequential::{RunInfo, SequentialDetector};
-pub use tier_queues::{DevicePlace, InFlightAt, TierQueues};
+pub use tier_queues::{CopyId, DevicePlace, HeldSources, TierQueues};
 pub use types::{Access, ExtentId, IoKind, Move, MoveReason, MoveRejection, TierId};
 pub use view::TierView;

@@ -149,27 +149,39 @@ impl PlacementMap {
 
     /// Whether `mv` would be executed now, by the rules of the executor contract.
     pub fn check(&self, mv: &Move) -> Result<Slot, MoveRejection> {
+        let current = self.check_route(mv)?;
+        if !self.tier(mv.to).is_some_and(TierState::has_room) {
+            return Err(MoveRejection::TargetFull);
+        }
+        Ok(current)
+    }
+
+    /// [`Self::check`] without the room on the target: the extent is on `from`, and `to` is
+    /// another existing tier. Returns the extent's slot.
+    pub fn check_route(&self, mv: &Move) -> Result<Slot, MoveRejection> {
         let current = self.slot_of(mv.extent).ok_or(MoveRejection::WrongSource)?;
         if current.tier != mv.from {
             return Err(MoveRejection::WrongSource);
         }
-        let target = self.tier(mv.to).ok_or(MoveRejection::InvalidTarget)?;
-        if mv.to == mv.from {
+        if self.tier(mv.to).is_none() || mv.to == mv.from {
             return Err(MoveRejection::InvalidTarget);
-        }
-        if !target.has_room() {
-            return Err(MoveRejection::TargetFull);
         }
         Ok(current)
     }
 
     /// Executes `mv`: frees the source slot and takes a destination slot, or changes nothing.
     pub fn apply(&mut self, mv: &Move) -> Result<AppliedMove, MoveRejection> {
+        let applied = self.apply_holding_source(mv)?;
+        self.release(applied.from);
+        Ok(applied)
+    }
+
+    /// Executes `mv` as the engine does while it copies: the extent maps to a new
+    /// destination slot, and the source slot stays taken — counted on its tier, given to
+    /// nobody — until [`Self::release`] frees it once the copy is done. Changes nothing if
+    /// the move is refused.
+    pub fn apply_holding_source(&mut self, mv: &Move) -> Result<AppliedMove, MoveRejection> {
         let from = self.check(mv)?;
-        if let Some(source) = self.tiers.get_mut(from.tier.rank()) {
-            source.used_extents = source.used_extents.saturating_sub(1);
-            source.release(from.slot);
-        }
         let target = self
             .tiers
             .get_mut(mv.to.rank())
@@ -181,6 +193,26 @@ impl PlacementMap {
         };
         self.map.insert(mv.extent, to);
         Ok(AppliedMove { from, to })
+    }
+
+    /// Executes `mv` into `held`, a source slot of `mv.to` that an earlier move held and
+    /// hands over: the slot is the extent's now (still counted once), and the extent's own
+    /// source is held as by [`Self::apply_holding_source`].
+    pub fn apply_into_held(&mut self, mv: &Move, held: Slot) -> Result<AppliedMove, MoveRejection> {
+        let from = self.check_route(mv)?;
+        if held.tier != mv.to {
+            return Err(MoveRejection::InvalidTarget);
+        }
+        self.map.insert(mv.extent, held);
+        Ok(AppliedMove { from, to: held })
+    }
+
+    /// Frees a source slot that [`Self::apply_holding_source`] held.
+    pub fn release(&mut self, held: Slot) {
+        if let Some(tier) = self.tiers.get_mut(held.tier.rank()) {
+            tier.used_extents = tier.used_extents.saturating_sub(1);
+            tier.release(held.slot);
+        }
     }
 }
 
@@ -280,6 +312,53 @@ mod tests {
             "slot reused"
         );
         assert_eq!(map.used_extents(TierId(0)), 1);
+        assert_eq!(map.used_extents(TierId(1)), 1);
+    }
+
+    #[test]
+    fn a_held_source_slot_takes_room_until_it_is_released() {
+        let mut map = two_tiers(1);
+        let (a, b) = (ExtentId::new(0, 1), ExtentId::new(0, 2));
+        let a_slot = map.place(a, TierId(0)).expect("room");
+        map.place(b, TierId(1)).expect("unbounded");
+        let applied = map.apply_holding_source(&mv(a, 0, 1)).expect("demotion");
+        assert_eq!(applied.from, a_slot);
+        assert_eq!(
+            map.location(a),
+            Some(TierId(1)),
+            "the map points at the copy"
+        );
+        assert_eq!(map.used_extents(TierId(0)), 1, "the source is still held");
+        assert_eq!(map.apply(&mv(b, 1, 0)), Err(MoveRejection::TargetFull));
+        map.release(applied.from);
+        assert_eq!(map.used_extents(TierId(0)), 0);
+        let promoted = map.apply(&mv(b, 1, 0)).expect("room after the release");
+        assert_eq!(promoted.to, a_slot, "the released slot is reused");
+    }
+
+    #[test]
+    fn a_held_slot_handed_over_is_counted_once() {
+        let mut map = two_tiers(1);
+        let (a, b) = (ExtentId::new(0, 1), ExtentId::new(0, 2));
+        let a_slot = map.place(a, TierId(0)).expect("room");
+        map.place(b, TierId(1)).expect("unbounded");
+        let down = map.apply_holding_source(&mv(a, 0, 1)).expect("demotion");
+        assert_eq!(
+            map.apply_into_held(&mv(b, 0, 1), down.from),
+            Err(MoveRejection::WrongSource)
+        );
+        assert_eq!(
+            map.apply_into_held(&mv(b, 1, 1), down.from),
+            Err(MoveRejection::InvalidTarget)
+        );
+        let up = map
+            .apply_into_held(&mv(b, 1, 0), down.from)
+            .expect("hand-over");
+        assert_eq!(up.to, a_slot);
+        assert_eq!(map.slot_of(b), Some(a_slot));
+        assert_eq!(map.used_extents(TierId(0)), 1);
+        assert_eq!(map.used_extents(TierId(1)), 2, "a, and b's held source");
+        map.release(up.from);
         assert_eq!(map.used_extents(TierId(1)), 1);
     }
 

@@ -8,32 +8,24 @@
 //! there (every submission first admits what is due): a copy never holds up a request that
 //! arrives before its step does.
 //!
-//! Until a copy has read its source, the source serves the extent, as in the engine, whose
-//! map switches only when the copy commits (`strata-engine` `migrate/mover.rs`). Once the
-//! read is done the data travels with the copy: a request then completes when the copy
-//! does (its write is admitted by then, so that time is exact), at no device cost of its
-//! own. (The simulator's map frees the source slot when the move is decided; serving from
-//! it after the read would serve from a slot another extent may already hold.) A write that
-//! lands during the copy makes the engine copy again; that extra pass is not modelled.
-//! Copies of one extent run one after the other: a move of an extent whose copy is in
-//! flight reads once that copy is done — estimated from the device queues as they stand
-//! while the copy's write is still queued (a lower bound: requests that arrive later but
-//! before the write are not counted). Along such a chain the earliest copy that is not done
-//! decides where a request goes.
+//! Until a copy is done, the source serves the extent and keeps its slot, as in the engine,
+//! whose map switches only when the copy commits and which frees the source slot after
+//! that (`strata-engine` `migrate/mover.rs`, steps 4 and 5). [`HeldSources`] keeps the
+//! source slots of the copies in flight until then. A write that lands during the copy
+//! makes the engine copy again; that extra pass is not modelled. Copies of one extent run
+//! one after the other: a move of an extent whose copy is in flight reads once that copy is
+//! done — estimated from the device queues as they stand while the copy's write is still
+//! queued (a lower bound: requests that arrive later but before the write are not counted).
+//! Along such a chain the earliest copy that is not done decides where a request goes.
 
 use crate::{ExtentId, TierId};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use strata_core::{DeviceProfile, DeviceQueueModel, IoKind};
 
-/// Where a request for an extent with a copy in flight is served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InFlightAt {
-    /// At the copy's source, which the copy has not read yet.
-    Source(DevicePlace),
-    /// With the copy, which has read its source: the request completes when the copy does.
-    WithCopy { done_ns: u64 },
-}
+/// One copy started by [`TierQueues::copy`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CopyId(u64);
 
 /// A place on a tier's device: the tier and a byte offset on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,7 +40,7 @@ pub struct DevicePlace {
 struct QueuedStep {
     arrival_ns: u64,
     /// Which copy; also breaks ties between equal arrivals in submission order.
-    copy: u64,
+    copy: CopyId,
     extent: ExtentId,
     place: DevicePlace,
     /// `Some(destination)` for the read, `None` for the write.
@@ -69,7 +61,7 @@ impl QueuedStep {
 /// One copy of a chain.
 #[derive(Debug, Clone, Copy)]
 struct Link {
-    copy: u64,
+    copy: CopyId,
     /// Where the data is until this copy has read it.
     source: DevicePlace,
     destination: DevicePlace,
@@ -171,6 +163,25 @@ impl TierQueues {
     pub fn copy_done_ns(&mut self, extent: ExtentId, now_ns: u64) -> Option<u64> {
         self.advance(now_ns);
         let link = *self.in_flight.get(&extent)?.back()?;
+        self.done_after(link, now_ns)
+    }
+
+    /// When `copy` (of `extent`) is done, if that is after `now_ns`; `None` once it is done.
+    pub fn copy_of_done_ns(&mut self, extent: ExtentId, copy: CopyId, now_ns: u64) -> Option<u64> {
+        self.advance(now_ns);
+        // A copy leaves its chain only once it is done.
+        let link = *self
+            .in_flight
+            .get(&extent)?
+            .iter()
+            .find(|link| link.copy == copy)?;
+        self.done_after(link, now_ns)
+    }
+
+    /// When `link`'s copy is done (estimated while one of its steps is still queued), if
+    /// that is after `now_ns`. Every step due by `now_ns` has been admitted, so a copy whose
+    /// time is still unknown is done after `now_ns`.
+    fn done_after(&self, link: Link, now_ns: u64) -> Option<u64> {
         let done_ns = link.done_ns.unwrap_or_else(|| {
             let read_done_ns = link.read_done_ns.unwrap_or_else(|| {
                 self.estimate(link.start_ns, link.source, IoKind::Read, link.len_bytes)
@@ -186,8 +197,8 @@ impl TierQueues {
     }
 
     /// Where a request for `extent` arriving at `now_ns` is served if a copy of it is in
-    /// flight (the earliest copy that is not done decides); `None` when none is.
-    pub fn in_flight_at(&mut self, extent: ExtentId, now_ns: u64) -> Option<InFlightAt> {
+    /// flight: the source of the earliest copy that is not done. `None` when none is.
+    pub fn in_flight_source(&mut self, extent: ExtentId, now_ns: u64) -> Option<DevicePlace> {
         self.advance(now_ns);
         let chain = self.in_flight.get_mut(&extent)?;
         while chain
@@ -196,11 +207,7 @@ impl TierQueues {
         {
             chain.pop_front();
         }
-        let link = chain.front()?;
-        Some(match (link.read_done_ns, link.done_ns) {
-            (Some(read), Some(done_ns)) if read <= now_ns => InFlightAt::WithCopy { done_ns },
-            _ => InFlightAt::Source(link.source),
-        })
+        chain.front().map(|link| link.source)
     }
 
     /// Starts copying `len_bytes` of `extent` from `from` to `to` at `now_ns`, or when the
@@ -212,9 +219,25 @@ impl TierQueues {
         from: DevicePlace,
         to: DevicePlace,
         len_bytes: u64,
-    ) {
-        let start_ns = self.copy_done_ns(extent, now_ns).unwrap_or(now_ns);
-        let copy = self.next_copy;
+    ) -> CopyId {
+        self.copy_after(now_ns, now_ns, extent, from, to, len_bytes)
+    }
+
+    /// [`Self::copy`], started no earlier than `ready_ns` (when its destination is free).
+    pub fn copy_after(
+        &mut self,
+        now_ns: u64,
+        ready_ns: u64,
+        extent: ExtentId,
+        from: DevicePlace,
+        to: DevicePlace,
+        len_bytes: u64,
+    ) -> CopyId {
+        let start_ns = self
+            .copy_done_ns(extent, now_ns)
+            .unwrap_or(now_ns)
+            .max(ready_ns);
+        let copy = CopyId(self.next_copy);
         self.next_copy += 1;
         let read = QueuedStep {
             arrival_ns: start_ns,
@@ -244,6 +267,7 @@ impl TierQueues {
                 .retain(|_, chain| !finished_by(chain, now_ns));
             self.sweep_at = 2 * self.in_flight.len() + 64;
         }
+        copy
     }
 
     /// How long a request arriving at `now_ns` on `tier` would wait for a channel (copy
@@ -252,6 +276,116 @@ impl TierQueues {
         self.devices
             .get(tier.rank())
             .map_or(0, |d| d.queue_delay_ns(now_ns))
+    }
+}
+
+/// The source slots of moves whose copies are in flight. The engine frees a move's source
+/// slot only after the copy has committed, so until then the source still takes room on its
+/// tier; an executor holds it here and frees it when [`Self::release_done`] says so. The
+/// engine runs one move after another, so a move into a tier whose only room is held by an
+/// earlier move's source runs once that move is done, into its slot: [`Self::take`] hands
+/// such a slot over. `T` is what the executor frees: a slot, or just a tier to count.
+#[derive(Debug, Clone)]
+pub struct HeldSources<T> {
+    /// Every hold, the one to look at again soonest first, handed over or not.
+    due: BinaryHeap<Reverse<Hold<T>>>,
+    /// Per tier, the holds not handed over, by their copy's first estimated end.
+    by_tier: Vec<BTreeMap<(u64, CopyId), (ExtentId, T)>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Hold<T> {
+    /// When to look at it again: the copy's estimated end, never later than its real end.
+    due_ns: u64,
+    copy: CopyId,
+    extent: ExtentId,
+    tier: TierId,
+    /// The first estimate, its key in `by_tier`.
+    first_due_ns: u64,
+    held: T,
+}
+
+impl<T> Default for HeldSources<T> {
+    fn default() -> Self {
+        Self {
+            due: BinaryHeap::new(),
+            by_tier: Vec::new(),
+        }
+    }
+}
+
+impl<T: Ord + Copy> HeldSources<T> {
+    /// Holds `held`, on `tier`, until `copy` of `extent` is done.
+    pub fn hold(
+        &mut self,
+        queues: &mut TierQueues,
+        now_ns: u64,
+        (extent, copy): (ExtentId, CopyId),
+        tier: TierId,
+        held: T,
+    ) {
+        let due_ns = queues
+            .copy_of_done_ns(extent, copy, now_ns)
+            .unwrap_or(now_ns);
+        if self.by_tier.len() <= tier.rank() {
+            self.by_tier.resize_with(tier.rank() + 1, BTreeMap::new);
+        }
+        self.by_tier[tier.rank()].insert((due_ns, copy), (extent, held));
+        self.due.push(Reverse(Hold {
+            due_ns,
+            copy,
+            extent,
+            tier,
+            first_due_ns: due_ns,
+            held,
+        }));
+    }
+
+    /// Passes to `release` everything not handed over whose copy is done by `now_ns`.
+    pub fn release_done(
+        &mut self,
+        queues: &mut TierQueues,
+        now_ns: u64,
+        mut release: impl FnMut(T),
+    ) {
+        while let Some(&Reverse(hold)) = self.due.peek() {
+            if hold.due_ns > now_ns {
+                break;
+            }
+            self.due.pop();
+            match queues.copy_of_done_ns(hold.extent, hold.copy, now_ns) {
+                None => {
+                    let key = (hold.first_due_ns, hold.copy);
+                    let tier = self.by_tier.get_mut(hold.tier.rank());
+                    if tier.and_then(|t| t.remove(&key)).is_some() {
+                        release(hold.held);
+                    }
+                }
+                Some(later_ns) => self.due.push(Reverse(Hold {
+                    due_ns: later_ns,
+                    ..hold
+                })),
+            }
+        }
+    }
+
+    /// Hands over the hold on `tier` whose copy was expected to end first: returns what it
+    /// held and when its copy is done (estimated as it stands). Release what is done first.
+    pub fn take(&mut self, tier: TierId, queues: &mut TierQueues, now_ns: u64) -> Option<(T, u64)> {
+        let ((_, copy), (extent, held)) = self.by_tier.get_mut(tier.rank())?.pop_first()?;
+        let done_ns = queues
+            .copy_of_done_ns(extent, copy, now_ns)
+            .unwrap_or(now_ns);
+        Some((held, done_ns))
+    }
+
+    /// How many are held and not handed over.
+    pub fn len(&self) -> usize {
+        self.by_tier.iter().map(BTreeMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_tier.iter().all(BTreeMap::is_empty)
     }
 }
 
@@ -302,21 +436,77 @@ mod tests {
     }
 
     #[test]
-    fn the_source_serves_until_the_copy_has_read_it_then_the_copy_does() {
+    fn the_source_serves_until_the_copy_is_done() {
         let mut q = two_tiers();
         let extent = ExtentId::new(0, 7);
         q.copy(0, extent, at(HDD, 3 * MIB), at(NVME, 0), MIB);
         let read = mib_ns(DeviceProfile::HDD, IoKind::Read);
         let done = read + mib_ns(DeviceProfile::NVME, IoKind::Write);
-        let source = Some(InFlightAt::Source(at(HDD, 3 * MIB)));
-        assert_eq!(q.in_flight_at(extent, 1_000), source);
-        assert_eq!(q.in_flight_at(extent, read - 1), source);
+        let source = Some(at(HDD, 3 * MIB));
+        assert_eq!(q.in_flight_source(extent, 1_000), source);
         assert_eq!(
-            q.in_flight_at(extent, read),
-            Some(InFlightAt::WithCopy { done_ns: done })
+            q.in_flight_source(extent, read),
+            source,
+            "read, not written"
         );
-        assert_eq!(q.in_flight_at(extent, done), None);
-        assert_eq!(q.in_flight_at(ExtentId::new(0, 8), 0), None);
+        assert_eq!(q.in_flight_source(extent, done - 1), source);
+        assert_eq!(q.in_flight_source(extent, done), None);
+        assert_eq!(q.in_flight_source(ExtentId::new(0, 8), 0), None);
+    }
+
+    #[test]
+    fn a_held_source_is_released_once_its_own_copy_is_done() {
+        let mut q = two_tiers();
+        let mut held = HeldSources::default();
+        let extent = ExtentId::new(0, 7);
+        let up = q.copy(0, extent, at(HDD, 0), at(NVME, 0), MIB);
+        held.hold(&mut q, 0, (extent, up), HDD, HDD);
+        // Moved back at once: the second copy starts when the first is done.
+        let down = q.copy(1_000, extent, at(NVME, 0), at(HDD, 0), MIB);
+        held.hold(&mut q, 1_000, (extent, down), NVME, NVME);
+        let first_done =
+            mib_ns(DeviceProfile::HDD, IoKind::Read) + mib_ns(DeviceProfile::NVME, IoKind::Write);
+        let second_done = q.copy_done_ns(extent, 1_000).expect("in flight");
+        assert!(second_done > first_done);
+        let mut released = Vec::new();
+        let mut release_at = |q: &mut TierQueues, now| {
+            held.release_done(q, now, |tier| released.push((now, tier)));
+            held.len()
+        };
+        assert_eq!(release_at(&mut q, first_done - 1), 2);
+        assert_eq!(
+            release_at(&mut q, first_done),
+            1,
+            "the first copy's source only"
+        );
+        assert_eq!(release_at(&mut q, second_done - 1), 1);
+        assert_eq!(release_at(&mut q, second_done), 0);
+        assert_eq!(released, [(first_done, HDD), (second_done, NVME)]);
+    }
+
+    #[test]
+    fn a_handed_over_hold_is_never_released() {
+        let mut q = two_tiers();
+        let mut held = HeldSources::default();
+        let (a, b) = (ExtentId::new(0, 1), ExtentId::new(0, 2));
+        // `a` leaves nvme slot 5; `b` takes that slot once `a`'s copy is done.
+        let down = q.copy(0, a, at(NVME, 5 * MIB), at(HDD, 0), MIB);
+        held.hold(&mut q, 0, (a, down), NVME, 5u64);
+        assert_eq!(held.take(HDD, &mut q, 0), None, "nothing held on the hdd");
+        let (slot, ready) = held.take(NVME, &mut q, 0).expect("the held slot");
+        assert_eq!(slot, 5);
+        assert_eq!(Some(ready), q.copy_done_ns(a, 0));
+        assert_eq!(held.take(NVME, &mut q, 0), None, "handed over once");
+        let up = q.copy_after(0, ready, b, at(HDD, 9 * MIB), at(NVME, 5 * MIB), MIB);
+        let b_done = q.copy_of_done_ns(b, up, 0).expect("in flight");
+        assert!(
+            b_done > ready,
+            "it starts when the slot is free: {b_done} vs {ready}"
+        );
+        let mut released = Vec::new();
+        held.release_done(&mut q, b_done, |slot| released.push(slot));
+        assert!(released.is_empty(), "the slot is b's now");
+        assert!(held.is_empty());
     }
 
     #[test]
@@ -346,20 +536,11 @@ mod tests {
             + mib_ns(DeviceProfile::NVME, IoKind::Read)
             + mib_ns(DeviceProfile::HDD, IoKind::Write);
         assert_eq!(q.copy_done_ns(extent, 1_000), Some(serial));
-        // With the first copy until it is done, then at the second's source (which it has
-        // not read yet).
-        assert_eq!(
-            q.in_flight_at(extent, first_done - 1),
-            Some(InFlightAt::WithCopy {
-                done_ns: first_done
-            })
-        );
-        assert_eq!(
-            q.in_flight_at(extent, first_done),
-            Some(InFlightAt::Source(at(NVME, 0)))
-        );
+        // At the first copy's source until it is done, then at the second's.
+        assert_eq!(q.in_flight_source(extent, first_done - 1), Some(at(HDD, 0)));
+        assert_eq!(q.in_flight_source(extent, first_done), Some(at(NVME, 0)));
         assert_eq!(q.copy_done_ns(extent, serial - 1), Some(serial));
-        assert_eq!(q.in_flight_at(extent, serial), None);
+        assert_eq!(q.in_flight_source(extent, serial), None);
         assert_eq!(q.copy_done_ns(extent, serial), None);
     }
 }

@@ -2,7 +2,9 @@
 //! and a request completes with its last extent piece.
 
 use strata_core::{DeviceProfile, IoKind, SizeOrFraction, TierKind};
-use strata_policy::{ExtentId, Move, MoveReason, MoveRejection, SlotLayout, TierId, TierSpec};
+use strata_policy::{
+    ExtentId, Move, MoveReason, MoveRejection, SlotLayout, TierId, TierSpec, TierView,
+};
 use strata_sim::IoRecord;
 use strata_sim::tier::{Piece, TierExecutor, TierInput, TierSimConfig, TierSizes, simulate_tier};
 
@@ -101,7 +103,7 @@ fn a_copy_write_does_not_delay_an_earlier_request_on_its_destination() {
 }
 
 #[test]
-fn the_source_serves_an_extent_until_its_copy_has_read_it() {
+fn the_source_serves_an_extent_until_its_copy_is_done() {
     let mut executor = two_tiers(4);
     executor.place(ExtentId::new(0, 3), TierId(1));
     let promote = promote(3);
@@ -122,16 +124,71 @@ fn the_source_serves_an_extent_until_its_copy_has_read_it() {
     // Behind the copy's 1 MiB read on the single hdd channel.
     let copy_read_ns = DeviceProfile::HDD.service_ns(IoKind::Read, MIB, false);
     assert!(during.completion_ns > copy_read_ns);
-    // Once the copy has read the extent, the data travels with the copy.
-    let with_copy = executor.serve(copy_read_ns, IoKind::Read, &piece(3));
-    assert_eq!(with_copy.tier, TierId(0));
-    assert_eq!(with_copy.completion_ns, copy_done);
-    let after = executor.serve(copy_done + 1, IoKind::Read, &piece(3));
+    // Read but not yet written: still the source, as the engine's map switches only when
+    // the copy commits.
+    let read_not_written = executor.serve(copy_read_ns, IoKind::Read, &piece(3));
+    assert_eq!(read_not_written.tier, TierId(1));
+    let after = executor.serve(copy_done, IoKind::Read, &piece(3));
     assert_eq!(after.tier, TierId(0));
     assert_eq!(
-        after.completion_ns - (copy_done + 1),
+        after.completion_ns - copy_done,
         DeviceProfile::NVME.service_ns(IoKind::Read, 4096, false)
     );
+}
+
+#[test]
+fn a_demoted_extent_keeps_its_fast_slot_until_the_copy_is_done() {
+    let mut executor = two_tiers(1);
+    let (a, b, c) = (
+        ExtentId::new(0, 1),
+        ExtentId::new(0, 2),
+        ExtentId::new(0, 3),
+    );
+    executor.place(a, TierId(0));
+    executor.place(b, TierId(1));
+    executor.place(c, TierId(1));
+    let a_slot = executor.map().slot_of(a).expect("placed");
+    let demote = Move {
+        extent: a,
+        from: TierId(0),
+        to: TierId(1),
+        reason: MoveReason::Evict,
+    };
+    executor.execute(0, &demote).expect("room on the hdd");
+    let demoted_ns = executor.copy_done_ns(a, 0).expect("copy in flight");
+    assert_eq!(executor.held_slots(), 1);
+    assert_eq!(executor.view(demoted_ns - 1).used_extents(TierId(0)), 1);
+    // The promotion takes the slot `a` holds, and copies once `a`'s copy is done (the
+    // engine runs one move after another).
+    let t = demoted_ns / 2;
+    executor
+        .execute(t, &promote(2))
+        .expect("into the held slot");
+    assert_eq!(executor.map().slot_of(b), Some(a_slot));
+    // Until then `a` is read from its fast slot, `b` from the hdd.
+    assert_eq!(executor.serve(t, IoKind::Read, &piece(1)).tier, TierId(0));
+    assert_eq!(executor.serve(t, IoKind::Read, &piece(2)).tier, TierId(1));
+    let promoted_ns = executor.copy_done_ns(b, t).expect("copy in flight");
+    // At least a sequential 1 MiB hdd read (it continues the demotion's write) and the
+    // nvme write after `a`'s copy.
+    let copy_ns = DeviceProfile::HDD.service_ns(IoKind::Read, MIB, true)
+        + DeviceProfile::NVME.service_ns(IoKind::Write, MIB, false);
+    assert!(
+        promoted_ns >= demoted_ns + copy_ns,
+        "{promoted_ns} vs {demoted_ns} + {copy_ns}"
+    );
+    assert_eq!(executor.view(t).used_extents(TierId(0)), 1, "counted once");
+    assert_eq!(
+        executor.execute(t, &promote(3)),
+        Err(MoveRejection::TargetFull),
+        "no room left to hand over"
+    );
+    assert_eq!(
+        executor.serve(promoted_ns, IoKind::Read, &piece(2)).tier,
+        TierId(0)
+    );
+    assert_eq!(executor.held_slots(), 0);
+    assert_eq!(executor.max_used_extents(), [1, 3]);
 }
 
 #[test]

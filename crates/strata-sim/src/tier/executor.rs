@@ -1,13 +1,14 @@
 //! [`TierExecutor`]: executes placement decisions in virtual time. It owns the placement map
 //! (the contract checks live there) and the tiers' device queues ([`TierQueues`]); foreground
 //! pieces and migration copies go through the same queues, so migrations delay foreground
-//! requests exactly as much as the model says.
+//! requests exactly as much as the model says. A move's source slot stays taken until its
+//! copy is done, as the engine frees it only after the copy commits.
 
 use super::{Piece, TierError};
 use strata_core::{DeviceProfile, IoKind, TierKind};
 use strata_policy::{
-    DevicePlace, ExtentId, InFlightAt, Move, MoveRejection, PlacementMap, Slot, TierId, TierQueues,
-    TierSpec, TierView,
+    DevicePlace, ExtentId, HeldSources, Move, MoveRejection, PlacementMap, Slot, TierId,
+    TierQueues, TierSpec, TierView,
 };
 
 /// What happened to the decisions an executor was given.
@@ -34,10 +35,12 @@ pub struct Served {
 #[derive(Debug, Clone)]
 pub struct TierExecutor {
     map: PlacementMap,
-    /// The devices and the copies in flight. The map switches when a move is decided; until
-    /// the copy has read the extent it is served from where it was (as the engine serves
-    /// it), after that it completes with the copy.
+    /// The devices and the copies in flight. The map switches when a move is decided (so
+    /// the policy sees its decision at once); until the copy is done the extent is served
+    /// from where it was, as the engine serves it.
     queues: TierQueues,
+    /// The source slots of the copies in flight: taken until the copy is done.
+    held: HeldSources<Slot>,
     unit_bytes: u64,
     max_used_extents: Vec<u64>,
     counters: ExecutorCounters,
@@ -51,6 +54,7 @@ impl TierExecutor {
         Ok(Self {
             map,
             queues,
+            held: HeldSources::default(),
             unit_bytes,
             max_used_extents: vec![0; tiers],
             counters: ExecutorCounters::default(),
@@ -70,8 +74,21 @@ impl TierExecutor {
         &self.max_used_extents
     }
 
+    /// Source slots still held by copies in flight (as of the last call that took a time).
+    pub fn held_slots(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Frees the source slots of the copies done by `now_ns`.
+    fn release_done(&mut self, now_ns: u64) {
+        let map = &mut self.map;
+        self.held
+            .release_done(&mut self.queues, now_ns, |slot| map.release(slot));
+    }
+
     /// What the policy sees at `now_ns`.
-    pub fn view(&self, now_ns: u64) -> SimView<'_> {
+    pub fn view(&mut self, now_ns: u64) -> SimView<'_> {
+        self.release_done(now_ns);
         SimView {
             executor: self,
             now_ns,
@@ -87,7 +104,8 @@ impl TierExecutor {
 
     /// Places a never-placed extent on `tier`; a tier without room is a contract violation,
     /// counted, and the extent goes to the fastest slower tier with room instead (or, with
-    /// every tier full, to the slowest tier with room).
+    /// every tier full, to the slowest tier with room). Slots held by copies in flight are
+    /// not free: call it after [`Self::view`] or [`Self::serve`] at the same time.
     pub fn place(&mut self, extent: ExtentId, tier: TierId) -> TierId {
         let placed = match self.map.place(extent, tier) {
             Ok(slot) => slot.tier,
@@ -116,9 +134,10 @@ impl TierExecutor {
     }
 
     /// Serves one foreground piece arriving at `arrival_ns` from wherever its extent's data
-    /// is: its slot, or — with a copy in flight — the copy's source or the copy itself
-    /// (placing the extent on the slowest tier if nobody placed it).
+    /// is: its slot, or — with a copy in flight — the copy's source (placing the extent on
+    /// the slowest tier if nobody placed it).
     pub fn serve(&mut self, arrival_ns: u64, kind: IoKind, piece: &Piece) -> Served {
+        self.release_done(arrival_ns);
         let slot = match self.map.slot_of(piece.extent) {
             Some(slot) => slot,
             None => {
@@ -130,14 +149,8 @@ impl TierExecutor {
                 })
             }
         };
-        let place = match self.queues.in_flight_at(piece.extent, arrival_ns) {
-            Some(InFlightAt::WithCopy { done_ns }) => {
-                return Served {
-                    tier: slot.tier,
-                    completion_ns: done_ns,
-                };
-            }
-            Some(InFlightAt::Source(place)) => place,
+        let place = match self.queues.in_flight_source(piece.extent, arrival_ns) {
+            Some(source) => source,
             None => self.device_place(slot),
         };
         let at = DevicePlace {
@@ -151,9 +164,25 @@ impl TierExecutor {
     }
 
     /// Executes a move decided at `now_ns`: the map switches at once, and the copy (read the
-    /// extent from the source device, then write it to the destination device) starts.
+    /// extent from the source device, then write it to the destination device) starts. The
+    /// source slot is held until the copy is done. A move into a tier whose only room is
+    /// held by earlier moves takes the slot whose copy was expected to end first, and its
+    /// copy starts once that copy is done (the engine runs one move after another).
     pub fn execute(&mut self, now_ns: u64, mv: &Move) -> Result<(), MoveRejection> {
-        let applied = match self.map.apply(mv) {
+        self.release_done(now_ns);
+        let applied = match self.map.check(mv) {
+            Ok(_) => self.map.apply_holding_source(mv).map(|a| (a, now_ns)),
+            Err(MoveRejection::TargetFull) => {
+                match self.held.take(mv.to, &mut self.queues, now_ns) {
+                    Some((slot, ready_ns)) => {
+                        self.map.apply_into_held(mv, slot).map(|a| (a, ready_ns))
+                    }
+                    None => Err(MoveRejection::TargetFull),
+                }
+            }
+            Err(rejection) => Err(rejection),
+        };
+        let (applied, ready_ns) = match applied {
             Ok(applied) => applied,
             Err(rejection) => {
                 self.counters.rejected_moves += 1;
@@ -166,7 +195,16 @@ impl TierExecutor {
             self.device_place(applied.from),
             self.device_place(applied.to),
         );
-        self.queues.copy(now_ns, mv.extent, from, to, unit);
+        let copy = self
+            .queues
+            .copy_after(now_ns, ready_ns, mv.extent, from, to, unit);
+        self.held.hold(
+            &mut self.queues,
+            now_ns,
+            (mv.extent, copy),
+            applied.from.tier,
+            applied.from,
+        );
         self.counters.moves += 1;
         self.counters.migrated_bytes += unit;
         Ok(())

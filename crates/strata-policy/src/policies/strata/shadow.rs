@@ -6,7 +6,8 @@
 //!
 //! * a [`ShadowMap`]: where the candidate would have put each extent. Only extents above the
 //!   slowest tier are listed (the fast tiers are the small ones), every other placed extent
-//!   is on the slowest tier;
+//!   is on the slowest tier. A move's source keeps its room until the move's copy is done,
+//!   as in the executors;
 //! * the tiers' device queues ([`TierQueues`], the executors' copy model): foreground
 //!   requests and the candidate's copies are submitted at their virtual times, so a candidate
 //!   whose copies saturate a disk sees the queue — and the latency — they cause;
@@ -14,7 +15,7 @@
 //!   smoothed score.
 
 use crate::{
-    DevicePlace, ExtentId, InFlightAt, Move, PlacementPolicy, TierId, TierQueues, TierView,
+    DevicePlace, ExtentId, HeldSources, Move, PlacementPolicy, TierId, TierQueues, TierView,
 };
 use std::collections::HashMap;
 use strata_core::{DeviceProfile, TierKind};
@@ -31,6 +32,8 @@ pub(super) struct ShadowMap {
     upper: HashMap<ExtentId, TierId>,
     /// Extents per tier above the slowest.
     used: Vec<u64>,
+    /// Per tier, the sources of moves whose copies are not done: still taking room.
+    held: Vec<u64>,
 }
 
 impl ShadowMap {
@@ -47,15 +50,31 @@ impl ShadowMap {
         self.upper.iter().map(|(&e, &t)| (e, t))
     }
 
+    /// Extents on `tier`, counting held sources. On the slowest tier, the count comes from
+    /// the real placement's total, which counts the real placement's held sources too.
     fn used(&self, tier: TierId, real: &dyn TierView) -> u64 {
+        let held = self.held.get(tier.rank()).copied().unwrap_or(0);
         if tier < real.slowest() {
-            return self.used.get(tier.rank()).copied().unwrap_or(0);
+            return self.used.get(tier.rank()).copied().unwrap_or(0) + held;
         }
         let placed: u64 = (0..real.tier_count())
             .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
             .map(|t| real.used_extents(t))
             .sum();
-        placed.saturating_sub(self.used.iter().sum())
+        placed.saturating_sub(self.used.iter().sum()) + held
+    }
+
+    fn hold(&mut self, tier: TierId) {
+        if self.held.len() <= tier.rank() {
+            self.held.resize(tier.rank() + 1, 0);
+        }
+        self.held[tier.rank()] += 1;
+    }
+
+    fn release(&mut self, tier: TierId) {
+        if let Some(n) = self.held.get_mut(tier.rank()) {
+            *n = n.saturating_sub(1);
+        }
     }
 
     fn has_room(&self, tier: TierId, real: &dyn TierView) -> bool {
@@ -123,6 +142,8 @@ pub(super) struct Shadow {
     policy: Box<dyn PlacementPolicy>,
     pub(super) map: ShadowMap,
     queues: TierQueues,
+    /// The source tiers of the candidate's copies in flight.
+    held: HeldSources<TierId>,
     /// Where the previous access ended on its device.
     last_end_offset: u64,
     latency_sum_ns: f64,
@@ -142,6 +163,7 @@ impl Shadow {
             policy,
             map: ShadowMap::default(),
             queues: TierQueues::default(),
+            held: HeldSources::default(),
             last_end_offset: 0,
             latency_sum_ns: 0.0,
             accesses: 0,
@@ -165,7 +187,9 @@ impl Shadow {
         self.score_ns
     }
 
-    fn fit_devices(&mut self, real: &dyn TierView) {
+    /// Fits the device queues to the real tiers and frees the sources of the copies done by
+    /// `now_ns`.
+    fn catch_up(&mut self, real: &dyn TierView, now_ns: u64) {
         if self.queues.tier_count() != real.tier_count() {
             self.queues = TierQueues::new(
                 (0..real.tier_count())
@@ -173,6 +197,9 @@ impl Shadow {
                     .map(|t| real.profile(t).unwrap_or(DeviceProfile::HDD)),
             );
         }
+        let map = &mut self.map;
+        self.held
+            .release_done(&mut self.queues, now_ns, |tier| map.release(tier));
     }
 
     /// The candidate places a new extent; a pin, when there is room on it, wins.
@@ -183,7 +210,7 @@ impl Shadow {
         real: &dyn TierView,
         now_ns: u64,
     ) -> TierId {
-        self.fit_devices(real);
+        self.catch_up(real, now_ns);
         let view = ShadowView {
             map: &self.map,
             queues: &self.queues,
@@ -212,8 +239,8 @@ impl Shadow {
         real: &dyn TierView,
         pin_of: &dyn Fn(ExtentId) -> Option<TierId>,
     ) {
-        self.fit_devices(real);
         let now = access.time_ns;
+        self.catch_up(real, now);
         // At its address, or — for an observer that does not track offsets within the
         // extent — where the previous access ended, when the access continues a run.
         let at = address(access.extent, real.extent_bytes());
@@ -224,19 +251,13 @@ impl Shadow {
         };
         self.last_end_offset = offset.saturating_add(access.len_bytes);
         if let Some(tier) = self.map.location(access.extent, real) {
-            // With a copy in flight: at its source until the copy has read it, then with it.
-            let tier = match self.queues.in_flight_at(access.extent, now) {
-                Some(InFlightAt::WithCopy { done_ns }) => Err(done_ns),
-                Some(InFlightAt::Source(source)) => Ok(source.tier),
-                None => Ok(tier),
-            };
-            let done = match tier {
-                Ok(tier) => {
-                    let at = DevicePlace { tier, offset };
-                    self.queues.submit(now, at, access.kind, access.len_bytes)
-                }
-                Err(done_ns) => done_ns,
-            };
+            // With a copy in flight: at its source until the copy is done.
+            let tier = self
+                .queues
+                .in_flight_source(access.extent, now)
+                .map_or(tier, |source| source.tier);
+            let at = DevicePlace { tier, offset };
+            let done = self.queues.submit(now, at, access.kind, access.len_bytes);
             self.latency_sum_ns += done.saturating_sub(now) as f64;
             self.accesses += 1;
         }
@@ -261,7 +282,7 @@ impl Shadow {
         budget_bytes: u64,
         pin_of: &dyn Fn(ExtentId) -> Option<TierId>,
     ) {
-        self.fit_devices(real);
+        self.catch_up(real, now_ns);
         let view = ShadowView {
             map: &self.map,
             queues: &self.queues,
@@ -298,7 +319,7 @@ impl Shadow {
     }
 
     /// Executes `mv` by the executor contract (plus: a pinned extent only goes to its pin),
-    /// charging the copy to both devices.
+    /// charging the copy to both devices and holding the source's room until it is done.
     fn execute(
         &mut self,
         mv: &Move,
@@ -306,19 +327,46 @@ impl Shadow {
         now_ns: u64,
         pin_of: &dyn Fn(ExtentId) -> Option<TierId>,
     ) -> bool {
-        let valid = self.map.location(mv.extent, real) == Some(mv.from)
+        let routed = self.map.location(mv.extent, real) == Some(mv.from)
             && mv.to != mv.from
-            && self.map.has_room(mv.to, real)
+            && mv.to.rank() < real.tier_count()
             && pin_of(mv.extent).is_none_or(|pin| pin == mv.to);
-        if !valid {
+        if !routed {
             return false;
         }
+        // Into free room, or — as the executors do — into the room an earlier move holds,
+        // once that move's copy is done.
+        let ready_ns = if self.map.has_room(mv.to, real) {
+            now_ns
+        } else {
+            match self.held.take(mv.to, &mut self.queues, now_ns) {
+                Some((tier, ready_ns)) => {
+                    self.map.release(tier);
+                    ready_ns
+                }
+                None => return false,
+            }
+        };
         // Read the source, then write the destination, as the executors copy.
         let bytes = real.extent_bytes();
         let at = address(mv.extent, bytes);
         let place = |tier| DevicePlace { tier, offset: at };
-        self.queues
-            .copy(now_ns, mv.extent, place(mv.from), place(mv.to), bytes);
+        let copy = self.queues.copy_after(
+            now_ns,
+            ready_ns,
+            mv.extent,
+            place(mv.from),
+            place(mv.to),
+            bytes,
+        );
+        self.held.hold(
+            &mut self.queues,
+            now_ns,
+            (mv.extent, copy),
+            mv.from,
+            mv.from,
+        );
+        self.map.hold(mv.from);
         self.map.set(mv.extent, mv.to, real);
         self.executed.push(*mv);
         true
