@@ -62,7 +62,7 @@ impl QueuedStep {
 #[derive(Debug, Clone, Copy)]
 struct Link {
     copy: CopyId,
-    /// Where the data is until this copy has read it.
+    /// Where the data is, and is served from, until this copy is done.
     source: DevicePlace,
     destination: DevicePlace,
     /// When the copy's read arrives at the source.

@@ -10,9 +10,10 @@
 //!   planning boundary with that interval's migration budget. A move switches the map at
 //!   once and starts its copy (read at the source, then write at the destination) on the
 //!   same device queues as foreground I/O (`strata_policy::TierQueues`: every request,
-//!   copy steps included, reaches its device in arrival order). Until the copy has read the
-//!   extent, a foreground access to it is served at the copy's source, as the engine
-//!   serves it; after that the access completes with the copy.
+//!   copy steps included, reaches its device in arrival order). Until the copy is done, a
+//!   foreground access to the extent is served at the copy's source and the source slot
+//!   stays taken, as in the engine; a move into room only held by earlier moves starts
+//!   once the first of them is done, in its slot.
 //! * Deterministic: no randomness, and no hash-map iteration decides anything.
 
 mod config;
