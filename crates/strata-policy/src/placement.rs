@@ -158,7 +158,7 @@ impl PlacementMap {
 
     /// [`Self::check`] without the room on the target: the extent is on `from`, and `to` is
     /// another existing tier. Returns the extent's slot.
-    pub fn check_route(&self, mv: &Move) -> Result<Slot, MoveRejection> {
+    fn check_route(&self, mv: &Move) -> Result<Slot, MoveRejection> {
         let current = self.slot_of(mv.extent).ok_or(MoveRejection::WrongSource)?;
         if current.tier != mv.from {
             return Err(MoveRejection::WrongSource);
@@ -315,12 +315,18 @@ mod tests {
         assert_eq!(map.used_extents(TierId(1)), 1);
     }
 
-    #[test]
-    fn a_held_source_slot_takes_room_until_it_is_released() {
+    /// A one-extent fast tier holding `a` (in the returned slot), and `b` on the hdd.
+    fn full_fast_tier() -> (PlacementMap, ExtentId, ExtentId, Slot) {
         let mut map = two_tiers(1);
         let (a, b) = (ExtentId::new(0, 1), ExtentId::new(0, 2));
         let a_slot = map.place(a, TierId(0)).expect("room");
         map.place(b, TierId(1)).expect("unbounded");
+        (map, a, b, a_slot)
+    }
+
+    #[test]
+    fn a_held_source_slot_takes_room_until_it_is_released() {
+        let (mut map, a, b, a_slot) = full_fast_tier();
         let applied = map.apply_holding_source(&mv(a, 0, 1)).expect("demotion");
         assert_eq!(applied.from, a_slot);
         assert_eq!(
@@ -338,10 +344,7 @@ mod tests {
 
     #[test]
     fn a_held_slot_handed_over_is_counted_once() {
-        let mut map = two_tiers(1);
-        let (a, b) = (ExtentId::new(0, 1), ExtentId::new(0, 2));
-        let a_slot = map.place(a, TierId(0)).expect("room");
-        map.place(b, TierId(1)).expect("unbounded");
+        let (mut map, a, b, a_slot) = full_fast_tier();
         let down = map.apply_holding_source(&mv(a, 0, 1)).expect("demotion");
         assert_eq!(
             map.apply_into_held(&mv(b, 0, 1), down.from),

@@ -7,8 +7,8 @@
 use super::{Piece, TierError};
 use strata_core::{DeviceProfile, IoKind, TierKind};
 use strata_policy::{
-    DevicePlace, ExtentId, HeldSources, Move, MoveRejection, PlacementMap, Slot, TierId,
-    TierQueues, TierSpec, TierView,
+    AppliedMove, DevicePlace, ExtentId, HeldSources, Move, MoveRejection, PlacementMap, Slot,
+    TierId, TierQueues, TierSpec, TierView,
 };
 
 /// What happened to the decisions an executor was given.
@@ -149,10 +149,10 @@ impl TierExecutor {
                 })
             }
         };
-        let place = match self.queues.in_flight_source(piece.extent, arrival_ns) {
-            Some(source) => source,
-            None => self.device_place(slot),
-        };
+        let place = self
+            .queues
+            .in_flight_source(piece.extent, arrival_ns)
+            .unwrap_or_else(|| self.device_place(slot));
         let at = DevicePlace {
             offset: place.offset.wrapping_add(piece.offset_in_extent_bytes),
             ..place
@@ -170,25 +170,9 @@ impl TierExecutor {
     /// copy starts once that copy is done (the engine runs one move after another).
     pub fn execute(&mut self, now_ns: u64, mv: &Move) -> Result<(), MoveRejection> {
         self.release_done(now_ns);
-        let applied = match self.map.check(mv) {
-            Ok(_) => self.map.apply_holding_source(mv).map(|a| (a, now_ns)),
-            Err(MoveRejection::TargetFull) => {
-                match self.held.take(mv.to, &mut self.queues, now_ns) {
-                    Some((slot, ready_ns)) => {
-                        self.map.apply_into_held(mv, slot).map(|a| (a, ready_ns))
-                    }
-                    None => Err(MoveRejection::TargetFull),
-                }
-            }
-            Err(rejection) => Err(rejection),
-        };
-        let (applied, ready_ns) = match applied {
-            Ok(applied) => applied,
-            Err(rejection) => {
-                self.counters.rejected_moves += 1;
-                return Err(rejection);
-            }
-        };
+        let (applied, ready_ns) = self
+            .apply(now_ns, mv)
+            .inspect_err(|_| self.counters.rejected_moves += 1)?;
         self.note_occupancy();
         let unit = self.unit_bytes;
         let (from, to) = (
@@ -208,6 +192,21 @@ impl TierExecutor {
         self.counters.moves += 1;
         self.counters.migrated_bytes += unit;
         Ok(())
+    }
+
+    /// Applies `mv` to the map, into free room or else into a held slot; returns when the
+    /// destination is free for the copy. Changes nothing if the move is refused.
+    fn apply(&mut self, now_ns: u64, mv: &Move) -> Result<(AppliedMove, u64), MoveRejection> {
+        match self.map.apply_holding_source(mv) {
+            Err(MoveRejection::TargetFull) => {
+                let (slot, ready_ns) = self
+                    .held
+                    .take(mv.to, &mut self.queues, now_ns)
+                    .ok_or(MoveRejection::TargetFull)?;
+                Ok((self.map.apply_into_held(mv, slot)?, ready_ns))
+            }
+            applied => applied.map(|applied| (applied, now_ns)),
+        }
     }
 
     /// When the copy of `extent` in flight at `now_ns` is done (estimated while its write is
