@@ -15,7 +15,7 @@ pub const MAX_TIERS: usize = 127;
 
 /// Default [`PlacementConfig::disk_time_share`]: copies at 5 % of a disk's time keep its
 /// foreground p99 within 10 % (BENCHMARKS.md, "Foreground p99 while migrating").
-pub const DEFAULT_DISK_TIME_SHARE: f64 = 0.05;
+pub const DEFAULT_DISK_TIME_SHARE: f64 = strata_policy::disk_time::DEFAULT_SHARE;
 
 /// Everything [`crate::Engine::open`] needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,7 +93,7 @@ impl Default for PlacementConfig {
             max_attempts: 3,
             retry_backoff_ms: 20,
             degrade_after_failures: 3,
-            max_queued_moves: 4096,
+            max_queued_moves: strata_policy::DEFAULT_MAX_QUEUED_MOVES,
             log_max_records: 100_000,
         }
     }

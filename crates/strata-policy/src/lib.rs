@@ -7,6 +7,7 @@
 //! a full tier) is documented on the trait and enforced by [`PlacementMap`], which the
 //! simulator executes on and the conformance test checks every policy against.
 
+pub mod disk_time;
 mod error;
 mod forecast;
 mod heat;
@@ -28,6 +29,8 @@ pub use policies::{
 };
 pub use policy::{PlacementPolicy, TierSizing};
 pub use sequential::{RunInfo, SequentialDetector};
-pub use tier_queues::{CopyId, DevicePlace, HeldSources, TierQueues};
+pub use tier_queues::{
+    CopyId, CopyModel, DEFAULT_MAX_QUEUED_MOVES, DevicePlace, HeldSources, TierQueues,
+};
 pub use types::{Access, ExtentId, IoKind, Move, MoveReason, MoveRejection, TierId};
 pub use view::TierView;

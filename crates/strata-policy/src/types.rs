@@ -112,4 +112,6 @@ pub enum MoveRejection {
     TargetFull,
     /// Planned moves beyond the bandwidth budget of the planning call.
     OverBudget,
+    /// The executor's queue of moves waiting to run is full.
+    QueueFull,
 }

@@ -72,9 +72,14 @@ fn rows_have_the_interface_shape_in_a_fixed_order() {
             "p99_latency_us",
             "fast_hit_ratio",
             "migrated_bytes",
+            "copied_bytes",
         ] {
             assert!(row[field].is_number(), "{field} missing in {row}");
         }
+        assert!(
+            row["copied_bytes"].as_u64() <= row["migrated_bytes"].as_u64(),
+            "{row}"
+        );
         assert!(row.get("middle_size").is_none());
         let ratio = row["fast_hit_ratio"].as_f64().unwrap_or(-1.0);
         let miss = row["miss_ratio"].as_f64().unwrap_or(-1.0);

@@ -98,11 +98,13 @@ fn shared_traces_tier_table() {
                     .iter()
                     .map(|p| {
                         let r = chunk.iter().find(|r| r.result.policy == *p).expect(p);
+                        let gib = |bytes: u64| bytes as f64 / (1u64 << 30) as f64;
                         format!(
-                            "{} ({:.2}, {:.1} GiB)",
+                            "{} ({:.2}, {:.1} / {:.1} GiB)",
                             ms(r.result.mean_latency_us),
                             r.result.fast_hit_ratio,
-                            r.result.migrated_bytes as f64 / (1u64 << 30) as f64
+                            gib(r.result.migrated_bytes),
+                            gib(r.result.copied_bytes)
                         )
                     })
                     .collect();

@@ -353,6 +353,77 @@ fn bad_usage_exits_2_with_one_line() {
         );
         assert!(out.stdout.is_empty());
     }
+    for (flag, bad) in [
+        ("--disk-time-share", "0"),
+        ("--disk-time-share", "1.5"),
+        ("--disk-time-share", "nan"),
+        ("--copies", "sideways"),
+    ] {
+        let out = strata(&[
+            "sim", "--mode", "tier", "--trace", t, "--fast", "10%", flag, bad,
+        ]);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{flag} {bad}: {err}");
+        let first = err.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("error:") && first.contains(flag) && first.contains(bad),
+            "stderr: {err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn the_copy_model_is_the_movers_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    // 5,000 requests at 1,000 a second over 301 extents: a busy hdd, and promotions on
+    // nearly every access.
+    let trace = arc_trace(
+        dir.path(),
+        "t.lis",
+        &(0..5000).map(|i| (i * 7919) % 301).collect::<Vec<_>>(),
+    );
+    let t = trace.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "sim",
+            "--mode",
+            "tier",
+            "--trace",
+            t,
+            "--format",
+            "arc",
+            "--unit",
+            "1048576",
+            "--fast",
+            "10%",
+            "--policy",
+            "lru-promote",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = strata(&args);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        json_of(&out)["traces"][0]["results"][0].clone()
+    };
+    let mover = run(&[]);
+    assert_eq!(
+        mover,
+        run(&["--copies", "mover", "--disk-time-share", "0.05"])
+    );
+    let overlapping = run(&["--copies", "overlapping"]);
+    let unpaced = run(&["--disk-time-share", "1"]);
+    for row in [&mover, &overlapping, &unpaced] {
+        let copied = row["copied_bytes"].as_u64().expect("copied_bytes");
+        assert!(copied > 0, "{row}");
+        assert!(
+            copied <= row["migrated_bytes"].as_u64().unwrap_or(0),
+            "{row}"
+        );
+    }
+    // Each model and share runs the copies differently.
+    assert_ne!(mover["mean_latency_us"], unpaced["mean_latency_us"]);
+    assert_ne!(mover["mean_latency_us"], overlapping["mean_latency_us"]);
 }
 
 #[test]

@@ -12,7 +12,6 @@
 
 pub(crate) mod bucket;
 pub(crate) mod cancel;
-pub(crate) mod disk_time;
 pub(crate) mod log;
 mod mover;
 mod runner;
@@ -24,7 +23,6 @@ pub(crate) use mover::{MANUAL_REASON, MoveJob};
 use crate::config::PlacementConfig;
 use bucket::TokenBucket;
 use cancel::{CancelToken, Gate};
-use disk_time::TimeShare;
 use log::MigrationLog;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -32,6 +30,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use strata_core::TierKind;
+use strata_policy::disk_time::TimeShare;
 use strata_policy::{ExtentId, Move, MoveRejection};
 use view::SharedPolicy;
 

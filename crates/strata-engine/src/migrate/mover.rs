@@ -422,7 +422,7 @@ impl EngineInner {
     }
 
     /// Waits while either tier is a disk in use whose copies took more than their share of
-    /// its time (`PlacementConfig::disk_time_share`, [`super::disk_time`]).
+    /// its time (`PlacementConfig::disk_time_share`, [`strata_policy::disk_time`]).
     fn wait_for_disk_time(&self, a: usize, b: usize) -> std::result::Result<(), Attempt> {
         loop {
             let wait_ns = self.disk_time_wait_ns(a).max(self.disk_time_wait_ns(b));

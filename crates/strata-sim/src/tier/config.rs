@@ -1,9 +1,9 @@
 //! Configuration of a tier replay: extent unit, tier sizes, device profiles, planning
-//! cadence and migration budget, arrival rate for traces without timestamps.
+//! cadence and migration budget, arrival rate for traces without timestamps, copy model.
 
 use super::TierError;
 use strata_core::{DeviceProfile, SizeOrFraction};
-use strata_policy::PolicyConfig;
+use strata_policy::{CopyModel, PolicyConfig};
 use strata_predict::PredictorKind;
 
 /// Knobs shared by every (policy, size) combination of a run.
@@ -35,6 +35,8 @@ pub struct TierSimConfig {
     /// The access predictor of the prefetcher that runs next to the policy
     /// (`super::prefetch`); `None`, the default, prefetches nothing.
     pub prefetch: Option<PredictorKind>,
+    /// When migration copies start: by default as the engine's mover starts them.
+    pub copies: CopyModel,
 }
 
 impl Default for TierSimConfig {
@@ -51,6 +53,7 @@ impl Default for TierSimConfig {
             policy: PolicyConfig::default(),
             heat_forecast_window_ns: None,
             prefetch: None,
+            copies: CopyModel::default(),
         }
     }
 }
@@ -91,6 +94,11 @@ impl TierSimConfig {
         self
     }
 
+    pub fn with_copies(mut self, copies: CopyModel) -> Self {
+        self.copies = copies;
+        self
+    }
+
     pub fn with_policy_config(mut self, policy: PolicyConfig) -> Self {
         self.policy = policy;
         self
@@ -127,6 +135,20 @@ impl TierSimConfig {
             return Err(TierError::invalid(
                 "the on-access move rate must be positive",
             ));
+        }
+        if let CopyModel::Mover {
+            disk_time_share,
+            max_queued,
+        } = self.copies
+        {
+            if !(disk_time_share > 0.0 && disk_time_share <= 1.0) {
+                return Err(TierError::invalid(format!(
+                    "the disk-time share {disk_time_share} must be in (0, 1]"
+                )));
+            }
+            if max_queued == 0 {
+                return Err(TierError::invalid("the mover's queue must hold a move"));
+            }
         }
         if self.heat_forecast_window_ns == Some(0) {
             return Err(TierError::invalid(

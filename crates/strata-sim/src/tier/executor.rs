@@ -2,13 +2,15 @@
 //! (the contract checks live there) and the tiers' device queues ([`TierQueues`]); foreground
 //! pieces and migration copies go through the same queues, so migrations delay foreground
 //! requests exactly as much as the model says. A move's source slot stays taken until its
-//! copy is done, as the engine frees it only after the copy commits.
+//! copy is done, as the engine frees it only after the copy commits. Copies start as the
+//! engine's mover starts them unless the [`CopyModel`] says otherwise, and a move decided
+//! while the mover's queue is full is refused ([`MoveRejection::QueueFull`]).
 
 use super::{Piece, TierError};
 use strata_core::{DeviceProfile, IoKind, TierKind};
 use strata_policy::{
-    AppliedMove, DevicePlace, ExtentId, HeldSources, Move, MoveRejection, PlacementMap, Slot,
-    TierId, TierQueues, TierSpec, TierView,
+    AppliedMove, CopyModel, DevicePlace, ExtentId, HeldSources, Move, MoveRejection, PlacementMap,
+    Slot, TierId, TierQueues, TierSpec, TierView,
 };
 
 /// What happened to the decisions an executor was given.
@@ -20,8 +22,10 @@ pub struct ExecutorCounters {
     pub rejected_moves: u64,
     /// `place_new` answers that named a full or non-existent tier.
     pub rejected_placements: u64,
-    /// Bytes copied by executed moves (one extent each).
+    /// Bytes of the moves executed (one extent each), copied or still to copy.
     pub migrated_bytes: u64,
+    /// Bytes of the copies whose write has reached its device.
+    pub copied_bytes: u64,
 }
 
 /// Where and when a foreground piece was served.
@@ -47,8 +51,17 @@ pub struct TierExecutor {
 }
 
 impl TierExecutor {
+    /// Copies run as the engine's mover runs them ([`CopyModel::default`]).
     pub fn new(specs: Vec<TierSpec>, unit_bytes: u64) -> Result<Self, TierError> {
-        let queues = TierQueues::new(specs.iter().map(|spec| spec.profile));
+        Self::with_copies(specs, unit_bytes, CopyModel::default())
+    }
+
+    pub fn with_copies(
+        specs: Vec<TierSpec>,
+        unit_bytes: u64,
+        copies: CopyModel,
+    ) -> Result<Self, TierError> {
+        let queues = TierQueues::with_model(specs.iter().map(|spec| spec.profile), copies);
         let tiers = specs.len();
         let map = PlacementMap::new(specs, unit_bytes)?;
         Ok(Self {
@@ -65,8 +78,12 @@ impl TierExecutor {
         &self.map
     }
 
+    /// As of the last call that took a time.
     pub fn counters(&self) -> ExecutorCounters {
-        self.counters
+        ExecutorCounters {
+            copied_bytes: self.queues.copied_bytes(),
+            ..self.counters
+        }
     }
 
     /// The most extents each tier held at any moment of the replay.
@@ -170,6 +187,10 @@ impl TierExecutor {
     /// copy starts once that copy is done (the engine runs one move after another).
     pub fn execute(&mut self, now_ns: u64, mv: &Move) -> Result<(), MoveRejection> {
         self.release_done(now_ns);
+        if self.queues.mover_full(now_ns) {
+            self.counters.rejected_moves += 1;
+            return Err(MoveRejection::QueueFull);
+        }
         let (applied, ready_ns) = self
             .apply(now_ns, mv)
             .inspect_err(|_| self.counters.rejected_moves += 1)?;

@@ -157,6 +157,7 @@ pub fn tier_row(run: &TierRun) -> ResultRow {
     }
     row = row
         .with_extra("migrated_bytes", r.migrated_bytes)
+        .with_extra("copied_bytes", r.copied_bytes)
         .with_extra("requests", r.requests);
     if let Some(p) = &r.prefetch {
         row = row

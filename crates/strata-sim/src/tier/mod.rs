@@ -38,4 +38,5 @@ pub use plot::write_tier_plots;
 pub use prefetch::TierPrefetchStats;
 pub use replay::{simulate_policy, simulate_tier};
 pub use stats::{CdfPoint, IntervalPoint, PrefetchMeasures, TierResult, TierRun};
-pub use strata_policy::{PolicyConfig, policy_names};
+pub use strata_policy::disk_time::DEFAULT_SHARE as DEFAULT_DISK_TIME_SHARE;
+pub use strata_policy::{CopyModel, DEFAULT_MAX_QUEUED_MOVES, PolicyConfig, policy_names};

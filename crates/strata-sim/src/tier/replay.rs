@@ -89,7 +89,7 @@ pub fn simulate_policy(
     let specs = tier_specs(config, fast_extents, middle_extents, policy.tier_sizing());
     let capacity_extents = specs.iter().map(|s| s.capacity_extents).collect();
     let tiers = specs.len();
-    let mut executor = TierExecutor::new(specs, unit_bytes)?;
+    let mut executor = TierExecutor::with_copies(specs, unit_bytes, config.copies)?;
     let mut recorder = Recorder::new(config.planning_interval_ns, tiers, input.requests().len());
     let mut detector = SequentialDetector::default();
     let budget_bytes = config.plan_budget_bytes();

@@ -29,6 +29,9 @@ pub struct TierResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub middle_hit_ratio: Option<f64>,
     pub migrated_bytes: u64,
+    /// Of `migrated_bytes`, those whose copy was done within the replay (the rest waited
+    /// for the mover).
+    pub copied_bytes: u64,
     pub moves: u64,
     pub rejected_moves: u64,
     /// With prefetch on: what the prefetcher achieved.
@@ -174,6 +177,7 @@ impl Recorder {
             fast_hit_ratio: ratio(hits, total),
             middle_hit_ratio: middle_hit_ratio.filter(|_| middle_size.is_some()),
             migrated_bytes: counters.migrated_bytes,
+            copied_bytes: counters.copied_bytes,
             moves: counters.moves,
             rejected_moves: counters.rejected_moves + counters.rejected_placements,
             prefetch: None,

@@ -74,6 +74,18 @@ pub struct SimArgs {
         allow_hyphen_values = true
     )]
     heat_forecast: Option<u64>,
+    /// Tier mode: how migration copies run.
+    #[arg(long, value_name = "MODEL", default_value = "mover")]
+    copies: Copies,
+    /// Tier mode with `--copies mover`: the share of a busy disk's time copies may take, as
+    /// the server's `[placement] disk_time_share`.
+    #[arg(
+        long,
+        value_name = "FRACTION",
+        value_parser = parse_share,
+        default_value_t = strata_sim::tier::DEFAULT_DISK_TIME_SHARE
+    )]
+    disk_time_share: f64,
     /// Block size of the canonical stream in bytes; a comma-separated list runs each.
     #[arg(
         long,
@@ -139,6 +151,28 @@ struct VerifyArgs {
     cache: Vec<String>,
     #[command(flatten)]
     reader: ReaderArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Copies {
+    /// As the server's mover: one copy at a time, in the order decided, each copy to or
+    /// from a busy disk within `--disk-time-share` of its time; moves beyond its queue of
+    /// 4,096 refused.
+    Mover,
+    /// Every copy starts when it is decided, overlapping the others on the devices.
+    Overlapping,
+}
+
+impl Copies {
+    fn model(self, disk_time_share: f64) -> strata_sim::tier::CopyModel {
+        match self {
+            Self::Mover => strata_sim::tier::CopyModel::Mover {
+                disk_time_share,
+                max_queued: strata_sim::tier::DEFAULT_MAX_QUEUED_MOVES,
+            },
+            Self::Overlapping => strata_sim::tier::CopyModel::Overlapping,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -239,7 +273,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
                     })
                 },
                 config: TierSimConfig::default()
-                    .with_heat_forecast_window_ns(args.heat_forecast.filter(|&ns| ns > 0)),
+                    .with_heat_forecast_window_ns(args.heat_forecast.filter(|&ns| ns > 0))
+                    .with_copies(args.copies.model(args.disk_time_share)),
             };
             let progress = Bar::new("tiering", quiet);
             let runs = run_tier_experiment(&experiment, &progress)?;
@@ -522,6 +557,15 @@ fn verify_table(results: &[Verified]) -> String {
 }
 
 /// `--heat-forecast SECONDS` as a window in nanoseconds (0: off).
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if share > 0.0 && share <= 1.0 => Ok(share),
+        _ => Err(format!(
+            "{text:?} is not a share of the disk's time in (0, 1]"
+        )),
+    }
+}
+
 fn parse_heat_forecast(text: &str) -> Result<u64, String> {
     match text.parse::<f64>() {
         Ok(0.0) => Ok(0),

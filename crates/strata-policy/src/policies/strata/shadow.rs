@@ -331,7 +331,7 @@ impl Shadow {
             && mv.to != mv.from
             && mv.to.rank() < real.tier_count()
             && pin_of(mv.extent).is_none_or(|pin| pin == mv.to);
-        if !routed {
+        if !routed || self.queues.mover_full(now_ns) {
             return false;
         }
         // Into free room, or — as the executors do — into the room an earlier move holds,
