@@ -4,7 +4,7 @@
 //! the engine's mover paces copies on a busy disk.
 
 use strata_core::{IoKind, SizeOrFraction};
-use strata_policy::{LruPromote, PolicyConfig, policy_names};
+use strata_policy::{LruPromote, PolicyConfig, Strata, StrataConfig, policy_names};
 use strata_sim::IoRecord;
 use strata_sim::tier::{
     CopyModel, TierInput, TierRun, TierSimConfig, TierSizes, simulate_policy, simulate_tier,
@@ -391,5 +391,41 @@ fn the_mover_keeps_promote_on_access_within_a_busy_disks_share() {
         mover.result.mean_latency_us > fill.mean_latency_us,
         "the copies still cost the disk time: {:?} {fill:?}",
         mover.result
+    );
+}
+
+#[test]
+fn strata_s_shadows_start_their_copies_as_they_are_told() {
+    let records = uniform_random_overload();
+    let input = TierInput::from_records(records.iter().copied(), MIB, 1000).expect("input");
+    let config = TierSimConfig::default().with_unit_bytes(MIB);
+    let cutoff = PolicyConfig::default().sequential_cutoff_bytes;
+    let scores = |copies: Option<CopyModel>| {
+        let mut strata = Strata::new(StrataConfig::default(), cutoff).expect("strata");
+        if let Some(copies) = copies {
+            strata = strata.with_copies(copies);
+        }
+        simulate_policy(&input, &mut strata, &sizes(0.1, None), &config).expect("run");
+        strata
+            .scores()
+            .into_iter()
+            .map(|(name, score)| (name.to_owned(), score.expect("scored")))
+            .collect::<Vec<_>>()
+    };
+    let mover = scores(None);
+    assert_eq!(mover, scores(Some(CopyModel::default())));
+    // `lru-promote`'s shadow copies on every access: paced by the mover, its requests wait
+    // less behind its copies than with every copy started at once.
+    let overlapping = scores(Some(CopyModel::Overlapping));
+    let lru = |scores: &[(String, f64)]| {
+        scores
+            .iter()
+            .find(|(name, _)| name == "lru-promote")
+            .map(|&(_, score)| score)
+            .expect("an lru-promote shadow")
+    };
+    assert!(
+        lru(&mover) < lru(&overlapping),
+        "mover {mover:?}\noverlapping {overlapping:?}"
     );
 }

@@ -134,7 +134,12 @@ impl Engine {
             .map(|((tier, device), probe)| Tier::new(tier, device).with_queue_probe(probe))
             .collect();
         let tier_names = tiers.iter().map(|t| t.name().to_owned()).collect();
-        let policy_config = strata_policy::PolicyConfig::default();
+        // `strata`'s shadows start their copies as this engine's mover does.
+        let policy_config =
+            strata_policy::PolicyConfig::default().with_copies(strata_policy::CopyModel::Mover {
+                disk_time_share: config.placement.disk_time_share,
+                max_queued: config.placement.max_queued_moves,
+            });
         let policy: SharedPolicy = Arc::new(Mutex::new(
             strata_policy::policy_by_name(&config.placement.policy, &policy_config).map_err(
                 |e| EngineError::new(EngineErrorKind::InvalidArgument, "open", e.to_string()),

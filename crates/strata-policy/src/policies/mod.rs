@@ -18,10 +18,10 @@ pub use smq::Smq;
 pub use static_fill::StaticFill;
 pub use strata::{CostAware, Pin, Reservation, Strata, StrataConfig};
 
-use crate::{PlacementPolicy, PolicyError, PolicyErrorKind};
+use crate::{CopyModel, PlacementPolicy, PolicyError, PolicyErrorKind};
 
 /// Tunables shared by the registry. Each policy reads the fields it understands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PolicyConfig {
     /// Accesses in a sequential run longer than this bypass promotion (`lru-promote`,
@@ -29,6 +29,8 @@ pub struct PolicyConfig {
     pub sequential_cutoff_bytes: u64,
     /// Everything `strata` reads: heat aging, admission, watermarks, pins, reservations.
     pub strata: StrataConfig,
+    /// How the executor starts copies, so `strata`'s shadows model them alike.
+    pub copies: CopyModel,
 }
 
 impl Default for PolicyConfig {
@@ -36,6 +38,7 @@ impl Default for PolicyConfig {
         Self {
             sequential_cutoff_bytes: 4 << 20,
             strata: StrataConfig::default(),
+            copies: CopyModel::default(),
         }
     }
 }
@@ -43,6 +46,11 @@ impl Default for PolicyConfig {
 impl PolicyConfig {
     pub fn with_sequential_cutoff_bytes(mut self, bytes: u64) -> Self {
         self.sequential_cutoff_bytes = bytes;
+        self
+    }
+
+    pub fn with_copies(mut self, copies: CopyModel) -> Self {
+        self.copies = copies;
         self
     }
 
@@ -79,10 +87,10 @@ pub fn policy_by_name(
         "lru-promote" => Ok(Box::new(LruPromote::new(config.sequential_cutoff_bytes))),
         "smq" => Ok(Box::new(Smq::new(config.sequential_cutoff_bytes))),
         "arc-tier" => Ok(Box::new(ArcTier::new(config.sequential_cutoff_bytes))),
-        "strata" => Ok(Box::new(Strata::new(
-            config.strata.clone(),
-            config.sequential_cutoff_bytes,
-        )?)),
+        "strata" => Ok(Box::new(
+            Strata::new(config.strata.clone(), config.sequential_cutoff_bytes)?
+                .with_copies(config.copies),
+        )),
         _ => Err(PolicyError::new(
             PolicyErrorKind::UnknownPolicy,
             name,

@@ -26,7 +26,9 @@ pub fn simulate_tier(
     sizes: &TierSizes,
     config: &TierSimConfig,
 ) -> Result<TierRun, TierError> {
-    let mut policy = policy_by_name(policy_name, &config.policy)?;
+    // `strata`'s shadows start their copies as this replay's executor does.
+    let policy_config = config.policy.clone().with_copies(config.copies);
+    let mut policy = policy_by_name(policy_name, &policy_config)?;
     simulate_policy(input, policy.as_mut(), sizes, config)
 }
 

@@ -42,8 +42,8 @@ pub use cost_aware::CostAware;
 
 use crate::policies::plan::PlanBuilder;
 use crate::{
-    Access, ArcTier, ExtentId, Forecast, HeatMap, LruPromote, Move, MoveReason, PlacementPolicy,
-    PolicyError, Smq, TierId, TierView,
+    Access, ArcTier, CopyModel, ExtentId, Forecast, HeatMap, LruPromote, Move, MoveReason,
+    PlacementPolicy, PolicyError, Smq, TierId, TierView,
 };
 use shadow::Shadow;
 use std::collections::{HashSet, VecDeque};
@@ -130,6 +130,15 @@ impl Strata {
             now_ns: 0,
             leader_promoted: HashSet::new(),
         }
+    }
+
+    /// Runs every candidate's copies by `copies`, as the executor runs the real ones (the
+    /// engine's mover by default). Call it before the first access.
+    pub fn with_copies(mut self, copies: CopyModel) -> Self {
+        for shadow in &mut self.shadows {
+            shadow.set_copies(copies);
+        }
+        self
     }
 
     pub fn config(&self) -> &StrataConfig {

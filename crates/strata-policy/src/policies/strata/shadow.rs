@@ -15,7 +15,8 @@
 //!   smoothed score.
 
 use crate::{
-    DevicePlace, ExtentId, HeldSources, Move, PlacementPolicy, TierId, TierQueues, TierView,
+    CopyModel, DevicePlace, ExtentId, HeldSources, Move, PlacementPolicy, TierId, TierQueues,
+    TierView,
 };
 use std::collections::HashMap;
 use strata_core::{DeviceProfile, TierKind};
@@ -142,6 +143,8 @@ pub(super) struct Shadow {
     policy: Box<dyn PlacementPolicy>,
     pub(super) map: ShadowMap,
     queues: TierQueues,
+    /// How the candidate's copies start: as the executor's do.
+    copies: CopyModel,
     /// The source tiers of the candidate's copies in flight.
     held: HeldSources<TierId>,
     /// Where the previous access ended on its device.
@@ -163,6 +166,7 @@ impl Shadow {
             policy,
             map: ShadowMap::default(),
             queues: TierQueues::default(),
+            copies: CopyModel::default(),
             held: HeldSources::default(),
             last_end_offset: 0,
             latency_sum_ns: 0.0,
@@ -173,6 +177,12 @@ impl Shadow {
             score_ns: None,
             executed: Vec::new(),
         }
+    }
+
+    /// Runs the candidate's copies by `copies` (set before the first access).
+    pub(super) fn set_copies(&mut self, copies: CopyModel) {
+        self.copies = copies;
+        self.queues = TierQueues::default();
     }
 
     pub(super) fn name(&self) -> &str {
@@ -191,10 +201,11 @@ impl Shadow {
     /// `now_ns`.
     fn catch_up(&mut self, real: &dyn TierView, now_ns: u64) {
         if self.queues.tier_count() != real.tier_count() {
-            self.queues = TierQueues::new(
+            self.queues = TierQueues::with_model(
                 (0..real.tier_count())
                     .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
                     .map(|t| real.profile(t).unwrap_or(DeviceProfile::HDD)),
+                self.copies,
             );
         }
         let map = &mut self.map;
