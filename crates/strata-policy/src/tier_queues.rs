@@ -242,10 +242,6 @@ impl TierQueues {
         }
     }
 
-    pub fn model(&self) -> CopyModel {
-        self.model
-    }
-
     /// Bytes of the copies whose write has reached its device (as of the last call that
     /// took a time): what has really been copied, where a move decided while the mover is
     /// busy may still wait to start.
