@@ -287,11 +287,7 @@ impl TierQueues {
                     self.mover.free_ns = Some(done_ns);
                 }
             }
-            if let Some(link) = self
-                .in_flight
-                .get_mut(&step.extent)
-                .and_then(|chain| chain.iter_mut().find(|l| l.copy == step.copy))
-            {
+            if let Some(link) = self.link_mut(step.extent, step.copy) {
                 match next {
                     Some(_) => link.read_done_ns = Some(done_ns),
                     None => link.done_ns = Some(done_ns),
@@ -352,11 +348,7 @@ impl TierQueues {
             head.to,
             head.len_bytes,
         );
-        if let Some(link) = self
-            .in_flight
-            .get_mut(&head.extent)
-            .and_then(|chain| chain.iter_mut().find(|l| l.copy == head.copy))
-        {
+        if let Some(link) = self.link_mut(head.extent, head.copy) {
             link.start_ns = Some(start_ns);
             link.pending_bound = None;
         }
@@ -426,12 +418,16 @@ impl TierQueues {
     pub fn copy_of_done_ns(&mut self, extent: ExtentId, copy: CopyId, now_ns: u64) -> Option<u64> {
         self.advance(now_ns);
         // A copy leaves its chain only once it is done.
-        let link = *self
-            .in_flight
-            .get(&extent)?
-            .iter()
-            .find(|link| link.copy == copy)?;
+        let link = *self.link_mut(extent, copy)?;
         self.done_after(link, now_ns)
+    }
+
+    /// `copy` of `extent`, while it is in its chain.
+    fn link_mut(&mut self, extent: ExtentId, copy: CopyId) -> Option<&mut Link> {
+        self.in_flight
+            .get_mut(&extent)?
+            .iter_mut()
+            .find(|link| link.copy == copy)
     }
 
     /// When `link`'s copy is done (estimated while one of its steps is still queued), if

@@ -26,6 +26,16 @@ fn arc_trace(dir: &Path, name: &str, ids: &[u64]) -> PathBuf {
     path
 }
 
+/// 5,000 requests over 301 block ids at the untimed traces' 1,000 a second: 5 s of trace
+/// time on a busy hdd.
+fn busy_arc_trace(dir: &Path) -> PathBuf {
+    arc_trace(
+        dir,
+        "t.lis",
+        &(0..5000).map(|i| (i * 7919) % 301).collect::<Vec<_>>(),
+    )
+}
+
 fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -213,12 +223,8 @@ fn runs_are_identical_and_table_is_the_default() {
 #[test]
 fn a_tier_replay_with_the_heat_forecast_is_deterministic() {
     let dir = tempfile::tempdir().unwrap();
-    // 5,000 requests at the untimed traces' 1,000 a second: five 1 s forecast windows.
-    let trace = arc_trace(
-        dir.path(),
-        "t.lis",
-        &(0..5000).map(|i| (i * 7919) % 301).collect::<Vec<_>>(),
-    );
+    // Five 1 s forecast windows.
+    let trace = busy_arc_trace(dir.path());
     let t = trace.to_str().unwrap();
     let args = [
         "sim",
@@ -376,13 +382,8 @@ fn bad_usage_exits_2_with_one_line() {
 #[test]
 fn the_copy_model_is_the_movers_unless_told_otherwise() {
     let dir = tempfile::tempdir().unwrap();
-    // 5,000 requests at 1,000 a second over 301 extents: a busy hdd, and promotions on
-    // nearly every access.
-    let trace = arc_trace(
-        dir.path(),
-        "t.lis",
-        &(0..5000).map(|i| (i * 7919) % 301).collect::<Vec<_>>(),
-    );
+    // A busy hdd, and promotions on nearly every access.
+    let trace = busy_arc_trace(dir.path());
     let t = trace.to_str().unwrap();
     let run = |extra: &[&str]| {
         let mut args = vec![
