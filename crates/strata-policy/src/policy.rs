@@ -79,4 +79,12 @@ pub trait PlacementPolicy: std::fmt::Debug + Send {
     fn set_reservations(&mut self, reservations: &[crate::Reservation]) {
         let _ = reservations;
     }
+
+    /// Tells the policy how the executor starts copies ([`crate::CopyModel`]): under the
+    /// engine's mover a disk in use gives copies only a share of its time. A policy that
+    /// budgets copy time (`strata`) plans what will run; the others ignore it, which is the
+    /// default.
+    fn set_copies(&mut self, copies: crate::CopyModel) {
+        let _ = copies;
+    }
 }

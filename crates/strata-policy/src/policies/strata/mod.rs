@@ -135,9 +135,7 @@ impl Strata {
     /// Runs every candidate's copies by `copies`, as the executor runs the real ones (the
     /// engine's mover by default). Call it before the first access.
     pub fn with_copies(mut self, copies: CopyModel) -> Self {
-        for shadow in &mut self.shadows {
-            shadow.set_copies(copies);
-        }
+        self.set_copies(copies);
         self
     }
 
@@ -431,6 +429,14 @@ impl PlacementPolicy for Strata {
         self.config.reservations = reservations.to_vec();
         for shadow in &mut self.shadows {
             shadow.policy_mut().set_reservations(reservations);
+        }
+    }
+
+    /// Every candidate's copies run by `copies`, and the candidates are told so. Call it
+    /// before the first access: it restarts the shadows' device queues.
+    fn set_copies(&mut self, copies: CopyModel) {
+        for shadow in &mut self.shadows {
+            shadow.set_copies(copies);
         }
     }
 

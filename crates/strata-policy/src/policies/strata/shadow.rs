@@ -179,10 +179,12 @@ impl Shadow {
         }
     }
 
-    /// Runs the candidate's copies by `copies` (set before the first access).
+    /// Runs the candidate's copies by `copies`, and tells the candidate so (set before the
+    /// first access).
     pub(super) fn set_copies(&mut self, copies: CopyModel) {
         self.copies = copies;
         self.queues = TierQueues::default();
+        self.policy.set_copies(copies);
     }
 
     pub(super) fn name(&self) -> &str {

@@ -14,7 +14,10 @@
 //!   observed since the last plan plus the copies already planned): on an idle disk a copy
 //!   delays almost nobody, on a saturated one every queued request waits for it. That is
 //!   why it does not lose to `static` where `lru-promote` does: on a saturated disk a 1 MiB
-//!   copy costs as much as a few random reads.
+//!   copy costs as much as a few random reads. The allowance is what the executor will run:
+//!   under the engine's mover ([`CopyModel::Mover`]) a disk that served foreground requests
+//!   in the interval gives copies only its `disk_time_share`, so the plan asks no more of it
+//!   (planning more only queues copies that run minutes later, on a placement that is gone).
 //! * Admission on repeated touches, scan bypass (an extent last seen in a long sequential run
 //!   is not promoted), a cool-down after every move, high/low watermarks (promotions into
 //!   free slots stop at the high mark; new data uses free space to capacity), pins, soft
@@ -27,7 +30,8 @@ mod plan;
 use super::{Reservation, StrataConfig};
 
 use crate::{
-    Access, ExtentId, Forecast, HeatMap, Move, PlacementPolicy, PolicyError, TierId, TierView,
+    Access, CopyModel, ExtentId, Forecast, HeatMap, Move, PlacementPolicy, PolicyError, TierId,
+    TierView,
 };
 use std::collections::HashMap;
 use strata_core::IoKind;
@@ -52,6 +56,8 @@ pub struct CostAware {
     express: express::Express,
     /// How the last plan shrank scores; the express lane shrinks its own the same way.
     shrink: Shrink,
+    /// How the executor starts copies: a disk in use gives them only its share of its time.
+    copies: CopyModel,
 }
 
 impl CostAware {
@@ -80,6 +86,7 @@ impl CostAware {
             load: Vec::new(),
             express: express::Express::default(),
             shrink: Shrink::default(),
+            copies: CopyModel::default(),
         }
     }
 
@@ -171,6 +178,10 @@ impl PlacementPolicy for CostAware {
 
     fn set_reservations(&mut self, reservations: &[Reservation]) {
         self.config.reservations = reservations.to_vec();
+    }
+
+    fn set_copies(&mut self, copies: CopyModel) {
+        self.copies = copies;
     }
 
     fn place_new(&mut self, extent: ExtentId, view: &dyn TierView) -> TierId {

@@ -4,7 +4,7 @@
 
 use super::{CostAware, Shrink, StrataConfig, visit_ns, visit_saving_ns};
 use crate::policies::plan::PlanBuilder;
-use crate::{ExtentId, Move, MoveReason, TierId, TierView};
+use crate::{CopyModel, ExtentId, Move, MoveReason, TierId, TierView};
 use strata_core::IoKind;
 
 /// One extent as the plan sees it.
@@ -122,15 +122,14 @@ impl CostAware {
         }
         let tiers = view.tier_count();
         let extent_bytes = view.extent_bytes();
-        let allowance_ns =
-            interval_ns as f64 * f64::from(self.config.max_copy_share_percent) / 100.0;
+        let copy_ns_left = self.copy_allowance_ns(view, interval_ns as f64);
         self.update_load(view, interval_ns);
         let mut batch = Batch {
             builder: PlanBuilder::new(view, budget_bytes),
             interval_ns: interval_ns as f64,
             load: self.load.clone(),
             planned_ns: vec![0.0; tiers],
-            copy_ns_left: vec![allowance_ns; tiers],
+            copy_ns_left,
             copy_read_ns: (0..tiers)
                 .map(|r| profile_ns(view, tier(r), IoKind::Read, extent_bytes))
                 .collect(),
@@ -163,6 +162,29 @@ impl CostAware {
             self.moved_at_ns.insert(mv.extent, now_ns);
         }
         moves
+    }
+
+    /// Copy time each device may take in the next interval of `interval_ns`: the configured
+    /// share of it, and on a disk that served foreground requests since the last plan at most
+    /// the share the executor's mover gives copies there. Call it before
+    /// [`Self::update_load`], which consumes the interval's foreground time.
+    fn copy_allowance_ns(&self, view: &dyn TierView, interval_ns: f64) -> Vec<f64> {
+        let configured = interval_ns * f64::from(self.config.max_copy_share_percent) / 100.0;
+        (0..view.tier_count())
+            .map(|rank| {
+                let disk_in_use = view.profile(tier(rank)).is_some_and(|p| p.seek_penalty)
+                    && self
+                        .foreground_busy_ns
+                        .get(rank)
+                        .is_some_and(|&ns| ns > 0.0);
+                match self.copies {
+                    CopyModel::Mover {
+                        disk_time_share, ..
+                    } if disk_in_use => configured.min(interval_ns * disk_time_share),
+                    _ => configured,
+                }
+            })
+            .collect()
     }
 
     /// Folds the foreground device time seen since the last plan into the smoothed load; a

@@ -2,7 +2,7 @@
 //! cool-down, watermarks, pins, reservations and congestion.
 
 use super::*;
-use crate::{MoveReason, Pin, PlacementMap, SlotLayout, TierSpec};
+use crate::{CopyModel, MoveReason, Pin, PlacementMap, SlotLayout, TierSpec};
 use strata_core::{DeviceProfile, TierKind};
 
 const MIB: u64 = 1 << 20;
@@ -239,6 +239,8 @@ fn a_moved_extent_cools_down_before_it_moves_again() {
 fn new_data_fills_free_space_and_a_full_tier_is_not_drained() {
     let config = StrataConfig::default().with_watermarks_permille(800, 500);
     let mut rig = Rig::new(config, 10);
+    // The mark is under test, not the pacing: copies may take the whole interval.
+    rig.policy.set_copies(CopyModel::Overlapping);
     for index in 0..12 {
         rig.visit(index, 0);
     }
@@ -257,6 +259,8 @@ fn new_data_fills_free_space_and_a_full_tier_is_not_drained() {
 fn promotions_into_free_slots_stop_at_the_high_watermark() {
     let config = StrataConfig::default().with_watermarks_permille(800, 500);
     let mut rig = Rig::new(config, 10);
+    // The mark is under test, not the pacing: copies may take the whole interval.
+    rig.policy.set_copies(CopyModel::Overlapping);
     // Ten extents on the disk (placed there by someone else), all hot.
     for index in 0..10 {
         rig.map
@@ -280,6 +284,8 @@ fn promotions_into_free_slots_stop_at_the_high_watermark() {
 fn a_tier_over_its_capacity_drains_to_the_low_watermark() {
     let config = StrataConfig::default().with_watermarks_permille(800, 500);
     let mut rig = Rig::new(config, 10);
+    // The mark is under test, not the pacing: copies may take the whole interval.
+    rig.policy.set_copies(CopyModel::Overlapping);
     for index in 0..10 {
         rig.visit(index, 0);
     }
@@ -475,4 +481,57 @@ fn the_express_lane_spends_only_what_the_last_plan_left() {
         .count();
     assert!(promoted >= 1, "nothing promoted");
     assert!(promoted <= 1, "fast tier holds 2: one slot is 9's, cooling");
+}
+
+#[test]
+fn a_busy_disk_gets_only_the_movers_share_of_copy_time() {
+    // 64 cold extents fill the fast tier; 40 hot ones on the disk are visited 20 times
+    // each in the first second, so every promotion is a swap: a read and a write of 1 MiB
+    // on the disk.
+    let rig = |copies: CopyModel| {
+        let mut rig = Rig::new(StrataConfig::default(), 64);
+        rig.policy.set_copies(copies);
+        for index in 1000..1064 {
+            rig.visit(index, 0);
+        }
+        for round in 0..20 {
+            for i in 0..40 {
+                // A stride of 7 keeps neighbours apart: no sequential run.
+                rig.visit(i * 7 % 40, 1 + (round * 40 + i) * (SECOND_NS / 800));
+            }
+        }
+        rig
+    };
+    let disk_ns = |moves: &[Move]| {
+        let read = DeviceProfile::HDD.service_ns(IoKind::Read, MIB, false);
+        let write = DeviceProfile::HDD.service_ns(IoKind::Write, MIB, false);
+        moves
+            .iter()
+            .map(|mv| if mv.to == TierId(1) { write } else { read })
+            .sum::<u64>()
+    };
+
+    // Copies overlapping foreground I/O may take the whole interval: the budget (64 moves)
+    // binds first.
+    let mut overlapping = rig(CopyModel::Overlapping);
+    assert_eq!(overlapping.plan(SECOND_NS).len(), 64);
+
+    // Under the engine's mover, a disk that served requests in the interval gives copies
+    // 5 % of its time: the plan asks for no more (two swaps of ~20 ms).
+    let mut mover = rig(CopyModel::default());
+    let busy = mover.plan(SECOND_NS);
+    assert!(!busy.is_empty(), "the hottest extents still move");
+    assert!(
+        disk_ns(&busy) <= SECOND_NS / 20,
+        "{} ns of copies on the disk",
+        disk_ns(&busy)
+    );
+    // A second with no foreground request on the disk: copies may take all of it.
+    let idle = mover.plan(2 * SECOND_NS);
+    assert!(
+        disk_ns(&idle) > SECOND_NS / 2,
+        "{} moves, {} ns of copies on the idle disk",
+        idle.len(),
+        disk_ns(&idle)
+    );
 }
