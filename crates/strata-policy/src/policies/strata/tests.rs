@@ -85,10 +85,14 @@ impl Rig {
 }
 
 /// A hot set of 8 extents that moves to 8 new extents every 20 s, read 100 times a second,
-/// over 400 placed extents and an 8-extent fast tier: promote-on-access catches each new set
+/// over 500 placed extents and an 8-extent fast tier: promote-on-access catches each new set
 /// with 8 copies, while decayed heat keeps the old set looking hotter for minutes.
+///
+/// 40 phases (800 s) give a challenger's streak the ten minutes a change of leader needs.
+const PHASES: u64 = 40;
+
 fn shifting_hot_set(rig: &mut Rig, phases: u64) -> std::ops::Range<u64> {
-    for index in 0..400 {
+    for index in 0..500 {
         rig.place(index);
     }
     let start = 1_000 * MS;
@@ -120,7 +124,7 @@ fn assert_follows_a_promoting_leader(policy: &Strata) {
 #[test]
 fn follows_a_promoting_candidate_where_heat_lags() {
     let mut rig = Rig::new(StrataConfig::default(), 8);
-    let hot = shifting_hot_set(&mut rig, 12);
+    let hot = shifting_hot_set(&mut rig, PHASES);
     assert_follows_a_promoting_leader(&rig.policy);
     assert_eq!(rig.policy.following(), Some(rig.policy.leader()));
     let on_fast = hot
@@ -131,6 +135,24 @@ fn follows_a_promoting_candidate_where_heat_lags() {
     // The real placement copies about what the leader copies: 8 promotions and 8
     // evictions per phase, plus one repair of the fast tier after the switch.
     assert!(rig.moves <= 12 * 16 + 32, "{} moves", rig.moves);
+}
+
+/// Four minutes of the shifting hot set: a candidate is far ahead of the leader, but not for
+/// the ten minutes a change of leader needs, so the cost-aware candidate still leads.
+#[test]
+fn a_challenger_ahead_for_less_than_the_span_does_not_take_over() {
+    let mut rig = Rig::new(StrataConfig::default(), 8);
+    shifting_hot_set(&mut rig, 12);
+    let scores = rig.policy.scores();
+    assert_eq!(rig.policy.leader(), "strata-cost-aware", "{scores:?}");
+    assert_eq!(rig.policy.switches(), 0);
+    let lead = scores[0].1.expect("scored");
+    assert!(
+        scores
+            .iter()
+            .any(|(_, score)| score.expect("scored") < SWITCH_RATIO * lead),
+        "no candidate was ahead by the margin: {scores:?}"
+    );
 }
 
 #[test]
@@ -169,7 +191,7 @@ fn pins_hold_whoever_leads() {
             tier: TierId::FASTEST,
         });
     let mut rig = Rig::new(config, 8);
-    shifting_hot_set(&mut rig, 12);
+    shifting_hot_set(&mut rig, PHASES);
     assert_follows_a_promoting_leader(&rig.policy);
     for index in 100..104 {
         assert_eq!(rig.tier_of(index), Some(TierId(1)), "extent {index}");
