@@ -134,7 +134,7 @@ fn follows_a_promoting_candidate_where_heat_lags() {
     assert!(on_fast >= 7, "{on_fast} of the hot set on the fast tier");
     // The real placement copies about what the leader copies: 8 promotions and 8
     // evictions per phase, plus one repair of the fast tier after the switch.
-    assert!(rig.moves <= 12 * 16 + 32, "{} moves", rig.moves);
+    assert!(rig.moves <= PHASES * 16 + 32, "{} moves", rig.moves);
 }
 
 /// Four minutes of the shifting hot set: a candidate is far ahead of the leader, but not for

@@ -239,8 +239,6 @@ fn a_moved_extent_cools_down_before_it_moves_again() {
 fn new_data_fills_free_space_and_a_full_tier_is_not_drained() {
     let config = StrataConfig::default().with_watermarks_permille(800, 500);
     let mut rig = Rig::new(config, 10);
-    // The mark is under test, not the pacing: copies may take the whole interval.
-    rig.policy.set_copies(CopyModel::Overlapping);
     for index in 0..12 {
         rig.visit(index, 0);
     }
@@ -284,8 +282,6 @@ fn promotions_into_free_slots_stop_at_the_high_watermark() {
 fn a_tier_over_its_capacity_drains_to_the_low_watermark() {
     let config = StrataConfig::default().with_watermarks_permille(800, 500);
     let mut rig = Rig::new(config, 10);
-    // The mark is under test, not the pacing: copies may take the whole interval.
-    rig.policy.set_copies(CopyModel::Overlapping);
     for index in 0..10 {
         rig.visit(index, 0);
     }
