@@ -84,13 +84,13 @@ impl Rig {
     }
 }
 
+/// Phases of [`shifting_hot_set`] that give a challenger's streak the ten minutes a change
+/// of leader needs (40 × 20 s = 800 s).
+const PHASES: u64 = 40;
+
 /// A hot set of 8 extents that moves to 8 new extents every 20 s, read 100 times a second,
 /// over 500 placed extents and an 8-extent fast tier: promote-on-access catches each new set
 /// with 8 copies, while decayed heat keeps the old set looking hotter for minutes.
-///
-/// 40 phases (800 s) give a challenger's streak the ten minutes a change of leader needs.
-const PHASES: u64 = 40;
-
 fn shifting_hot_set(rig: &mut Rig, phases: u64) -> std::ops::Range<u64> {
     for index in 0..500 {
         rig.place(index);
@@ -252,4 +252,35 @@ fn a_swap_between_full_tiers_keeps_the_victim_off_the_slowest_disk() {
             "{extent:?}: {moves:?}"
         );
     }
+}
+
+/// `strata` hands the executor's copy model to its cost-aware candidate: on a disk busy
+/// with foreground reads, the candidate it follows plans only the mover's share of the
+/// disk's time, so the real placement moves less than with overlapping copies.
+#[test]
+fn the_cost_aware_candidate_is_told_how_copies_run() {
+    let moves_after_first_plan = |copies: CopyModel| {
+        let mut rig = Rig::new(StrataConfig::default(), 8);
+        rig.policy.set_copies(copies);
+        for index in 0..8 {
+            rig.read(index, 0);
+        }
+        for round in 0..20 {
+            for i in 0..40 {
+                // A stride of 7 keeps neighbours apart: no sequential run.
+                rig.read(100 + i * 7 % 40, 1 + (round * 40 + i) * (1_000 * MS / 800));
+            }
+        }
+        // The read at 1 s runs the first plan before it.
+        rig.read(0, 1_000 * MS);
+        assert_eq!(rig.policy.leader(), "strata-cost-aware");
+        rig.moves
+    };
+    let overlapping = moves_after_first_plan(CopyModel::Overlapping);
+    let mover = moves_after_first_plan(CopyModel::default());
+    assert!(mover >= 1, "the hottest extents still move");
+    assert!(
+        mover < overlapping,
+        "{mover} moves under the mover, {overlapping} with overlapping copies"
+    );
 }
