@@ -1,11 +1,12 @@
 //! A whole tier-mode run as `strata sim --mode tier` drives it: rows in INTERFACE.md's JSON
-//! shape, in a fixed order, and the latency plots.
+//! shape, in a fixed order, the latency plots and the event log.
 
 use std::path::PathBuf;
 use strata_core::SizeOrFraction;
 use strata_sim::run::NoProgress;
 use strata_sim::tier::{
-    TierExperiment, TierSimConfig, run_tier_experiment, tier_report, write_tier_plots,
+    EVENTS_HEADER, TierExperiment, TierSimConfig, run_tier_experiment, run_tier_with_events,
+    tier_report, write_tier_plots,
 };
 
 fn experiment(middle: Vec<SizeOrFraction>) -> TierExperiment {
@@ -114,4 +115,71 @@ fn an_unknown_policy_is_an_error_naming_it() {
     bad.policies = vec!["nope".into()];
     let err = run_tier_experiment(&bad, &NoProgress).expect_err("unknown policy");
     assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[test]
+fn the_event_log_accounts_for_every_placement_move_and_served_piece() {
+    let mut one = experiment(vec![SizeOrFraction::Fraction(0.2)]);
+    one.traces.truncate(1);
+    one.policies = vec!["lru-promote".into()];
+    one.fast = vec![SizeOrFraction::Fraction(0.1)];
+    let mut log = Vec::new();
+    let logged = run_tier_with_events(&one, &mut log).expect("run with a log");
+    let plain = run_tier_experiment(&one, &NoProgress).expect("run");
+    let run = &logged.runs[0];
+    assert_eq!(
+        run.result, plain[0].runs[0].result,
+        "the log changes the run"
+    );
+
+    let text = String::from_utf8(log).expect("utf-8");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(EVENTS_HEADER));
+    let (mut places, mut moves, mut serves, mut fast_serves) = (0u64, 0u64, 0u64, 0u64);
+    let mut placed = std::collections::HashSet::new();
+    let mut last_ns = 0u64;
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f.len(), 8, "{line}");
+        let time_ns: u64 = f[0].parse().expect("time");
+        assert!(time_ns >= last_ns, "out of order: {line}");
+        last_ns = time_ns;
+        let extent: u64 = f[3].parse().expect("extent");
+        match f[1] {
+            "place" => {
+                places += 1;
+                assert!(placed.insert(extent), "placed twice: {line}");
+                assert!(
+                    f[4].is_empty() && f[6].is_empty() && f[7].is_empty(),
+                    "{line}"
+                );
+            }
+            "move" => {
+                moves += 1;
+                assert!(placed.contains(&extent), "moved before placed: {line}");
+                assert_ne!(f[4], f[5], "{line}");
+                assert!(["promote", "evict"].contains(&f[6]), "{line}");
+            }
+            "serve" => {
+                serves += 1;
+                assert!(placed.contains(&extent), "served before placed: {line}");
+                fast_serves += u64::from(f[4] == "0");
+                let _: u64 = f[7].parse().expect("latency");
+            }
+            other => panic!("unknown event {other}: {line}"),
+        }
+    }
+    assert_eq!(places, logged.unique);
+    assert_eq!(serves, run.result.hits + run.result.misses);
+    assert_eq!(fast_serves, run.result.hits);
+    assert_eq!(moves, run.counters.moves);
+    assert!(moves > 0, "lru-promote moved nothing");
+}
+
+#[test]
+fn an_event_log_of_more_than_one_combination_is_refused_before_anything_is_written() {
+    let mut log = Vec::new();
+    let err = run_tier_with_events(&experiment(Vec::new()), &mut log).expect_err("two traces");
+    assert!(err.to_string().contains("exactly one trace"), "{err}");
+    assert!(log.is_empty());
 }

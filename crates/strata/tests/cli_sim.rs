@@ -577,3 +577,64 @@ fn tier_mode_with_predictors_adds_the_prefetch_fields_to_every_combination() {
     bad.extend(["--lstm-model", "m.safetensors"]);
     assert_fails(&strata(&bad), 2, "--lstm-model");
 }
+
+#[test]
+fn tier_mode_writes_an_event_log_of_one_combination_and_refuses_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = busy_arc_trace(dir.path());
+    let t = trace.to_str().unwrap();
+    let log = dir.path().join("events.csv");
+    let l = log.to_str().unwrap();
+    let base = [
+        "sim", "--mode", "tier", "--trace", t, "--format", "arc", "--unit", "1048576",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        strata(&args)
+    };
+    let json = json_of(&with(&[
+        "--fast",
+        "10%",
+        "--policy",
+        "lru-promote",
+        "--events",
+        l,
+        "--json",
+    ]));
+    let row = &json["traces"][0]["results"][0];
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("time_ns,event,volume,extent,from_tier,to_tier,reason,latency_ns")
+    );
+    let served: Vec<&str> = lines
+        .filter(|l| l.split(',').nth(1) == Some("serve"))
+        .collect();
+    let pieces = row["hits"].as_u64().unwrap() + row["misses"].as_u64().unwrap();
+    assert_eq!(served.len() as u64, pieces);
+    let fast = served.iter().filter(|l| l.split(',').nth(4) == Some("0"));
+    assert_eq!(fast.count() as u64, row["hits"].as_u64().unwrap());
+
+    // Two policies, or another mode: a one-line error, and the log is left as it was.
+    std::fs::write(&log, "keep me\n").unwrap();
+    let out = with(&[
+        "--fast",
+        "10%",
+        "--policy",
+        "lru-promote,static",
+        "--events",
+        l,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("exactly one trace"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = strata(&["sim", "--trace", t, "--format", "arc", "--events", l]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("--events"), "{}", stderr_of(&out));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "keep me\n");
+}

@@ -1,5 +1,6 @@
 //! The error of the tier simulator: a configuration it cannot run (bad sizes, an unknown
-//! policy) or a trace it cannot read. Replays themselves cannot fail once configured.
+//! policy), a trace it cannot read or an event log it cannot write. Replays themselves
+//! cannot fail once configured.
 
 use crate::trace::TraceError;
 use strata_policy::PolicyError;
@@ -15,6 +16,8 @@ pub enum TierErrorKind {
     Policy,
     /// The trace could not be read.
     Trace,
+    /// The event log (`--events`) could not be written.
+    Output,
 }
 
 /// A tier simulation that could not start.
@@ -33,6 +36,14 @@ impl TierError {
             kind: TierErrorKind::InvalidConfig,
             message: message.into(),
             source: None,
+        }
+    }
+
+    pub(crate) fn output(source: std::io::Error) -> Self {
+        Self {
+            kind: TierErrorKind::Output,
+            message: format!("writing the event log: {source}"),
+            source: Some(Box::new(source)),
         }
     }
 

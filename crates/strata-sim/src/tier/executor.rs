@@ -9,9 +9,37 @@
 use super::{Piece, TierError};
 use strata_core::{DeviceProfile, IoKind, TierKind};
 use strata_policy::{
-    AppliedMove, CopyModel, DevicePlace, ExtentId, HeldSources, Move, MoveRejection, PlacementMap,
-    Slot, TierId, TierQueues, TierSpec, TierView,
+    AppliedMove, CopyModel, DevicePlace, ExtentId, HeldSources, Move, MoveReason, MoveRejection,
+    PlacementMap, Slot, TierId, TierQueues, TierSpec, TierView,
 };
+
+/// One thing the executor did, for `strata sim --mode tier --events` (recorded only after
+/// [`TierExecutor::record_events`]). Tiers are ranks, 0 the fastest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierEvent {
+    /// A first-touched extent was placed on `tier`.
+    Place {
+        time_ns: u64,
+        extent: ExtentId,
+        tier: TierId,
+    },
+    /// A move was accepted; its copy may still wait for the mover.
+    Move {
+        time_ns: u64,
+        extent: ExtentId,
+        from: TierId,
+        to: TierId,
+        reason: MoveReason,
+    },
+    /// A foreground extent piece was served from `tier` (the copy's source while a copy of
+    /// the extent is in flight) and done `latency_ns` after it arrived.
+    Serve {
+        time_ns: u64,
+        extent: ExtentId,
+        tier: TierId,
+        latency_ns: u64,
+    },
+}
 
 /// What happened to the decisions an executor was given.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,6 +76,10 @@ pub struct TierExecutor {
     unit_bytes: u64,
     max_used_extents: Vec<u64>,
     counters: ExecutorCounters,
+    /// What happened since the last [`TierExecutor::drain_events`], when recording.
+    events: Option<Vec<TierEvent>>,
+    /// The latest time a call took (placements take none).
+    now_ns: u64,
 }
 
 impl TierExecutor {
@@ -71,7 +103,25 @@ impl TierExecutor {
             unit_bytes,
             max_used_extents: vec![0; tiers],
             counters: ExecutorCounters::default(),
+            events: None,
+            now_ns: 0,
         })
+    }
+
+    /// Records every placement, accepted move and served piece from now on.
+    pub fn record_events(&mut self) {
+        self.events.get_or_insert_with(Vec::new);
+    }
+
+    /// The events recorded since the last call, oldest first (none when not recording).
+    pub fn drain_events(&mut self) -> impl Iterator<Item = TierEvent> + '_ {
+        self.events.iter_mut().flat_map(|events| events.drain(..))
+    }
+
+    fn note(&mut self, event: TierEvent) {
+        if let Some(events) = self.events.as_mut() {
+            events.push(event);
+        }
     }
 
     pub fn map(&self) -> &PlacementMap {
@@ -98,6 +148,7 @@ impl TierExecutor {
 
     /// Frees the source slots of the copies done by `now_ns`.
     fn release_done(&mut self, now_ns: u64) {
+        self.now_ns = self.now_ns.max(now_ns);
         let map = &mut self.map;
         self.held
             .release_done(&mut self.queues, now_ns, |slot| map.release(slot));
@@ -140,6 +191,11 @@ impl TierExecutor {
             }
         };
         self.note_occupancy();
+        self.note(TierEvent::Place {
+            time_ns: self.now_ns,
+            extent,
+            tier: placed,
+        });
         placed
     }
 
@@ -174,10 +230,17 @@ impl TierExecutor {
             offset: place.offset.wrapping_add(piece.offset_in_extent_bytes),
             ..place
         };
-        Served {
+        let served = Served {
             tier: place.tier,
             completion_ns: self.queues.submit(arrival_ns, at, kind, piece.len_bytes),
-        }
+        };
+        self.note(TierEvent::Serve {
+            time_ns: arrival_ns,
+            extent: piece.extent,
+            tier: served.tier,
+            latency_ns: served.completion_ns.saturating_sub(arrival_ns),
+        });
+        served
     }
 
     /// Executes a move decided at `now_ns`: the map switches at once, and the copy (read the
@@ -212,6 +275,13 @@ impl TierExecutor {
         );
         self.counters.moves += 1;
         self.counters.migrated_bytes += unit;
+        self.note(TierEvent::Move {
+            time_ns: now_ns,
+            extent: mv.extent,
+            from: mv.from,
+            to: mv.to,
+            reason: mv.reason,
+        });
         Ok(())
     }
 

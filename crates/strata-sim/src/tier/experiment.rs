@@ -3,11 +3,15 @@
 //! parallel (rayon). Results come back in a fixed order — traces, units, fast sizes, middle
 //! sizes, policies, predictors, as given — so the output is identical run to run.
 
-use super::{TierError, TierInput, TierRun, TierSimConfig, TierSizes, simulate_tier};
+use super::{
+    TierError, TierEvent, TierInput, TierRun, TierSimConfig, TierSizes, simulate_tier,
+    simulate_tier_with_events,
+};
 use crate::report::{ResultRow, SimReport, TraceReport, round6};
 use crate::run::{Progress, trace_name};
 use crate::trace::{IoRecord, TraceOptions, open_trace};
 use rayon::prelude::*;
+use std::io::Write;
 use std::path::PathBuf;
 use strata_core::{IoKind, SizeOrFraction};
 use strata_predict::PredictorKind;
@@ -29,6 +33,28 @@ pub struct TierExperiment {
     pub predictors: Vec<PredictorKind>,
     /// Everything but the unit, which comes from `units`.
     pub config: TierSimConfig,
+}
+
+impl TierExperiment {
+    /// Whether this is one combination, as an event log needs: one trace, unit, policy and
+    /// fast size, at most one middle size and predictor.
+    pub fn check_single(&self) -> Result<(), TierError> {
+        let one = |n: usize| n == 1;
+        if one(self.traces.len())
+            && one(self.units.len())
+            && one(self.policies.len())
+            && one(self.fast.len())
+            && self.middle.len() <= 1
+            && self.predictors.len() <= 1
+        {
+            Ok(())
+        } else {
+            Err(TierError::invalid(
+                "an event log needs exactly one trace, unit, policy and fast size, and at \
+                 most one middle size and predictor",
+            ))
+        }
+    }
 }
 
 /// The runs of one trace at one unit.
@@ -139,6 +165,99 @@ pub fn run_tier_experiment<P: Progress + ?Sized>(
             })
         })
         .collect()
+}
+
+/// The header of the event log [`run_tier_with_events`] writes.
+pub const EVENTS_HEADER: &str = "time_ns,event,volume,extent,from_tier,to_tier,reason,latency_ns";
+
+/// Runs an experiment of exactly one combination (one trace, unit, policy, fast size, at
+/// most one middle size and predictor) and writes every placement, accepted move and
+/// served extent piece to `out` as CSV ([`EVENTS_HEADER`]; tiers are ranks, 0 the
+/// fastest; empty fields do not apply). The run is the same as without the log.
+pub fn run_tier_with_events(
+    experiment: &TierExperiment,
+    out: &mut dyn Write,
+) -> Result<TierTraceRuns, TierError> {
+    let e = experiment;
+    e.check_single()?;
+    let (path, unit) = (&e.traces[0], e.units[0]);
+    let input = load_tier_input(
+        path,
+        &e.trace_options,
+        unit,
+        e.reads_only,
+        e.config.arrival_rate_per_s,
+    )?;
+    let sizes = TierSizes {
+        fast: e.fast[0],
+        middle: e.middle.first().copied(),
+    };
+    let config = e
+        .config
+        .clone()
+        .with_unit_bytes(input.unit_bytes())
+        .with_prefetch(e.predictors.first().copied());
+    writeln!(out, "{EVENTS_HEADER}").map_err(TierError::output)?;
+    // The replay cannot stop on a write error, so the first one is kept and returned.
+    let mut failed: Option<std::io::Error> = None;
+    let run = simulate_tier_with_events(&input, &e.policies[0], &sizes, &config, &mut |event| {
+        if failed.is_none()
+            && let Err(err) = write_event(out, event)
+        {
+            failed = Some(err);
+        }
+    })?;
+    if let Some(err) = failed {
+        return Err(TierError::output(err));
+    }
+    out.flush().map_err(TierError::output)?;
+    Ok(TierTraceRuns {
+        trace: trace_name(path),
+        unit: input.unit_bytes(),
+        accesses: input.accesses(),
+        unique: input.footprint_extents(),
+        requests: input.requests().len() as u64,
+        runs: vec![run],
+    })
+}
+
+fn write_event(out: &mut dyn Write, event: &TierEvent) -> std::io::Result<()> {
+    match *event {
+        TierEvent::Place {
+            time_ns,
+            extent,
+            tier,
+        } => writeln!(
+            out,
+            "{time_ns},place,{},{},,{},,",
+            extent.volume, extent.index, tier.0
+        ),
+        TierEvent::Move {
+            time_ns,
+            extent,
+            from,
+            to,
+            reason,
+        } => writeln!(
+            out,
+            "{time_ns},move,{},{},{},{},{},",
+            extent.volume,
+            extent.index,
+            from.0,
+            to.0,
+            reason.as_str()
+        ),
+        TierEvent::Serve {
+            time_ns,
+            extent,
+            tier,
+            latency_ns,
+        } => writeln!(
+            out,
+            "{time_ns},serve,{},{},{},,,{latency_ns}",
+            extent.volume, extent.index, tier.0
+        ),
+    }
 }
 
 /// One result row of INTERFACE.md's JSON shape for a tier run.

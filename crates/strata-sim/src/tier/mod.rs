@@ -29,14 +29,15 @@ mod stats;
 
 pub use config::{TierSimConfig, TierSizes};
 pub use error::{TierError, TierErrorKind};
-pub use executor::{ExecutorCounters, Served, SimView, TierExecutor};
+pub use executor::{ExecutorCounters, Served, SimView, TierEvent, TierExecutor};
 pub use experiment::{
-    TierExperiment, TierTraceRuns, load_tier_input, run_tier_experiment, tier_report, tier_row,
+    EVENTS_HEADER, TierExperiment, TierTraceRuns, load_tier_input, run_tier_experiment,
+    run_tier_with_events, tier_report, tier_row,
 };
 pub use input::{Piece, TierInput, TierRequest, pieces};
 pub use plot::write_tier_plots;
 pub use prefetch::TierPrefetchStats;
-pub use replay::{simulate_policy, simulate_tier};
+pub use replay::{simulate_policy, simulate_tier, simulate_tier_with_events};
 pub use stats::{CdfPoint, IntervalPoint, PrefetchMeasures, TierResult, TierRun};
 pub use strata_policy::disk_time::DEFAULT_SHARE as DEFAULT_DISK_TIME_SHARE;
 pub use strata_policy::{CopyModel, DEFAULT_MAX_QUEUED_MOVES, PolicyConfig, policy_names};

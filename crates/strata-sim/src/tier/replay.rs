@@ -11,8 +11,8 @@ use super::heat::HeatForecasting;
 use super::prefetch::TierPrefetcher;
 use super::stats::Recorder;
 use super::{
-    Piece, PrefetchMeasures, TierError, TierExecutor, TierInput, TierRun, TierSimConfig, TierSizes,
-    pieces,
+    Piece, PrefetchMeasures, TierError, TierEvent, TierExecutor, TierInput, TierRun, TierSimConfig,
+    TierSizes, pieces,
 };
 use strata_core::TierKind;
 use strata_policy::{
@@ -26,10 +26,31 @@ pub fn simulate_tier(
     sizes: &TierSizes,
     config: &TierSimConfig,
 ) -> Result<TierRun, TierError> {
+    let mut policy = registered(policy_name, config)?;
+    simulate_policy(input, policy.as_mut(), sizes, config)
+}
+
+/// The policy registered as `policy_name`, configured for this replay.
+fn registered(
+    policy_name: &str,
+    config: &TierSimConfig,
+) -> Result<Box<dyn PlacementPolicy>, TierError> {
     // `strata`'s shadows start their copies as this replay's executor does.
     let policy_config = config.policy.clone().with_copies(config.copies);
-    let mut policy = policy_by_name(policy_name, &policy_config)?;
-    simulate_policy(input, policy.as_mut(), sizes, config)
+    Ok(policy_by_name(policy_name, &policy_config)?)
+}
+
+/// [`simulate_tier`], handing `on_event` every placement, accepted move and served extent
+/// piece in the order they happen. The run is the same as without it.
+pub fn simulate_tier_with_events(
+    input: &TierInput,
+    policy_name: &str,
+    sizes: &TierSizes,
+    config: &TierSimConfig,
+    on_event: &mut dyn FnMut(&TierEvent),
+) -> Result<TierRun, TierError> {
+    let mut policy = registered(policy_name, config)?;
+    replay(input, policy.as_mut(), sizes, config, Some(on_event))
 }
 
 /// The tiers of one replay, fastest first: the fast tier, the optional middle tier, and an
@@ -75,6 +96,16 @@ pub fn simulate_policy(
     sizes: &TierSizes,
     config: &TierSimConfig,
 ) -> Result<TierRun, TierError> {
+    replay(input, policy, sizes, config, None)
+}
+
+fn replay(
+    input: &TierInput,
+    policy: &mut dyn PlacementPolicy,
+    sizes: &TierSizes,
+    config: &TierSimConfig,
+    mut on_event: Option<&mut dyn FnMut(&TierEvent)>,
+) -> Result<TierRun, TierError> {
     config.validate()?;
     let unit_bytes = input.unit_bytes();
     if unit_bytes != config.unit_bytes {
@@ -92,6 +123,9 @@ pub fn simulate_policy(
     let capacity_extents = specs.iter().map(|s| s.capacity_extents).collect();
     let tiers = specs.len();
     let mut executor = TierExecutor::with_copies(specs, unit_bytes, config.copies)?;
+    if on_event.is_some() {
+        executor.record_events();
+    }
     let mut recorder = Recorder::new(config.planning_interval_ns, tiers, input.requests().len());
     let mut detector = SequentialDetector::default();
     let budget_bytes = config.plan_budget_bytes();
@@ -188,6 +222,9 @@ pub fn simulate_policy(
                     recorder.migrated(arrival_ns, copied);
                 }
             }
+        }
+        if let Some(on_event) = on_event.as_mut() {
+            executor.drain_events().for_each(|event| on_event(&event));
         }
     }
 

@@ -77,6 +77,11 @@ pub struct SimArgs {
     /// Tier mode: how migration copies run.
     #[arg(long, value_name = "MODEL", default_value = "mover")]
     copies: Copies,
+    /// Tier mode, one trace × policy × size: write every placement, accepted move and
+    /// served extent piece to FILE as CSV (time_ns, event, volume, extent, from_tier,
+    /// to_tier, reason, latency_ns; tiers are ranks, 0 the fastest).
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
     /// Tier mode with `--copies mover`: the share of a busy disk's time copies may take, as
     /// the server's `[placement] disk_time_share`.
     #[arg(
@@ -192,6 +197,9 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
     let units = parse_list(&args.unit, "--unit", parse_unit);
     let options = args.reader.options(args.format);
     let quiet = args.json && !std::io::stdout().is_terminal();
+    if args.events.is_some() && args.mode != Mode::Tier {
+        usage_error("--events applies to --mode tier only");
+    }
     let report = match args.mode {
         Mode::Cache => {
             let sizes = parse_list(&args.cache, "--cache", parse_cache_size);
@@ -226,8 +234,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         }
         Mode::Tier => {
             use strata_sim::tier::{
-                TierExperiment, TierSimConfig, policy_names, run_tier_experiment, tier_report,
-                write_tier_plots,
+                TierExperiment, TierSimConfig, policy_names, run_tier_experiment,
+                run_tier_with_events, tier_report, write_tier_plots,
             };
             let fast = if args.fast.is_empty() {
                 vec![SizeOrFraction::Fraction(0.10)]
@@ -276,9 +284,22 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
                     .with_heat_forecast_window_ns(args.heat_forecast.filter(|&ns| ns > 0))
                     .with_copies(args.copies.model(args.disk_time_share)),
             };
-            let progress = Bar::new("tiering", quiet);
-            let runs = run_tier_experiment(&experiment, &progress)?;
-            progress.finish();
+            let runs = match &args.events {
+                Some(path) => {
+                    // Checked before the file is created, so a bad call truncates nothing.
+                    experiment.check_single()?;
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    let mut out = std::io::BufWriter::new(file);
+                    vec![run_tier_with_events(&experiment, &mut out)?]
+                }
+                None => {
+                    let progress = Bar::new("tiering", quiet);
+                    let runs = run_tier_experiment(&experiment, &progress)?;
+                    progress.finish();
+                    runs
+                }
+            };
             if let Some(dir) = &args.plot {
                 let files = write_tier_plots(&runs, dir)?;
                 eprintln!("wrote {} tier plot(s) to {}", files.len(), dir.display());
