@@ -68,6 +68,19 @@ pub struct TierTraceRuns {
     pub runs: Vec<TierRun>,
 }
 
+impl TierTraceRuns {
+    fn of(trace: String, input: &TierInput, runs: Vec<TierRun>) -> Self {
+        Self {
+            trace,
+            unit: input.unit_bytes(),
+            accesses: input.accesses(),
+            unique: input.footprint_extents(),
+            requests: input.requests().len() as u64,
+            runs,
+        }
+    }
+}
+
 /// Reads one trace for tier replay.
 pub fn load_tier_input(
     path: &std::path::Path,
@@ -155,14 +168,7 @@ pub fn run_tier_experiment<P: Progress + ?Sized>(
                     run
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(TierTraceRuns {
-                trace: trace.clone(),
-                unit: input.unit_bytes(),
-                accesses: input.accesses(),
-                unique: input.footprint_extents(),
-                requests: input.requests().len() as u64,
-                runs,
-            })
+            Ok(TierTraceRuns::of(trace.clone(), input, runs))
         })
         .collect()
 }
@@ -211,14 +217,7 @@ pub fn run_tier_with_events(
         return Err(TierError::output(err));
     }
     out.flush().map_err(TierError::output)?;
-    Ok(TierTraceRuns {
-        trace: trace_name(path),
-        unit: input.unit_bytes(),
-        accesses: input.accesses(),
-        unique: input.footprint_extents(),
-        requests: input.requests().len() as u64,
-        runs: vec![run],
-    })
+    Ok(TierTraceRuns::of(trace_name(path), &input, vec![run]))
 }
 
 fn write_event(out: &mut dyn Write, event: &TierEvent) -> std::io::Result<()> {
