@@ -30,7 +30,7 @@ pub use policies::{
 pub use policy::{PlacementPolicy, TierSizing};
 pub use sequential::{RunInfo, SequentialDetector};
 pub use tier_queues::{
-    CopyId, CopyModel, DEFAULT_MAX_QUEUED_MOVES, DevicePlace, HeldSources, TierQueues,
+    CopyDone, CopyId, CopyModel, DEFAULT_MAX_QUEUED_MOVES, DevicePlace, HeldSources, TierQueues,
 };
 pub use types::{Access, ExtentId, IoKind, Move, MoveReason, MoveRejection, TierId};
 pub use view::TierView;

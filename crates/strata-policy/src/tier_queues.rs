@@ -124,6 +124,19 @@ struct Pending {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CopyId(u64);
 
+/// A copy whose write has reached its destination device, for logs
+/// ([`TierQueues::record_done`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CopyDone {
+    /// When the destination write completes: from then on the destination serves.
+    pub done_ns: u64,
+    pub extent: ExtentId,
+    pub from: TierId,
+    pub to: TierId,
+    /// When the copy's source read was submitted (the mover started it).
+    pub start_ns: u64,
+}
+
 /// A place on a tier's device: the tier and a byte offset on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DevicePlace {
@@ -211,6 +224,9 @@ pub struct TierQueues {
     sweep_at: usize,
     /// Bytes of the copies whose write has reached its device.
     copied_bytes: u64,
+    /// The copies whose write reached its device since the last [`Self::take_done`], when
+    /// recording.
+    done_log: Option<Vec<CopyDone>>,
 }
 
 impl TierQueues {
@@ -253,6 +269,22 @@ impl TierQueues {
         self.devices.len()
     }
 
+    /// Keeps a log of the copies whose write reaches its device from now on.
+    pub fn record_done(&mut self) {
+        self.done_log.get_or_insert_with(Vec::new);
+    }
+
+    /// The copies logged since the last call, in the order their writes reached their
+    /// devices (not necessarily the order they complete). A copy is logged once virtual time
+    /// reaches its write's arrival, so every copy done by the time of the last call that
+    /// took one is in the log by then.
+    pub fn take_done(&mut self) -> Vec<CopyDone> {
+        self.done_log
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     /// Admits, in arrival order, every queued copy step that arrives by `now_ns`, and starts
     /// the mover's copies as their time comes.
     fn advance(&mut self, now_ns: u64) {
@@ -291,6 +323,18 @@ impl TierQueues {
                 match next {
                     Some(_) => link.read_done_ns = Some(done_ns),
                     None => link.done_ns = Some(done_ns),
+                }
+                let link = *link;
+                if next.is_none()
+                    && let Some(log) = self.done_log.as_mut()
+                {
+                    log.push(CopyDone {
+                        done_ns,
+                        extent: step.extent,
+                        from: link.source.tier,
+                        to: link.destination.tier,
+                        start_ns: link.start_ns.unwrap_or(done_ns),
+                    });
                 }
             }
         }
@@ -739,6 +783,35 @@ mod tests {
         assert_eq!(q.in_flight_source(extent, done - 1), source);
         assert_eq!(q.in_flight_source(extent, done), None);
         assert_eq!(q.in_flight_source(ExtentId::new(0, 8), 0), None);
+    }
+
+    #[test]
+    fn a_finished_copy_is_logged_once_with_its_tiers_and_end() {
+        let mut q = two_tiers();
+        q.record_done();
+        let extent = ExtentId::new(0, 7);
+        q.copy(0, extent, at(HDD, 3 * MIB), at(NVME, 0), MIB);
+        let read = mib_ns(DeviceProfile::HDD, IoKind::Read);
+        let done = read + mib_ns(DeviceProfile::NVME, IoKind::Write);
+        assert_eq!(q.in_flight_source(extent, read - 1), Some(at(HDD, 3 * MIB)));
+        assert!(
+            q.take_done().is_empty(),
+            "the write has not reached the nvme"
+        );
+        assert_eq!(q.in_flight_source(extent, done), None);
+        let logged = CopyDone {
+            done_ns: done,
+            extent,
+            from: HDD,
+            to: NVME,
+            start_ns: 0,
+        };
+        assert_eq!(q.take_done(), vec![logged]);
+        assert!(q.take_done().is_empty(), "logged twice");
+        let mut quiet = two_tiers();
+        quiet.copy(0, extent, at(HDD, 0), at(NVME, 0), MIB);
+        quiet.in_flight_source(extent, done);
+        assert!(quiet.take_done().is_empty(), "logged without recording");
     }
 
     #[test]

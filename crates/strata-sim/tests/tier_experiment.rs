@@ -1,6 +1,7 @@
 //! A whole tier-mode run as `strata sim --mode tier` drives it: rows in INTERFACE.md's JSON
 //! shape, in a fixed order, the latency plots and the event log.
 
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use strata_core::SizeOrFraction;
 use strata_sim::run::NoProgress;
@@ -118,7 +119,7 @@ fn an_unknown_policy_is_an_error_naming_it() {
 }
 
 #[test]
-fn the_event_log_accounts_for_every_placement_move_and_served_piece() {
+fn the_event_log_accounts_for_every_placement_move_copy_and_served_piece() {
     let mut one = experiment(vec![SizeOrFraction::Fraction(0.2)]);
     one.traces.truncate(1);
     one.policies = vec!["lru-promote".into()];
@@ -135,8 +136,10 @@ fn the_event_log_accounts_for_every_placement_move_and_served_piece() {
     let text = String::from_utf8(log).expect("utf-8");
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some(EVENTS_HEADER));
-    let (mut places, mut moves, mut serves, mut fast_serves) = (0u64, 0u64, 0u64, 0u64);
-    let mut placed = std::collections::HashSet::new();
+    let (mut places, mut moves, mut dones, mut serves, mut fast_serves) = (0u64, 0, 0, 0, 0);
+    // Per extent: where its data is, and the moves whose copies are not done, oldest first.
+    let mut home: HashMap<u64, String> = HashMap::new();
+    let mut in_flight: HashMap<u64, VecDeque<(String, String)>> = HashMap::new();
     let mut last_ns = 0u64;
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
@@ -148,7 +151,8 @@ fn the_event_log_accounts_for_every_placement_move_and_served_piece() {
         match f[1] {
             "place" => {
                 places += 1;
-                assert!(placed.insert(extent), "placed twice: {line}");
+                let fresh = home.insert(extent, f[5].to_owned()).is_none();
+                assert!(fresh, "placed twice: {line}");
                 assert!(
                     f[4].is_empty() && f[6].is_empty() && f[7].is_empty(),
                     "{line}"
@@ -156,13 +160,35 @@ fn the_event_log_accounts_for_every_placement_move_and_served_piece() {
             }
             "move" => {
                 moves += 1;
-                assert!(placed.contains(&extent), "moved before placed: {line}");
+                assert!(home.contains_key(&extent), "moved before placed: {line}");
                 assert_ne!(f[4], f[5], "{line}");
                 assert!(["promote", "evict"].contains(&f[6]), "{line}");
+                let copies = in_flight.entry(extent).or_default();
+                copies.push_back((f[4].to_owned(), f[5].to_owned()));
+            }
+            "done" => {
+                dones += 1;
+                let copy = in_flight.get_mut(&extent).and_then(VecDeque::pop_front);
+                let (from, to) = copy.unwrap_or_else(|| panic!("done without a move: {line}"));
+                assert_eq!((f[4], f[5]), (from.as_str(), to.as_str()), "{line}");
+                assert_eq!(
+                    home.get(&extent),
+                    Some(&from),
+                    "copied from elsewhere: {line}"
+                );
+                home.insert(extent, to);
+                let _: u64 = f[7].parse().expect("copy time");
             }
             "serve" => {
                 serves += 1;
-                assert!(placed.contains(&extent), "served before placed: {line}");
+                let from = home.get(&extent);
+                assert!(from.is_some(), "served before placed: {line}");
+                // The data is where the last finished copy put it, copies in flight or not.
+                assert_eq!(
+                    from.map(String::as_str),
+                    Some(f[4]),
+                    "served elsewhere: {line}"
+                );
                 fast_serves += u64::from(f[4] == "0");
                 let _: u64 = f[7].parse().expect("latency");
             }
@@ -174,6 +200,10 @@ fn the_event_log_accounts_for_every_placement_move_and_served_piece() {
     assert_eq!(fast_serves, run.result.hits);
     assert_eq!(moves, run.counters.moves);
     assert!(moves > 0, "lru-promote moved nothing");
+    assert!(
+        dones > 0 && dones <= moves,
+        "{dones} copies done of {moves} moves"
+    );
 }
 
 #[test]

@@ -7,10 +7,12 @@
 //! while the mover's queue is full is refused ([`MoveRejection::QueueFull`]).
 
 use super::{Piece, TierError};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use strata_core::{DeviceProfile, IoKind, TierKind};
 use strata_policy::{
-    AppliedMove, CopyModel, DevicePlace, ExtentId, HeldSources, Move, MoveReason, MoveRejection,
-    PlacementMap, Slot, TierId, TierQueues, TierSpec, TierView,
+    AppliedMove, CopyDone, CopyModel, DevicePlace, ExtentId, HeldSources, Move, MoveReason,
+    MoveRejection, PlacementMap, Slot, TierId, TierQueues, TierSpec, TierView,
 };
 
 /// One thing the executor did, for `strata sim --mode tier --events` (recorded only after
@@ -31,6 +33,15 @@ pub enum TierEvent {
         to: TierId,
         reason: MoveReason,
     },
+    /// A move's copy was done: from then on `to` serves the extent. It ran for
+    /// `latency_ns` from when the mover started it.
+    Done {
+        time_ns: u64,
+        extent: ExtentId,
+        from: TierId,
+        to: TierId,
+        latency_ns: u64,
+    },
     /// A foreground extent piece was served from `tier` (the copy's source while a copy of
     /// the extent is in flight) and done `latency_ns` after it arrived.
     Serve {
@@ -39,6 +50,31 @@ pub enum TierEvent {
         tier: TierId,
         latency_ns: u64,
     },
+}
+
+impl TierEvent {
+    pub fn time_ns(&self) -> u64 {
+        match *self {
+            Self::Place { time_ns, .. }
+            | Self::Move { time_ns, .. }
+            | Self::Done { time_ns, .. }
+            | Self::Serve { time_ns, .. } => time_ns,
+        }
+    }
+}
+
+/// Merges two time-ordered lists; at equal times `first`'s events go first.
+fn merge_by_time(first: Vec<TierEvent>, second: Vec<TierEvent>) -> Vec<TierEvent> {
+    let mut merged = Vec::with_capacity(first.len() + second.len());
+    let mut second = second.into_iter().peekable();
+    for event in first {
+        while let Some(next) = second.next_if(|next| next.time_ns() < event.time_ns()) {
+            merged.push(next);
+        }
+        merged.push(event);
+    }
+    merged.extend(second);
+    merged
 }
 
 /// What happened to the decisions an executor was given.
@@ -78,6 +114,8 @@ pub struct TierExecutor {
     counters: ExecutorCounters,
     /// What happened since the last [`TierExecutor::drain_events`], when recording.
     events: Option<Vec<TierEvent>>,
+    /// Copies known to be done, when recording, that end after the last drain's time.
+    done: BinaryHeap<Reverse<CopyDone>>,
     /// The latest time a call took (placements take none).
     now_ns: u64,
 }
@@ -104,6 +142,7 @@ impl TierExecutor {
             max_used_extents: vec![0; tiers],
             counters: ExecutorCounters::default(),
             events: None,
+            done: BinaryHeap::new(),
             now_ns: 0,
         })
     }
@@ -111,11 +150,34 @@ impl TierExecutor {
     /// Records every placement, accepted move and served piece from now on.
     pub fn record_events(&mut self) {
         self.events.get_or_insert_with(Vec::new);
+        self.queues.record_done();
     }
 
-    /// The events recorded since the last call, oldest first (none when not recording).
+    /// The events recorded since the last call, oldest first (none when not recording),
+    /// with the copies done by the latest time a call took. Call it after a
+    /// [`Self::serve`] at that time: serving brings the devices up to it, so every copy
+    /// done by then is known.
     pub fn drain_events(&mut self) -> impl Iterator<Item = TierEvent> + '_ {
-        self.events.iter_mut().flat_map(|events| events.drain(..))
+        let now_ns = self.now_ns;
+        self.done
+            .extend(self.queues.take_done().into_iter().map(Reverse));
+        let mut done = Vec::new();
+        while let Some(&Reverse(copy)) = self.done.peek()
+            && copy.done_ns <= now_ns
+        {
+            self.done.pop();
+            done.push(TierEvent::Done {
+                time_ns: copy.done_ns,
+                extent: copy.extent,
+                from: copy.from,
+                to: copy.to,
+                latency_ns: copy.done_ns.saturating_sub(copy.start_ns),
+            });
+        }
+        let events = self.events.as_mut().map(std::mem::take).unwrap_or_default();
+        // Both are in time order; a copy done at a request's arrival serves it, so it
+        // goes first.
+        merge_by_time(done, events).into_iter()
     }
 
     fn note(&mut self, event: TierEvent) {

@@ -177,9 +177,10 @@ pub fn run_tier_experiment<P: Progress + ?Sized>(
 pub const EVENTS_HEADER: &str = "time_ns,event,volume,extent,from_tier,to_tier,reason,latency_ns";
 
 /// Runs an experiment of exactly one combination (one trace, unit, policy, fast size, at
-/// most one middle size and predictor) and writes every placement, accepted move and
-/// served extent piece to `out` as CSV ([`EVENTS_HEADER`]; tiers are ranks, 0 the
-/// fastest; empty fields do not apply). The run is the same as without the log.
+/// most one middle size and predictor) and writes every placement, accepted move, finished
+/// copy (up to the last request) and served extent piece to `out` as CSV
+/// ([`EVENTS_HEADER`]; tiers are ranks, 0 the fastest; empty fields do not apply). The run
+/// is the same as without the log.
 pub fn run_tier_with_events(
     experiment: &TierExperiment,
     out: &mut dyn Write,
@@ -245,6 +246,17 @@ fn write_event(out: &mut dyn Write, event: &TierEvent) -> std::io::Result<()> {
             from.0,
             to.0,
             reason.as_str()
+        ),
+        TierEvent::Done {
+            time_ns,
+            extent,
+            from,
+            to,
+            latency_ns,
+        } => writeln!(
+            out,
+            "{time_ns},done,{},{},{},{},,{latency_ns}",
+            extent.volume, extent.index, from.0, to.0
         ),
         TierEvent::Serve {
             time_ns,

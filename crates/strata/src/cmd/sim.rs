@@ -77,9 +77,9 @@ pub struct SimArgs {
     /// Tier mode: how migration copies run.
     #[arg(long, value_name = "MODEL", default_value = "mover")]
     copies: Copies,
-    /// Tier mode, one trace × policy × size: write every placement, accepted move and
-    /// served extent piece to FILE as CSV (time_ns, event, volume, extent, from_tier,
-    /// to_tier, reason, latency_ns; tiers are ranks, 0 the fastest).
+    /// Tier mode, one trace × policy × size: write every placement, accepted move, finished
+    /// copy and served extent piece to FILE as CSV (time_ns, event, volume, extent,
+    /// from_tier, to_tier, reason, latency_ns; tiers are ranks, 0 the fastest).
     #[arg(long, value_name = "FILE")]
     events: Option<PathBuf>,
     /// Tier mode with `--copies mover`: the share of a busy disk's time copies may take, as
