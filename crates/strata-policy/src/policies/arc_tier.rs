@@ -218,7 +218,6 @@ impl PlacementPolicy for ArcTier {
             .clone()
             .into_iter()
             .chain(ghosts.into_iter().map(|(_, e)| e));
-        let mut demoted = Vec::new();
         for (extent, from) in wanted {
             if !builder.has_room(TierId::FASTEST) {
                 let Some(below) = builder.fastest_with_room(TierId(1)) else {
@@ -232,12 +231,12 @@ impl PlacementPolicy for ArcTier {
                 {
                     break;
                 }
-                demoted.push(victim);
             }
             // A demotion may have taken the last slot of the promotion's source tier.
             let _ = builder.push(extent, from, TierId::FASTEST, MoveReason::Promote);
         }
-        dropped.retain(|e| !demoted.contains(e));
+        // The demoted stay listed until the next plan sees them gone: if the executor
+        // refuses a demotion, the extent is still on the fastest tier and leaves next time.
         self.dropped = dropped;
         builder.finish()
     }
@@ -246,6 +245,46 @@ impl PlacementPolicy for ArcTier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PlacementMap;
+    use crate::policies::test_rig::{nvme_over_hdd as map, observe};
+
+    fn access(policy: &mut ArcTier, map: &mut PlacementMap, index: u64) {
+        assert!(
+            observe(policy, map, index).is_empty(),
+            "arc-tier moves in plan"
+        );
+    }
+
+    #[test]
+    fn a_refused_demotion_of_a_dropped_extent_is_planned_again() {
+        let mut arc = ArcTier::new(4 << 20);
+        let mut map = map(1);
+        let first = ExtentId::new(0, 0);
+        let tier = arc.place_new(first, &map);
+        map.place(first, tier).expect("room");
+        // The second touch admits 5 into a full T1, which deletes 0 from ARC altogether.
+        access(&mut arc, &mut map, 5);
+        access(&mut arc, &mut map, 5);
+        assert_eq!(arc.dropped, vec![ExtentId::new(0, 0)]);
+        let swap = arc.plan(0, &map, 64 << 20);
+        let evict_0 = Move {
+            extent: ExtentId::new(0, 0),
+            from: TierId::FASTEST,
+            to: TierId(1),
+            reason: MoveReason::Evict,
+        };
+        assert_eq!(swap.first(), Some(&evict_0), "{swap:?}");
+        // The executor refuses it (a full mover queue). Before, arc-tier forgot 0 once it
+        // had planned its demotion, so 0 stayed on the fastest tier for good.
+        let again = arc.plan(0, &map, 64 << 20);
+        assert_eq!(again, swap);
+        for mv in &again {
+            map.apply(mv).expect("contract");
+        }
+        assert_eq!(map.location(ExtentId::new(0, 5)), Some(TierId::FASTEST));
+        assert!(arc.plan(0, &map, 64 << 20).is_empty());
+        assert!(arc.dropped.is_empty(), "{:?}", arc.dropped);
+    }
 
     #[test]
     fn a_full_t1_drops_its_lru_and_a_b1_ghost_hit_grows_p() {

@@ -105,7 +105,8 @@ impl PlacementPolicy for LruPromote {
         let Some(below) = view.fastest_with_room(TierId(1)) else {
             return Vec::new();
         };
-        self.forget(victim);
+        // The victim keeps its place in line: if the executor refuses the batch it is still
+        // on the fastest tier and is chosen again; once demoted, the next search drops it.
         self.touch(extent);
         vec![
             Move {
@@ -122,37 +123,8 @@ impl PlacementPolicy for LruPromote {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{IoKind, PlacementMap, SlotLayout, TierSpec};
-    use strata_core::{DeviceProfile, TierKind};
-
-    fn map(fast: u64) -> PlacementMap {
-        let tier = |kind, profile, capacity_extents| TierSpec {
-            kind,
-            profile,
-            capacity_extents,
-            layout: SlotLayout::Packed,
-        };
-        PlacementMap::new(
-            vec![
-                tier(TierKind::Nvme, DeviceProfile::NVME, Some(fast)),
-                tier(TierKind::Hdd, DeviceProfile::HDD, None),
-            ],
-            1 << 20,
-        )
-        .expect("valid")
-    }
-
-    fn access(index: u64, run_bytes: u64) -> Access {
-        Access {
-            extent: ExtentId::new(0, index),
-            kind: IoKind::Read,
-            time_ns: 0,
-            len_bytes: 4096,
-            offset_in_extent_bytes: None,
-            sequential: run_bytes > 4096,
-            run_bytes,
-        }
-    }
+    use crate::PlacementMap;
+    use crate::policies::test_rig::{nvme_over_hdd as map, observe, read as access};
 
     fn touch(policy: &mut LruPromote, map: &mut PlacementMap, index: u64, run_bytes: u64) {
         let extent = ExtentId::new(0, index);
@@ -176,6 +148,24 @@ mod tests {
         assert_eq!(map.location(ExtentId::new(0, 0)), Some(TierId(0)));
         assert_eq!(map.location(ExtentId::new(0, 2)), Some(TierId(0)));
         assert_eq!(map.location(ExtentId::new(0, 1)), Some(TierId(1)));
+    }
+
+    #[test]
+    fn a_refused_eviction_leaves_its_victim_first_in_line() {
+        let mut policy = LruPromote::new(4 << 20);
+        let mut map = map(2);
+        for index in [0, 1] {
+            touch(&mut policy, &mut map, index, 4096);
+        }
+        // The executor refuses the batch (a full mover queue, a throttle): nothing moves.
+        let batch = observe(&mut policy, &mut map, 2);
+        assert_eq!(batch[0].extent, ExtentId::new(0, 0), "{batch:?}");
+        touch(&mut policy, &mut map, 3, 4096);
+        // 0 is still the least recently used fast extent, so it goes now; before, the
+        // policy forgot it when it was chosen and it stayed on the fast tier for good.
+        assert_eq!(map.location(ExtentId::new(0, 0)), Some(TierId(1)));
+        assert_eq!(map.location(ExtentId::new(0, 1)), Some(TierId(0)));
+        assert_eq!(map.location(ExtentId::new(0, 3)), Some(TierId(0)));
     }
 
     #[test]

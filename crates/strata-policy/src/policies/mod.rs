@@ -9,6 +9,8 @@ mod plan;
 mod smq;
 mod static_fill;
 mod strata;
+#[cfg(test)]
+mod test_rig;
 
 pub use all_fast::AllFast;
 pub use all_slow::AllSlow;

@@ -181,8 +181,9 @@ impl PlacementPolicy for Smq {
                 {
                     break;
                 }
+                // The victim stays a resident until the next plan sees it gone: if the
+                // executor refuses the eviction, it is still the coldest next time.
                 victims.next();
-                self.residents.remove(&victim);
             }
             if builder.push(extent, from, TierId::FASTEST, MoveReason::Promote) {
                 self.residents.insert(
@@ -202,6 +203,44 @@ impl PlacementPolicy for Smq {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PlacementMap;
+    use crate::policies::test_rig::{nvme_over_hdd as map, observe};
+
+    fn access(policy: &mut Smq, map: &mut PlacementMap, index: u64) {
+        assert!(observe(policy, map, index).is_empty(), "smq moves in plan");
+    }
+
+    /// One period: extent 8's hotspot is hit most, three other hotspots once each.
+    fn period(policy: &mut Smq, map: &mut PlacementMap) -> Vec<Move> {
+        for index in [8, 8, 8, 12, 16, 20] {
+            access(policy, map, index);
+        }
+        policy.plan(0, map, 64 << 20)
+    }
+
+    #[test]
+    fn a_refused_eviction_leaves_its_victim_the_coldest_resident() {
+        let mut policy = Smq::new(4 << 20);
+        let mut map = map(1);
+        access(&mut policy, &mut map, 0);
+        assert_eq!(map.location(ExtentId::new(0, 0)), Some(TierId::FASTEST));
+        let evict_0 = Move {
+            extent: ExtentId::new(0, 0),
+            from: TierId::FASTEST,
+            to: TierId(1),
+            reason: MoveReason::Evict,
+        };
+        // The executor refuses the first plan (a full mover queue): nothing moves.
+        let refused = period(&mut policy, &mut map);
+        assert_eq!(refused.first(), Some(&evict_0), "{refused:?}");
+        // Before, smq forgot 0 when it chose it and never evicted it again.
+        let again = period(&mut policy, &mut map);
+        assert_eq!(again.first(), Some(&evict_0), "{again:?}");
+        for mv in &again {
+            map.apply(mv).expect("contract");
+        }
+        assert_eq!(map.location(ExtentId::new(0, 8)), Some(TierId::FASTEST));
+    }
 
     #[test]
     fn redistribution_spreads_levels_and_lifts_the_hit() {

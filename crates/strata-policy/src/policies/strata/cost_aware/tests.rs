@@ -2,28 +2,12 @@
 //! cool-down, watermarks, pins, reservations and congestion.
 
 use super::*;
-use crate::{CopyModel, MoveReason, Pin, PlacementMap, SlotLayout, TierSpec};
+use crate::policies::test_rig::nvme_over_hdd as map;
+use crate::{CopyModel, MoveReason, Pin, PlacementMap};
 use strata_core::{DeviceProfile, TierKind};
 
 const MIB: u64 = 1 << 20;
 const SECOND_NS: u64 = 1_000_000_000;
-
-fn map(fast: u64) -> PlacementMap {
-    let tier = |kind, profile, capacity_extents| TierSpec {
-        kind,
-        profile,
-        capacity_extents,
-        layout: SlotLayout::Packed,
-    };
-    PlacementMap::new(
-        vec![
-            tier(TierKind::Nvme, DeviceProfile::NVME, Some(fast)),
-            tier(TierKind::Hdd, DeviceProfile::HDD, None),
-        ],
-        MIB,
-    )
-    .expect("valid")
-}
 
 struct Rig {
     policy: CostAware,
