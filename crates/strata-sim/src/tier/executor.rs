@@ -147,7 +147,7 @@ impl TierExecutor {
         })
     }
 
-    /// Records every placement, accepted move and served piece from now on.
+    /// Records every placement, accepted move, finished copy and served piece from now on.
     pub fn record_events(&mut self) {
         self.events.get_or_insert_with(Vec::new);
         self.queues.record_done();
@@ -157,7 +157,7 @@ impl TierExecutor {
     /// with the copies done by the latest time a call took. Call it after a
     /// [`Self::serve`] at that time: serving brings the devices up to it, so every copy
     /// done by then is known.
-    pub fn drain_events(&mut self) -> impl Iterator<Item = TierEvent> + '_ {
+    pub fn drain_events(&mut self) -> Vec<TierEvent> {
         let now_ns = self.now_ns;
         self.done
             .extend(self.queues.take_done().into_iter().map(Reverse));
@@ -177,7 +177,7 @@ impl TierExecutor {
         let events = self.events.as_mut().map(std::mem::take).unwrap_or_default();
         // Both are in time order; a copy done at a request's arrival serves it, so it
         // goes first.
-        merge_by_time(done, events).into_iter()
+        merge_by_time(done, events)
     }
 
     fn note(&mut self, event: TierEvent) {

@@ -224,7 +224,7 @@ fn replay(
             }
         }
         if let Some(on_event) = on_event.as_mut() {
-            executor.drain_events().for_each(|event| on_event(&event));
+            executor.drain_events().iter().for_each(on_event);
         }
     }
 
