@@ -33,8 +33,12 @@ pub enum TierSizing {
 /// * The moves of one [`plan`](Self::plan) call copy at most `budget_bytes` in total (each move
 ///   copies [`TierView::extent_bytes`]); the executor rejects the excess as over budget.
 ///   Moves returned by [`on_access`](Self::on_access) are not budgeted: keep them few.
-/// * Rejected moves are dropped, not retried. A policy must not rely on its own moves having
-///   happened; it reads [`TierView::location`] when it needs the truth.
+/// * Rejected moves are dropped, not retried, and the executor reports each one to
+///   [`refused`](Self::refused), whenever it refuses it: at once (a full mover queue, over
+///   budget, a duplicate of a queued move) or when it fails to run it. A policy must not rely
+///   on its own moves having happened; it reads [`TierView::location`] when it needs the
+///   truth. That truth lags: the engine switches an extent's location only when its copy
+///   commits, so a move decided but not yet run still shows the extent where it was.
 ///
 /// The shared conformance test (`tests/conformance.rs`) checks every registered policy
 /// against this contract.
@@ -59,6 +63,13 @@ pub trait PlacementPolicy: std::fmt::Debug + Send {
     fn plan(&mut self, now_ns: u64, view: &dyn TierView, budget_bytes: u64) -> Vec<Move> {
         let _ = (now_ns, view, budget_bytes);
         Vec::new()
+    }
+
+    /// The executor refused `mv`, one of this policy's moves: it did not and will not happen.
+    /// A policy that keeps books of what it decided (a victim it no longer counts as
+    /// resident) puts them right here; the default keeps no such books.
+    fn refused(&mut self, mv: &Move) {
+        let _ = mv;
     }
 
     /// Hands the policy the latest forecast (replacing the previous one). Policies that use

@@ -194,23 +194,39 @@ impl Tiering {
         u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Queues moves in order; duplicates of a queued extent and overflow are rejected.
+    /// Queues moves in order; duplicates of a queued extent and overflow are rejected, and
+    /// the policy is told of each.
     pub fn enqueue(&self, moves: impl IntoIterator<Item = Move>) {
         let mut queue = self.queue.lock();
         let mut added = false;
+        let mut refused = Vec::new();
         for mv in moves {
             self.counters.planned.fetch_add(1, Ordering::Relaxed);
             if queue.moves.len() >= self.config.max_queued_moves || !queue.queued.insert(mv.extent)
             {
                 self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                refused.push(mv);
                 continue;
             }
             queue.moves.push_back(mv);
             added = true;
         }
         drop(queue);
+        self.tell_refused(&refused);
         if added {
             self.cancel.nudge();
+        }
+    }
+
+    /// Tells the policy that these moves of its own will not happen (with no other lock
+    /// held: the planner holds the policy's lock while it reads the engine).
+    pub fn tell_refused(&self, moves: &[Move]) {
+        if moves.is_empty() {
+            return;
+        }
+        let mut policy = self.policy.lock();
+        for mv in moves {
+            policy.refused(mv);
         }
     }
 
@@ -227,8 +243,10 @@ impl Tiering {
         self.queue.lock().moves.len()
     }
 
-    pub fn reject(&self, _why: MoveRejection) {
+    /// Counts `mv` as rejected (`why`) and tells the policy.
+    pub fn reject(&self, mv: &Move, _why: MoveRejection) {
         self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        self.tell_refused(std::slice::from_ref(mv));
     }
 
     pub fn stats(&self, degraded_tiers: Vec<TierKind>) -> MigrationStats {
@@ -266,5 +284,59 @@ impl crate::engine::EngineInner {
         for observer in self.access_observers.read().iter() {
             observer.observe(accesses);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use strata_meta::MemoryStore;
+    use strata_policy::{Access, MoveReason, PlacementPolicy, TierId, TierView};
+
+    /// Plans nothing; keeps what it is told was refused.
+    #[derive(Debug)]
+    struct Refusals(Arc<Mutex<Vec<Move>>>);
+
+    impl PlacementPolicy for Refusals {
+        fn name(&self) -> &str {
+            "refusals"
+        }
+        fn place_new(&mut self, _: ExtentId, view: &dyn TierView) -> TierId {
+            view.slowest()
+        }
+        fn on_access(&mut self, _: &Access, _: &dyn TierView) -> Vec<Move> {
+            Vec::new()
+        }
+        fn refused(&mut self, mv: &Move) {
+            self.0.lock().push(*mv);
+        }
+    }
+
+    fn promote(index: u64) -> Move {
+        Move {
+            extent: ExtentId::new(1, index),
+            from: TierId(1),
+            to: TierId(0),
+            reason: MoveReason::Promote,
+        }
+    }
+
+    #[test]
+    fn the_policy_is_told_of_every_move_the_queue_refuses() {
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let policy: SharedPolicy = Arc::new(Mutex::new(Box::new(Refusals(told.clone()))));
+        let config = PlacementConfig {
+            max_queued_moves: 2,
+            ..PlacementConfig::default()
+        };
+        let log = MigrationLog::open(&MemoryStore::new(), 10).unwrap();
+        let tiering = Tiering::new(config, policy, 1, &[TierKind::Nvme, TierKind::Hdd], log);
+        // A duplicate of a queued extent, then one past the queue's room.
+        tiering.enqueue([promote(1), promote(1), promote(2), promote(3)]);
+        tiering.reject(&promote(4), MoveRejection::OverBudget);
+        assert_eq!(*told.lock(), vec![promote(1), promote(3), promote(4)]);
+        assert_eq!(tiering.queue_len(), 2);
+        assert_eq!(tiering.stats(Vec::new()).rejected, 3);
     }
 }

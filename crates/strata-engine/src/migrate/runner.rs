@@ -3,6 +3,7 @@
 
 use super::mover::MoveJob;
 use super::view::EngineView;
+use crate::MigrationOutcome;
 use crate::access::AccessKind;
 use crate::engine::EngineInner;
 use std::collections::BTreeMap;
@@ -95,7 +96,7 @@ pub(crate) fn plan_once(inner: &EngineInner) {
                 .counters
                 .planned
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            inner.tiering.reject(MoveRejection::OverBudget);
+            inner.tiering.reject(&mv, MoveRejection::OverBudget);
         } else {
             within.push(mv);
         }
@@ -184,12 +185,15 @@ fn execute_loop(inner: &EngineInner) {
             continue;
         };
         match resolve(inner, &mv) {
-            Ok(job) => {
-                if let Err(why) = inner.execute_move(&job) {
-                    tiering.reject(why);
+            Ok(job) => match inner.execute_move(&job) {
+                Err(why) => tiering.reject(&mv, why),
+                // Logged, but it did not happen (failed, aborted, cancelled).
+                Ok(record) if record.outcome != MigrationOutcome::Done => {
+                    tiering.tell_refused(std::slice::from_ref(&mv));
                 }
-            }
-            Err(why) => tiering.reject(why),
+                Ok(_) => {}
+            },
+            Err(why) => tiering.reject(&mv, why),
         }
     }
 }

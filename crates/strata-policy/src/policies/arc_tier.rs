@@ -218,6 +218,7 @@ impl PlacementPolicy for ArcTier {
             .clone()
             .into_iter()
             .chain(ghosts.into_iter().map(|(_, e)| e));
+        let mut demoted = Vec::new();
         for (extent, from) in wanted {
             if !builder.has_room(TierId::FASTEST) {
                 let Some(below) = builder.fastest_with_room(TierId(1)) else {
@@ -231,14 +232,26 @@ impl PlacementPolicy for ArcTier {
                 {
                     break;
                 }
+                demoted.push(victim);
             }
             // A demotion may have taken the last slot of the promotion's source tier.
             let _ = builder.push(extent, from, TierId::FASTEST, MoveReason::Promote);
         }
-        // The demoted stay listed until the next plan sees them gone: if the executor
-        // refuses a demotion, the extent is still on the fastest tier and leaves next time.
+        dropped.retain(|e| !demoted.contains(e));
         self.dropped = dropped;
         builder.finish()
+    }
+
+    fn refused(&mut self, mv: &Move) {
+        // A refused demotion of an extent ARC deleted leaves it on the fastest tier: listed
+        // again, so a later plan demotes it (ghosts are found from ARC's lists anyway).
+        if mv.reason == MoveReason::Evict
+            && mv.from == TierId::FASTEST
+            && !self.member.contains_key(&mv.extent)
+            && !self.dropped.contains(&mv.extent)
+        {
+            self.dropped.push(mv.extent);
+        }
     }
 }
 
@@ -274,8 +287,11 @@ mod tests {
             reason: MoveReason::Evict,
         };
         assert_eq!(swap.first(), Some(&evict_0), "{swap:?}");
-        // The executor refuses it (a full mover queue). Before, arc-tier forgot 0 once it
-        // had planned its demotion, so 0 stayed on the fastest tier for good.
+        // Not run yet (the engine's map still shows 0 on nvme): not demoted twice.
+        assert!(!arc.plan(0, &map, 64 << 20).contains(&evict_0));
+        // The executor refuses it (a full mover queue) and says so. Before, arc-tier forgot
+        // 0 once it had planned its demotion, so 0 stayed on the fastest tier for good.
+        swap.iter().for_each(|mv| arc.refused(mv));
         let again = arc.plan(0, &map, 64 << 20);
         assert_eq!(again, swap);
         for mv in &again {

@@ -6,6 +6,10 @@
 use crate::{Access, ExtentId, Move, MoveReason, PlacementPolicy, TierId, TierView};
 use std::collections::{BTreeMap, HashMap};
 
+/// Stamps start here, so a victim whose eviction the executor refused can go back in front
+/// of every stamp handed out.
+const FIRST_STAMP: u64 = 1 << 62;
+
 #[derive(Debug, Clone)]
 pub struct LruPromote {
     sequential_cutoff_bytes: u64,
@@ -22,7 +26,7 @@ impl LruPromote {
             sequential_cutoff_bytes,
             by_recency: BTreeMap::new(),
             stamp_of: HashMap::new(),
-            next_stamp: 0,
+            next_stamp: FIRST_STAMP,
         }
     }
 
@@ -105,8 +109,9 @@ impl PlacementPolicy for LruPromote {
         let Some(below) = view.fastest_with_room(TierId(1)) else {
             return Vec::new();
         };
-        // The victim keeps its place in line: if the executor refuses the batch it is still
-        // on the fastest tier and is chosen again; once demoted, the next search drops it.
+        // Out of line while its eviction waits to run (the engine's map still shows it on
+        // the fastest tier until the copy commits); back in front if it is refused.
+        self.forget(victim);
         self.touch(extent);
         vec![
             Move {
@@ -117,6 +122,25 @@ impl PlacementPolicy for LruPromote {
             },
             promote,
         ]
+    }
+
+    fn refused(&mut self, mv: &Move) {
+        // A refused eviction leaves its victim on the fastest tier and the least recently
+        // used, unless an access has put it back in line since.
+        if mv.reason == MoveReason::Evict
+            && mv.from == TierId::FASTEST
+            && !self.stamp_of.contains_key(&mv.extent)
+        {
+            let front = self
+                .by_recency
+                .keys()
+                .next()
+                .copied()
+                .unwrap_or(self.next_stamp)
+                .saturating_sub(1);
+            self.stamp_of.insert(mv.extent, front);
+            self.by_recency.insert(front, mv.extent);
+        }
     }
 }
 
@@ -157,15 +181,30 @@ mod tests {
         for index in [0, 1] {
             touch(&mut policy, &mut map, index, 4096);
         }
-        // The executor refuses the batch (a full mover queue, a throttle): nothing moves.
         let batch = observe(&mut policy, &mut map, 2);
         assert_eq!(batch[0].extent, ExtentId::new(0, 0), "{batch:?}");
+        // The executor refuses the batch (a full mover queue, a throttle) and says so.
+        batch.iter().for_each(|mv| policy.refused(mv));
         touch(&mut policy, &mut map, 3, 4096);
         // 0 is still the least recently used fast extent, so it goes now; before, the
         // policy forgot it when it was chosen and it stayed on the fast tier for good.
         assert_eq!(map.location(ExtentId::new(0, 0)), Some(TierId(1)));
         assert_eq!(map.location(ExtentId::new(0, 1)), Some(TierId(0)));
         assert_eq!(map.location(ExtentId::new(0, 3)), Some(TierId(0)));
+    }
+
+    #[test]
+    fn an_eviction_waiting_to_run_is_not_chosen_again() {
+        let mut policy = LruPromote::new(4 << 20);
+        let mut map = map(2);
+        for index in [0, 1] {
+            touch(&mut policy, &mut map, index, 4096);
+        }
+        // Queued, not run: the engine's map shows 0 on nvme until the copy commits.
+        let first = observe(&mut policy, &mut map, 2);
+        assert_eq!(first[0].extent, ExtentId::new(0, 0), "{first:?}");
+        let second = observe(&mut policy, &mut map, 3);
+        assert_eq!(second[0].extent, ExtentId::new(0, 1), "{second:?}");
     }
 
     #[test]

@@ -205,12 +205,17 @@ fn replay(
                 && let Some(bucket) = on_access_bucket.as_mut()
                 && !bucket.try_take(arrival_ns, batch_bytes)
             {
-                moves.iter().for_each(|_| executor.reject());
+                for mv in &moves {
+                    executor.reject();
+                    policy.refused(mv);
+                }
                 continue;
             }
             for mv in &moves {
                 if executor.execute(arrival_ns, mv).is_ok() {
                     recorder.migrated(arrival_ns, unit_bytes);
+                } else {
+                    policy.refused(mv);
                 }
             }
         }
@@ -267,11 +272,14 @@ fn plan_tick(
     for mv in &moves {
         if spent_bytes.saturating_add(unit_bytes) > budget_bytes {
             executor.reject();
+            policy.refused(mv);
             continue;
         }
         if executor.execute(now_ns, mv).is_ok() {
             spent_bytes += unit_bytes;
             recorder.migrated(now_ns, unit_bytes);
+        } else {
+            policy.refused(mv);
         }
     }
 }

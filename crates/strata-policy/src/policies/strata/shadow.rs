@@ -282,7 +282,9 @@ impl Shadow {
         };
         let moves = self.policy.on_access(access, &view);
         for mv in &moves {
-            self.execute(mv, real, now, pin_of);
+            if !self.execute(mv, real, now, pin_of) {
+                self.policy.refused(mv);
+            }
         }
     }
 
@@ -305,11 +307,10 @@ impl Shadow {
         let moves = self.policy.plan(now_ns, &view, budget_bytes);
         let mut left = budget_bytes / real.extent_bytes().max(1);
         for mv in &moves {
-            if left == 0 {
-                break;
-            }
-            if self.execute(mv, real, now_ns, pin_of) {
+            if left > 0 && self.execute(mv, real, now_ns, pin_of) {
                 left -= 1;
+            } else {
+                self.policy.refused(mv);
             }
         }
     }
