@@ -35,7 +35,8 @@ pub enum TierSizing {
 ///   Moves returned by [`on_access`](Self::on_access) are not budgeted: keep them few.
 /// * Rejected moves are dropped, not retried, and the executor reports each one to
 ///   [`refused`](Self::refused), whenever it refuses it: at once (a full mover queue, over
-///   budget, a duplicate of a queued move) or when it fails to run it. A policy must not rely
+///   budget, another move of an extent whose move is queued; not a repeat of the very move
+///   queued, which still runs) or when it fails to run it. A policy must not rely
 ///   on its own moves having happened; it reads [`TierView::location`] when it needs the
 ///   truth. That truth lags: the engine switches an extent's location only when its copy
 ///   commits, so a move decided but not yet run still shows the extent where it was.

@@ -26,7 +26,7 @@ use cancel::{CancelToken, Gate};
 use log::MigrationLog;
 use parking_lot::Mutex;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use strata_core::TierKind;
@@ -89,7 +89,8 @@ pub(crate) struct Counters {
 #[derive(Debug, Default)]
 pub(crate) struct MoveQueue {
     moves: VecDeque<Move>,
-    queued: HashSet<ExtentId>,
+    /// The queued move of each extent.
+    queued: HashMap<ExtentId, Move>,
 }
 
 /// Bandwidth limits: one global bucket and one per configured tier pair (by tier index).
@@ -194,20 +195,24 @@ impl Tiering {
         u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Queues moves in order; duplicates of a queued extent and overflow are rejected, and
-    /// the policy is told of each.
+    /// Queues moves in order; a move of an extent already queued and overflow are rejected.
+    /// The policy is told of each, except a repeat of the very move queued: that one will
+    /// still run.
     pub fn enqueue(&self, moves: impl IntoIterator<Item = Move>) {
         let mut queue = self.queue.lock();
         let mut added = false;
         let mut refused = Vec::new();
         for mv in moves {
             self.counters.planned.fetch_add(1, Ordering::Relaxed);
-            if queue.moves.len() >= self.config.max_queued_moves || !queue.queued.insert(mv.extent)
-            {
+            let queued = queue.queued.get(&mv.extent).copied();
+            if queued.is_some() || queue.moves.len() >= self.config.max_queued_moves {
                 self.counters.rejected.fetch_add(1, Ordering::Relaxed);
-                refused.push(mv);
+                if queued != Some(mv) {
+                    refused.push(mv);
+                }
                 continue;
             }
+            queue.queued.insert(mv.extent, mv);
             queue.moves.push_back(mv);
             added = true;
         }
@@ -332,11 +337,18 @@ mod tests {
         };
         let log = MigrationLog::open(&MemoryStore::new(), 10).unwrap();
         let tiering = Tiering::new(config, policy, 1, &[TierKind::Nvme, TierKind::Hdd], log);
-        // A duplicate of a queued extent, then one past the queue's room.
-        tiering.enqueue([promote(1), promote(1), promote(2), promote(3)]);
+        // A repeat of a queued move (it will still run: not told), another move of a queued
+        // extent, then one past the queue's room.
+        let evict_1 = Move {
+            from: TierId(0),
+            to: TierId(1),
+            reason: MoveReason::Evict,
+            ..promote(1)
+        };
+        tiering.enqueue([promote(1), promote(1), evict_1, promote(2), promote(3)]);
         tiering.reject(&promote(4), MoveRejection::OverBudget);
-        assert_eq!(*told.lock(), vec![promote(1), promote(3), promote(4)]);
+        assert_eq!(*told.lock(), vec![evict_1, promote(3), promote(4)]);
         assert_eq!(tiering.queue_len(), 2);
-        assert_eq!(tiering.stats(Vec::new()).rejected, 3);
+        assert_eq!(tiering.stats(Vec::new()).rejected, 4);
     }
 }
