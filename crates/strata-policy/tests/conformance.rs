@@ -1,7 +1,9 @@
 //! The shared conformance test: every registered placement policy, driven through the same
 //! workloads over a `PlacementMap`, must keep the executor contract — new extents only on
 //! tiers with room, no move rejected (so none into a full tier, none from the wrong tier,
-//! none to a non-existent tier), planned moves within budget, capacities never exceeded.
+//! none to a non-existent tier), planned moves within budget, capacities never exceeded —
+//! and every policy that moves data must still bring a hot set to the fast tier after the
+//! executor refused many of its moves and said so.
 
 use strata_core::{DeviceProfile, TierKind};
 use strata_policy::{
@@ -190,4 +192,84 @@ fn bounds_and_static_place_where_they_promise() {
         4,
         "static fills the fast tier"
     );
+}
+
+/// Shows `policy` one 4 KiB read of `index` (placing it first if new), then executes the
+/// moves it asks for; `refuse` refuses them all, as a full mover queue does, and says so.
+fn read_and_execute(
+    policy: &mut dyn PlacementPolicy,
+    map: &mut PlacementMap,
+    index: u64,
+    time_ns: u64,
+    refuse: bool,
+) {
+    let extent = ExtentId::new(0, index);
+    if map.location(extent).is_none() {
+        let tier = policy.place_new(extent, map);
+        map.place(extent, tier).expect("room");
+    }
+    let access = Access {
+        extent,
+        kind: IoKind::Read,
+        time_ns,
+        len_bytes: 4096,
+        offset_in_extent_bytes: None,
+        sequential: false,
+        run_bytes: 4096,
+    };
+    let moves = policy.on_access(&access, map);
+    execute(policy, map, &moves, refuse);
+}
+
+fn execute(
+    policy: &mut dyn PlacementPolicy,
+    map: &mut PlacementMap,
+    moves: &[strata_policy::Move],
+    refuse: bool,
+) {
+    for mv in moves {
+        if refuse || map.apply(mv).is_err() {
+            policy.refused(mv);
+        }
+    }
+}
+
+#[test]
+fn every_moving_policy_gets_a_hot_set_to_the_fast_tier_after_refused_moves() {
+    for name in ["lru-promote", "smq", "arc-tier", "strata"] {
+        let mut policy = policy_by_name(name, &PolicyConfig::default()).expect(name);
+        let policy = policy.as_mut();
+        let mut map = PlacementMap::new(layouts().remove(0), EXTENT_BYTES).expect("valid");
+        let budget_bytes = 8 * EXTENT_BYTES;
+        let mut time_ns = 0u64;
+        let mut step = 0u64;
+        // A churn over 40 extents in which every other batch and plan is refused; ten reads
+        // a second and a plan every second, as the executors plan.
+        for _ in 0..30 {
+            for index in 0..40 {
+                step += 1;
+                time_ns += 100_000_000;
+                read_and_execute(policy, &mut map, index, time_ns, step.is_multiple_of(2));
+                if step.is_multiple_of(10) {
+                    let moves = policy.plan(time_ns, &map, budget_bytes);
+                    execute(policy, &mut map, &moves, step.is_multiple_of(20));
+                }
+            }
+        }
+        // Then only four new extents, as many as the fast tier holds, and nothing refused:
+        // every fast resident of the churn has to make way.
+        let hot = 100..104u64;
+        for _ in 0..300 {
+            for index in hot.clone() {
+                time_ns += 250_000_000;
+                read_and_execute(policy, &mut map, index, time_ns, false);
+            }
+            let moves = policy.plan(time_ns, &map, budget_bytes);
+            execute(policy, &mut map, &moves, false);
+        }
+        let fast: Vec<u64> = hot
+            .filter(|&i| map.location(ExtentId::new(0, i)) == Some(TierId::FASTEST))
+            .collect();
+        assert_eq!(fast, vec![100, 101, 102, 103], "{name}");
+    }
 }

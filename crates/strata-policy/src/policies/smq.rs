@@ -3,8 +3,9 @@
 //! * Hit counting happens at two granularities, each in `LEVELS` levels: *hotspots* (groups
 //!   of `HOTSPOT_EXTENTS` neighbouring extents, whether resident or not) and *residents*
 //!   (extents on the fastest tier). At every `plan` each population is redistributed by
-//!   rank — what was hit this period moves up a level, everything else sinks as others
-//!   rise — so that every level holds the same share of its population, as dm-cache's
+//!   rank — what was hit this period moves up a level (in a population smaller than the
+//!   levels, past its neighbour), everything else sinks as others rise — so that every
+//!   level holds the same share of its population, as dm-cache's
 //!   `q_redistribute` keeps its queues balanced.
 //! * Promotion only on evidence: a slower extent touched this period is a candidate when its
 //!   hotspot sits at or above the promote level (lower while the fast tier has free slots),
@@ -34,13 +35,17 @@ struct Counter {
 }
 
 /// Ranks `counters` and spreads them evenly over the levels; the period's hits move a member
-/// up one level before ranking, and are cleared.
+/// up one level before ranking, and are cleared. With fewer members than levels, neighbouring
+/// ranks sit more than one level apart, so a hit moves a member up by that spacing: one level
+/// alone would rank it where it was, and a hotspot hit every period could never rise.
 fn redistribute<K: Copy + Ord + std::hash::Hash>(counters: &mut HashMap<K, Counter>) {
+    let n = counters.len().max(1);
+    let step = u8::try_from(usize::from(LEVELS).div_ceil(n)).unwrap_or(LEVELS);
     let mut ranked: Vec<(u8, u32, u64, K)> = counters
         .iter()
         .map(|(&key, c)| {
             let level = if c.hits > 0 {
-                c.level.saturating_add(1).min(LEVELS - 1)
+                c.level.saturating_add(step).min(LEVELS - 1)
             } else {
                 c.level
             };
@@ -48,7 +53,6 @@ fn redistribute<K: Copy + Ord + std::hash::Hash>(counters: &mut HashMap<K, Count
         })
         .collect();
     ranked.sort_unstable();
-    let n = ranked.len().max(1);
     for (rank, (_, _, _, key)) in ranked.into_iter().enumerate() {
         if let Some(c) = counters.get_mut(&key) {
             c.level = u8::try_from(rank * usize::from(LEVELS) / n).unwrap_or(LEVELS - 1);
@@ -251,6 +255,23 @@ mod tests {
             map.apply(mv).expect("contract");
         }
         assert_eq!(map.location(ExtentId::new(0, 8)), Some(TierId::FASTEST));
+    }
+
+    #[test]
+    fn a_member_hit_every_period_rises_to_the_top_of_a_small_population() {
+        // Eleven members spread over sixteen levels: neighbours sit one or two levels apart.
+        let mut counters: HashMap<u64, Counter> =
+            (0..11u64).map(|k| (k, Counter::default())).collect();
+        redistribute(&mut counters);
+        counters.insert(99, Counter::default());
+        for _ in 0..12 {
+            if let Some(c) = counters.get_mut(&99) {
+                c.hits = 1;
+            }
+            redistribute(&mut counters);
+        }
+        let top = counters.values().map(|c| c.level).max();
+        assert_eq!(Some(counters[&99].level), top, "{:?}", counters[&99]);
     }
 
     #[test]
