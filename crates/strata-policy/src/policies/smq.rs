@@ -17,7 +17,7 @@
 
 use super::plan::PlanBuilder;
 use crate::{Access, ExtentId, Move, MoveReason, PlacementPolicy, TierId, TierView};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 const LEVELS: u8 = 16;
 const HOTSPOT_EXTENTS: u64 = 4;
@@ -68,6 +68,9 @@ pub struct Smq {
     residents: HashMap<ExtentId, Counter>,
     /// Slower extents touched since the last plan: the promotion candidates.
     touched: HashMap<ExtentId, u64>,
+    /// Promoted and not yet seen on the fastest tier: the engine's map shows an extent where
+    /// it was until its copy commits. A resident meanwhile, but never a victim.
+    promoting: HashSet<ExtentId>,
     next_stamp: u64,
 }
 
@@ -78,6 +81,7 @@ impl Smq {
             hotspots: HashMap::new(),
             residents: HashMap::new(),
             touched: HashMap::new(),
+            promoting: HashSet::new(),
             next_stamp: 0,
         }
     }
@@ -137,8 +141,11 @@ impl PlacementPolicy for Smq {
     }
 
     fn plan(&mut self, _now_ns: u64, view: &dyn TierView, budget_bytes: u64) -> Vec<Move> {
+        let fast = |e: ExtentId| view.location(e) == Some(TierId::FASTEST);
+        self.promoting.retain(|&e| !fast(e));
+        let promoting = &self.promoting;
         self.residents
-            .retain(|&e, _| view.location(e) == Some(TierId::FASTEST));
+            .retain(|e, _| fast(*e) || promoting.contains(e));
         redistribute(&mut self.hotspots);
         redistribute(&mut self.residents);
         let mut builder = PlanBuilder::new(view, budget_bytes);
@@ -162,6 +169,7 @@ impl PlacementPolicy for Smq {
         let mut victims: Vec<(u8, u64, ExtentId)> = self
             .residents
             .iter()
+            .filter(|&(e, _)| !self.promoting.contains(e))
             .map(|(&e, c)| (c.level, c.last_stamp, e))
             .collect();
         victims.sort_unstable();
@@ -189,6 +197,7 @@ impl PlacementPolicy for Smq {
                 self.residents.remove(&victim);
             }
             if builder.push(extent, from, TierId::FASTEST, MoveReason::Promote) {
+                self.promoting.insert(extent);
                 self.residents.insert(
                     extent,
                     Counter {
@@ -204,9 +213,12 @@ impl PlacementPolicy for Smq {
 
     fn refused(&mut self, mv: &Move) {
         // A refused eviction leaves its victim on the fastest tier: a resident again, at the
-        // coldest level (the next plan drops it if it has left after all).
+        // coldest level (the next plan drops it if it has left after all). A refused
+        // promotion is no longer awaited, so the next plan drops its resident.
         if mv.reason == MoveReason::Evict && mv.from == TierId::FASTEST {
             self.residents.entry(mv.extent).or_default();
+        } else if mv.reason == MoveReason::Promote && mv.to == TierId::FASTEST {
+            self.promoting.remove(&mv.extent);
         }
     }
 }
@@ -255,6 +267,39 @@ mod tests {
             map.apply(mv).expect("contract");
         }
         assert_eq!(map.location(ExtentId::new(0, 8)), Some(TierId::FASTEST));
+    }
+
+    #[test]
+    fn a_promotion_waiting_to_run_stays_a_resident() {
+        let mut policy = Smq::new(4 << 20);
+        let mut map = map(1);
+        access(&mut policy, &mut map, 0);
+        let first = period(&mut policy, &mut map);
+        assert_eq!(first.len(), 2, "{first:?}");
+        // Queued, not run: the engine's map still shows 8 on the hdd at the next plan.
+        let waiting = period(&mut policy, &mut map);
+        assert!(waiting.is_empty(), "{waiting:?}");
+        for mv in &first {
+            map.apply(mv).expect("contract");
+        }
+        // A new hot hotspot: 8, the fast tier's only resident, has to make way. Before,
+        // smq dropped 8 from its residents while its copy waited, and never evicted it.
+        let evict_8 = Move {
+            extent: ExtentId::new(0, 8),
+            from: TierId::FASTEST,
+            to: TierId(1),
+            reason: MoveReason::Evict,
+        };
+        let moves = (0..10)
+            .map(|_| {
+                for index in [24, 24, 24, 12, 16, 20] {
+                    access(&mut policy, &mut map, index);
+                }
+                policy.plan(0, &map, 64 << 20)
+            })
+            .find(|moves| !moves.is_empty())
+            .unwrap_or_default();
+        assert_eq!(moves.first(), Some(&evict_8), "{moves:?}");
     }
 
     #[test]
