@@ -259,7 +259,7 @@ impl PlacementPolicy for ArcTier {
 mod tests {
     use super::*;
     use crate::PlacementMap;
-    use crate::policies::test_rig::{nvme_over_hdd as map, observe};
+    use crate::policies::test_rig::{evict_to_hdd, nvme_over_hdd as map, observe};
 
     fn access(policy: &mut ArcTier, map: &mut PlacementMap, index: u64) {
         assert!(
@@ -280,12 +280,7 @@ mod tests {
         access(&mut arc, &mut map, 5);
         assert_eq!(arc.dropped, vec![ExtentId::new(0, 0)]);
         let swap = arc.plan(0, &map, 64 << 20);
-        let evict_0 = Move {
-            extent: ExtentId::new(0, 0),
-            from: TierId::FASTEST,
-            to: TierId(1),
-            reason: MoveReason::Evict,
-        };
+        let evict_0 = evict_to_hdd(0);
         assert_eq!(swap.first(), Some(&evict_0), "{swap:?}");
         // Not run yet (the engine's map still shows 0 on nvme): not demoted twice.
         assert!(!arc.plan(0, &map, 64 << 20).contains(&evict_0));

@@ -161,6 +161,16 @@ mod tests {
         }
     }
 
+    /// Extents 0 and 1 fill a two-slot nvme, 0 the least recently used.
+    fn nvme_full_of_0_and_1() -> (LruPromote, PlacementMap) {
+        let mut policy = LruPromote::new(4 << 20);
+        let mut map = map(2);
+        for index in [0, 1] {
+            touch(&mut policy, &mut map, index, 4096);
+        }
+        (policy, map)
+    }
+
     #[test]
     fn promotes_and_evicts_the_least_recently_used() {
         let mut policy = LruPromote::new(4 << 20);
@@ -176,11 +186,7 @@ mod tests {
 
     #[test]
     fn a_refused_eviction_leaves_its_victim_first_in_line() {
-        let mut policy = LruPromote::new(4 << 20);
-        let mut map = map(2);
-        for index in [0, 1] {
-            touch(&mut policy, &mut map, index, 4096);
-        }
+        let (mut policy, mut map) = nvme_full_of_0_and_1();
         let batch = observe(&mut policy, &mut map, 2);
         assert_eq!(batch[0].extent, ExtentId::new(0, 0), "{batch:?}");
         // The executor refuses the batch (a full mover queue, a throttle) and says so.
@@ -195,11 +201,7 @@ mod tests {
 
     #[test]
     fn an_eviction_waiting_to_run_is_not_chosen_again() {
-        let mut policy = LruPromote::new(4 << 20);
-        let mut map = map(2);
-        for index in [0, 1] {
-            touch(&mut policy, &mut map, index, 4096);
-        }
+        let (mut policy, mut map) = nvme_full_of_0_and_1();
         // Queued, not run: the engine's map shows 0 on nvme until the copy commits.
         let first = observe(&mut policy, &mut map, 2);
         assert_eq!(first[0].extent, ExtentId::new(0, 0), "{first:?}");

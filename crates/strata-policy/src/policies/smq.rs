@@ -227,7 +227,7 @@ impl PlacementPolicy for Smq {
 mod tests {
     use super::*;
     use crate::PlacementMap;
-    use crate::policies::test_rig::{nvme_over_hdd as map, observe};
+    use crate::policies::test_rig::{evict_to_hdd, nvme_over_hdd as map, observe};
 
     fn access(policy: &mut Smq, map: &mut PlacementMap, index: u64) {
         assert!(observe(policy, map, index).is_empty(), "smq moves in plan");
@@ -247,12 +247,7 @@ mod tests {
         let mut map = map(1);
         access(&mut policy, &mut map, 0);
         assert_eq!(map.location(ExtentId::new(0, 0)), Some(TierId::FASTEST));
-        let evict_0 = Move {
-            extent: ExtentId::new(0, 0),
-            from: TierId::FASTEST,
-            to: TierId(1),
-            reason: MoveReason::Evict,
-        };
+        let evict_0 = evict_to_hdd(0);
         let first = period(&mut policy, &mut map);
         assert_eq!(first.first(), Some(&evict_0), "{first:?}");
         // Not run yet (the engine's map still shows 0 on nvme): not chosen twice.
@@ -284,12 +279,7 @@ mod tests {
         }
         // A new hot hotspot: 8, the fast tier's only resident, has to make way. Before,
         // smq dropped 8 from its residents while its copy waited, and never evicted it.
-        let evict_8 = Move {
-            extent: ExtentId::new(0, 8),
-            from: TierId::FASTEST,
-            to: TierId(1),
-            reason: MoveReason::Evict,
-        };
+        let evict_8 = evict_to_hdd(8);
         let moves = (0..10)
             .map(|_| {
                 for index in [24, 24, 24, 12, 16, 20] {

@@ -1,7 +1,8 @@
 //! What the policies' unit tests share: an nvme-over-hdd placement map and a random read.
 
 use crate::{
-    Access, ExtentId, IoKind, Move, PlacementMap, PlacementPolicy, SlotLayout, TierSpec, TierView,
+    Access, ExtentId, IoKind, Move, MoveReason, PlacementMap, PlacementPolicy, SlotLayout, TierId,
+    TierSpec, TierView,
 };
 use strata_core::{DeviceProfile, TierKind};
 
@@ -49,4 +50,14 @@ pub(crate) fn observe(
         map.place(extent, tier).expect("room");
     }
     policy.on_access(&read(index, 4096), map)
+}
+
+/// The eviction of extent `index` of volume 0 from the nvme to the hdd.
+pub(crate) fn evict_to_hdd(index: u64) -> Move {
+    Move {
+        extent: ExtentId::new(0, index),
+        from: TierId::FASTEST,
+        to: TierId(1),
+        reason: MoveReason::Evict,
+    }
 }
