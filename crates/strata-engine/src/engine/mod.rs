@@ -74,6 +74,12 @@ fn now_unix_s() -> u64 {
 }
 
 impl Engine {
+    /// The engine's internals, for the crate's own tests.
+    #[cfg(test)]
+    pub(crate) fn inner(&self) -> &Arc<EngineInner> {
+        &self.inner
+    }
+
     /// Opens (creating if needed) the tiers and `data_dir/meta.redb`, and loads every
     /// volume and extent map.
     pub fn open(config: EngineConfig) -> Result<Arc<Engine>> {

@@ -351,4 +351,67 @@ mod tests {
         assert_eq!(tiering.queue_len(), 2);
         assert_eq!(tiering.stats(Vec::new()).rejected, 4);
     }
+
+    /// The mover's own refusals: a move whose copy fails on the device, one whose source
+    /// is not where the extent is, and one of a volume that does not exist. Each is
+    /// reported to the policy once, and nothing else is.
+    #[test]
+    fn the_policy_is_told_of_every_move_the_mover_does_not_make() {
+        use crate::testing::{MIB, config, pattern};
+        use crate::{Engine, VolumeSpec};
+        use std::time::{Duration, Instant};
+        use strata_device::{FaultyDevice, MemoryDevice, TierDevice};
+
+        let mut config = config(&[8 * MIB, 8 * MIB]);
+        config.placement = PlacementConfig {
+            migration_mbps: 0,
+            retry_backoff_ms: 1,
+            max_attempts: 2,
+            ..PlacementConfig::default()
+        };
+        let (ssd, faults) = FaultyDevice::new(MemoryDevice::new(8 * MIB));
+        let devices: Vec<Arc<dyn TierDevice>> =
+            vec![Arc::new(MemoryDevice::new(8 * MIB)), Arc::new(ssd)];
+        let engine = Engine::open_with_devices(config, devices, Arc::new(MemoryStore::new()))
+            .expect("engine opens");
+        let volume = engine.create_volume(VolumeSpec::new("v", 4 * MIB)).unwrap();
+        let handle = engine.open_volume("v").unwrap();
+        handle.write(0, &pattern(5, MIB as usize), false).unwrap();
+        handle.write(MIB, &pattern(6, MIB as usize), false).unwrap();
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let tiering = &engine.inner().tiering;
+        *tiering.policy.lock() = Box::new(Refusals(told.clone()));
+
+        faults.fail_next_writes(1_000);
+        let id = volume.id;
+        let failed = Move {
+            extent: ExtentId::new(id, 0),
+            from: TierId(0),
+            to: TierId(1),
+            reason: MoveReason::Evict,
+        };
+        let wrong_source = Move {
+            extent: ExtentId::new(id, 1),
+            from: TierId(1),
+            to: TierId(0),
+            reason: MoveReason::Promote,
+        };
+        let no_volume = Move {
+            extent: ExtentId::new(id + 100, 0),
+            ..failed
+        };
+        tiering.enqueue([failed, wrong_source, no_volume]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while told.lock().len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut got = told.lock().clone();
+        got.sort_by_key(|mv| (mv.extent.volume, mv.extent.index));
+        assert_eq!(got, vec![failed, wrong_source, no_volume]);
+        let stats = tiering.stats(Vec::new());
+        assert_eq!((stats.failed, stats.rejected, stats.completed), (1, 2, 0));
+        assert_eq!(engine.extent_tier("v", 0).unwrap(), Some(TierKind::Nvme));
+        engine.shutdown().unwrap();
+        assert_eq!(told.lock().len(), 3, "nothing is reported twice");
+    }
 }
