@@ -26,8 +26,10 @@
 //! the copy's read or write, where the engine charges the step's measured time); and a move
 //! decided while the mover's queue is full is refused ([`TierQueues::mover_full`]). The mover
 //! starts a copy only when virtual time reaches it, so whether the disk is in use is known
-//! then, not guessed when the move is decided; until then a copy's end is a lower bound (it
-//! and the copies before it run one after another). Unlike the engine's mover, a move between
+//! then, not guessed when the move is decided; until then a copy's end is estimated as if it
+//! and the copies before it ran one after another, each with a seek (so a copy that needs
+//! none, reading where the disk's head already is, may end sooner; [`HeldSources`] frees a
+//! source when its copy is done, not when estimated). Unlike the engine's mover, a move between
 //! two tiers that need not wait does not overtake one that waits for a disk's share.
 //! [`CopyModel::Overlapping`] starts each copy when it is decided instead, so copies overlap
 //! on the devices (the model before this one, kept to compare).
@@ -82,7 +84,7 @@ struct Mover {
     /// Sums of the idle devices' service times of the copies decided, and started.
     decided_service_ns: u64,
     started_service_ns: u64,
-    /// A lower bound of when the copy decided last is done.
+    /// An estimate of when the copy decided last is done (each copy priced with a seek).
     last_done_bound_ns: u64,
     /// Per tier: the disk-time account, and the foreground requests the tier has served.
     shares: Vec<TimeShare>,
@@ -178,7 +180,7 @@ struct Link {
     /// When the copy's read arrives at the source; `None` until the mover starts it.
     start_ns: Option<u64>,
     len_bytes: u64,
-    /// While the mover has not started it: a lower bound of when it is done, and the sum of
+    /// While the mover has not started it: an estimate of when it is done, and the sum of
     /// the service times of the copies decided up to it ([`Mover::decided_service_ns`]).
     pending_bound: Option<(u64, u64)>,
     /// When the copy's read is done, once the read has been admitted.
@@ -227,6 +229,9 @@ pub struct TierQueues {
     /// The copies whose write reached its device since the last [`Self::take_done`], when
     /// recording.
     done_log: Option<Vec<CopyDone>>,
+    /// The copies whose write reached its device and that [`Self::pop_finished`] has not
+    /// returned, by when they are done (the executor's [`HeldSources`] takes them).
+    finished: BinaryHeap<Reverse<(u64, CopyId)>>,
 }
 
 impl TierQueues {
@@ -285,6 +290,17 @@ impl TierQueues {
             .unwrap_or_default()
     }
 
+    /// A copy done by `now_ns` that this has not returned before. Every copy is returned
+    /// once, so the owner of these queues must keep taking them ([`HeldSources`] does).
+    fn pop_finished(&mut self, now_ns: u64) -> Option<CopyId> {
+        self.advance(now_ns);
+        let &Reverse((done_ns, copy)) = self.finished.peek()?;
+        (done_ns <= now_ns).then(|| {
+            self.finished.pop();
+            copy
+        })
+    }
+
     /// Admits, in arrival order, every queued copy step that arrives by `now_ns`, and starts
     /// the mover's copies as their time comes.
     fn advance(&mut self, now_ns: u64) {
@@ -315,6 +331,7 @@ impl TierQueues {
             }
             if next.is_none() {
                 self.copied_bytes += step.len_bytes;
+                self.finished.push(Reverse((done_ns, step.copy)));
                 if self.mover.running == Some(step.copy) {
                     self.mover.free_ns = Some(done_ns);
                 }
@@ -618,34 +635,25 @@ impl TierQueues {
 /// such a slot over. `T` is what the executor frees: a slot, or just a tier to count.
 #[derive(Debug, Clone)]
 pub struct HeldSources<T> {
-    /// Every hold, the one to look at again soonest first, handed over or not.
-    due: BinaryHeap<Reverse<Hold<T>>>,
     /// Per tier, the holds not handed over, by their copy's first estimated end.
     by_tier: Vec<BTreeMap<(u64, CopyId), (ExtentId, T)>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Hold<T> {
-    /// When to look at it again: the copy's estimated end, never later than its real end.
-    due_ns: u64,
-    copy: CopyId,
-    extent: ExtentId,
-    tier: TierId,
-    /// The first estimate, its key in `by_tier`.
-    first_due_ns: u64,
-    held: T,
+    /// Where each hold not handed over is in `by_tier`: its tier and estimated end.
+    index: HashMap<CopyId, (TierId, u64)>,
+    /// Holds whose copy was already done when they were taken.
+    done_at_hold: Vec<CopyId>,
 }
 
 impl<T> Default for HeldSources<T> {
     fn default() -> Self {
         Self {
-            due: BinaryHeap::new(),
             by_tier: Vec::new(),
+            index: HashMap::new(),
+            done_at_hold: Vec::new(),
         }
     }
 }
 
-impl<T: Ord + Copy> HeldSources<T> {
+impl<T> HeldSources<T> {
     /// Holds `held`, on `tier`, until `copy` of `extent` is done.
     pub fn hold(
         &mut self,
@@ -655,47 +663,50 @@ impl<T: Ord + Copy> HeldSources<T> {
         tier: TierId,
         held: T,
     ) {
-        let due_ns = queues
-            .copy_of_done_ns(extent, copy, now_ns)
-            .unwrap_or(now_ns);
+        let due_ns = queues.copy_of_done_ns(extent, copy, now_ns);
+        if due_ns.is_none() {
+            self.done_at_hold.push(copy);
+        }
+        let due_ns = due_ns.unwrap_or(now_ns);
         if self.by_tier.len() <= tier.rank() {
             self.by_tier.resize_with(tier.rank() + 1, BTreeMap::new);
         }
         self.by_tier[tier.rank()].insert((due_ns, copy), (extent, held));
-        self.due.push(Reverse(Hold {
-            due_ns,
-            copy,
-            extent,
-            tier,
-            first_due_ns: due_ns,
-            held,
-        }));
+        self.index.insert(copy, (tier, due_ns));
     }
 
     /// Passes to `release` everything not handed over whose copy is done by `now_ns`.
+    /// Each finished copy is looked at once, when it finishes, however long it waited.
     pub fn release_done(
         &mut self,
         queues: &mut TierQueues,
         now_ns: u64,
         mut release: impl FnMut(T),
     ) {
-        while let Some(&Reverse(hold)) = self.due.peek() {
-            if hold.due_ns > now_ns {
-                break;
+        let done_at_hold = std::mem::take(&mut self.done_at_hold);
+        let finished = std::iter::from_fn(|| queues.pop_finished(now_ns));
+        for copy in done_at_hold.into_iter().chain(finished) {
+            let Some((tier, due_ns)) = self.index.remove(&copy) else {
+                continue;
+            };
+            let held = self
+                .by_tier
+                .get_mut(tier.rank())
+                .and_then(|t| t.remove(&(due_ns, copy)));
+            if let Some((_, held)) = held {
+                release(held);
             }
-            self.due.pop();
-            match queues.copy_of_done_ns(hold.extent, hold.copy, now_ns) {
-                None => {
-                    let key = (hold.first_due_ns, hold.copy);
-                    let tier = self.by_tier.get_mut(hold.tier.rank());
-                    if tier.and_then(|t| t.remove(&key)).is_some() {
-                        release(hold.held);
-                    }
-                }
-                Some(later_ns) => self.due.push(Reverse(Hold {
-                    due_ns: later_ns,
-                    ..hold
-                })),
+        }
+    }
+
+    /// Passes to `release` everything not handed over, as when the queues the copies ran on
+    /// are replaced: holds are of the copies of one [`TierQueues`].
+    pub fn release_all(&mut self, mut release: impl FnMut(T)) {
+        self.index.clear();
+        self.done_at_hold.clear();
+        for tier in &mut self.by_tier {
+            for (_, (_, held)) in std::mem::take(tier) {
+                release(held);
             }
         }
     }
@@ -704,6 +715,7 @@ impl<T: Ord + Copy> HeldSources<T> {
     /// held and when its copy is done (estimated as it stands). Release what is done first.
     pub fn take(&mut self, tier: TierId, queues: &mut TierQueues, now_ns: u64) -> Option<(T, u64)> {
         let ((_, copy), (extent, held)) = self.by_tier.get_mut(tier.rank())?.pop_first()?;
+        self.index.remove(&copy);
         let done_ns = queues
             .copy_of_done_ns(extent, copy, now_ns)
             .unwrap_or(now_ns);
@@ -842,6 +854,51 @@ mod tests {
         assert_eq!(release_at(&mut q, second_done - 1), 1);
         assert_eq!(release_at(&mut q, second_done), 0);
         assert_eq!(released, [(first_done, HDD), (second_done, NVME)]);
+    }
+
+    #[test]
+    fn a_held_source_is_released_when_its_copy_ends_sooner_than_first_estimated() {
+        let mut q = two_tiers();
+        q.record_done();
+        let mut held = HeldSources::default();
+        let (first, extent) = (ExtentId::new(0, 2), ExtentId::new(0, 3));
+        // The second copy waits for the first, then reads where the first left the disk's
+        // head, so it needs no seek; the estimate of its end made while it waited assumed one.
+        q.copy(0, first, at(HDD, 10 * MIB), at(NVME, 0), MIB);
+        let up = q.copy(0, extent, at(HDD, 11 * MIB), at(NVME, MIB), MIB);
+        held.hold(&mut q, 0, (extent, up), HDD, HDD);
+        let estimated = q.copy_of_done_ns(extent, up, 0).expect("in flight");
+        q.in_flight_source(extent, estimated);
+        let done = q.take_done();
+        let [_, done] = done[..] else {
+            panic!("both copies done by the estimate: {done:?}");
+        };
+        assert_eq!(done.extent, extent);
+        assert!(done.done_ns < estimated, "{} vs {estimated}", done.done_ns);
+        let mut released = Vec::new();
+        held.release_done(&mut q, done.done_ns - 1, |tier| released.push(tier));
+        assert!(released.is_empty(), "not before its copy is done");
+        held.release_done(&mut q, done.done_ns, |tier| released.push(tier));
+        assert_eq!(released, [HDD], "as soon as it is done");
+        assert!(held.is_empty());
+    }
+
+    #[test]
+    fn release_all_frees_every_hold_not_handed_over() {
+        let mut q = two_tiers();
+        let mut held = HeldSources::default();
+        let (a, b) = (ExtentId::new(0, 1), ExtentId::new(0, 2));
+        let down_a = q.copy(0, a, at(NVME, 0), at(HDD, 0), MIB);
+        held.hold(&mut q, 0, (a, down_a), NVME, 0u64);
+        let down_b = q.copy(0, b, at(NVME, MIB), at(HDD, MIB), MIB);
+        held.hold(&mut q, 0, (b, down_b), NVME, 1u64);
+        assert_eq!(held.take(NVME, &mut q, 0).map(|(slot, _)| slot), Some(0));
+        let mut released = Vec::new();
+        held.release_all(|slot| released.push(slot));
+        assert_eq!(released, [1]);
+        assert!(held.is_empty());
+        held.release_done(&mut q, u64::MAX, |slot| released.push(slot));
+        assert_eq!(released, [1], "nothing is released twice");
     }
 
     #[test]

@@ -203,6 +203,8 @@ impl Shadow {
     /// `now_ns`.
     fn catch_up(&mut self, real: &dyn TierView, now_ns: u64) {
         if self.queues.tier_count() != real.tier_count() {
+            let map = &mut self.map;
+            self.held.release_all(|tier| map.release(tier));
             self.queues = TierQueues::with_model(
                 (0..real.tier_count())
                     .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
