@@ -3,7 +3,7 @@
 //! the policy crate depends on no predictor.
 
 use crate::ExtentId;
-use std::collections::HashMap;
+use crate::HashMap;
 
 /// Predicted visits per extent over the heat map's next half-life, the unit the heat map
 /// counts in. Extents without a prediction are judged by their heat alone.

@@ -34,3 +34,9 @@ pub use tier_queues::{
 };
 pub use types::{Access, ExtentId, IoKind, Move, MoveReason, MoveRejection, TierId};
 pub use view::TierView;
+
+/// The policies' maps and sets keyed by extents, looked up on every access: foldhash, fast
+/// and seeded per map, so a guest choosing its offsets cannot aim at collisions the way it
+/// could with a fixed hash.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;

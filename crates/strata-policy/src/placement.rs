@@ -3,8 +3,9 @@
 //! [`crate::PlacementPolicy`] built in. The simulator executes decisions on it and the
 //! conformance test checks policies against it, so both enforce the same rules.
 
+use crate::HashMap;
 use crate::{ExtentId, Move, MoveRejection, PolicyError, PolicyErrorKind, TierId, TierView};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use strata_core::{DeviceProfile, TierKind};
 
 /// How a tier numbers the slots it gives to extents.
@@ -105,7 +106,7 @@ impl PlacementMap {
         Ok(Self {
             tiers,
             extent_bytes,
-            map: HashMap::new(),
+            map: HashMap::default(),
         })
     }
 

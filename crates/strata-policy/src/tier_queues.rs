@@ -34,10 +34,11 @@
 //! [`CopyModel::Overlapping`] starts each copy when it is decided instead, so copies overlap
 //! on the devices (the model before this one, kept to compare).
 
+use crate::HashMap;
 use crate::disk_time::{DEFAULT_SHARE, TimeShare};
 use crate::{ExtentId, TierId};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use strata_core::{DeviceProfile, DeviceQueueModel, IoKind};
 
 /// Moves the engine's mover queues before it refuses more (`max_queued_moves`).
@@ -647,7 +648,7 @@ impl<T> Default for HeldSources<T> {
     fn default() -> Self {
         Self {
             by_tier: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             done_at_hold: Vec::new(),
         }
     }

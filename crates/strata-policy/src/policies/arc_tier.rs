@@ -8,8 +8,9 @@
 //! sequential run longer than the cutoff are ignored, as `lru-promote` ignores them.
 
 use super::plan::PlanBuilder;
+use crate::HashMap;
 use crate::{Access, ExtentId, Move, MoveReason, PlacementPolicy, TierId, TierView};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum List {
@@ -54,7 +55,7 @@ impl ArcTier {
             sequential_cutoff_bytes,
             p: 0,
             lists: Default::default(),
-            member: HashMap::new(),
+            member: HashMap::default(),
             next_stamp: 0,
             dropped: Vec::new(),
         }

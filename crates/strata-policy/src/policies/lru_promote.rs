@@ -3,8 +3,9 @@
 //! first (to the fastest slower tier with room). Accesses that belong to a sequential run
 //! longer than the cutoff bypass promotion, so one large scan cannot flush the hot set.
 
+use crate::HashMap;
 use crate::{Access, ExtentId, Move, MoveReason, PlacementPolicy, TierId, TierView};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Stamps start here, so a victim whose eviction the executor refused can go back in front
 /// of every stamp handed out.
@@ -25,7 +26,7 @@ impl LruPromote {
         Self {
             sequential_cutoff_bytes,
             by_recency: BTreeMap::new(),
-            stamp_of: HashMap::new(),
+            stamp_of: HashMap::default(),
             next_stamp: FIRST_STAMP,
         }
     }

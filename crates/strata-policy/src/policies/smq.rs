@@ -17,7 +17,7 @@
 
 use super::plan::PlanBuilder;
 use crate::{Access, ExtentId, Move, MoveReason, PlacementPolicy, TierId, TierView};
-use std::collections::{HashMap, HashSet};
+use crate::{HashMap, HashSet};
 
 const LEVELS: u8 = 16;
 const HOTSPOT_EXTENTS: u64 = 4;
@@ -78,10 +78,10 @@ impl Smq {
     pub fn new(sequential_cutoff_bytes: u64) -> Self {
         Self {
             sequential_cutoff_bytes,
-            hotspots: HashMap::new(),
-            residents: HashMap::new(),
-            touched: HashMap::new(),
-            promoting: HashSet::new(),
+            hotspots: HashMap::default(),
+            residents: HashMap::default(),
+            touched: HashMap::default(),
+            promoting: HashSet::default(),
             next_stamp: 0,
         }
     }

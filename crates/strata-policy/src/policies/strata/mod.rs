@@ -41,13 +41,14 @@ mod shadow;
 pub use config::{Pin, Reservation, StrataConfig};
 pub use cost_aware::CostAware;
 
+use crate::HashSet;
 use crate::policies::plan::PlanBuilder;
 use crate::{
     Access, ArcTier, CopyModel, ExtentId, Forecast, HeatMap, LruPromote, Move, MoveReason,
     PlacementPolicy, PolicyError, Smq, TierId, TierView,
 };
 use shadow::Shadow;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 /// A challenger replaces the leader when its score is below this share of the leader's.
 ///
@@ -153,9 +154,9 @@ impl Strata {
             switches: 0,
             challenger: None,
             victims: Vec::new(),
-            real_upper: HashSet::new(),
+            real_upper: HashSet::default(),
             now_ns: 0,
-            leader_promoted: HashSet::new(),
+            leader_promoted: HashSet::default(),
         }
     }
 
@@ -359,13 +360,13 @@ impl Strata {
             self.victims[tier.rank()].push_back(extent);
         }
         for list in &mut self.victims {
-            let mut seen = HashSet::new();
+            let mut seen = HashSet::default();
             list.retain(|e| seen.insert(*e));
         }
         // What the leader moved is followed within the budget; older differences are
         // repaired a few extents per call, so a change of leader does not flood the disks.
         let mut builder = PlanBuilder::new(real, budget_bytes);
-        let mut moved = HashSet::new();
+        let mut moved = HashSet::default();
         let mut repairs_left = REPAIR_MOVES_PER_PLAN;
         self.leader_promoted.clear();
         for (repair, to, extent, from) in ups {

@@ -14,11 +14,11 @@
 //! * the mean latency of the foreground accesses since the last planning call, folded into a
 //!   smoothed score.
 
+use crate::HashMap;
 use crate::{
     CopyModel, DevicePlace, ExtentId, HeldSources, Move, PlacementPolicy, TierId, TierQueues,
     TierView,
 };
-use std::collections::HashMap;
 use strata_core::{DeviceProfile, TierKind};
 
 /// A shadow's score is the mean latency of every access so far (the n-th interval with

@@ -29,11 +29,11 @@ mod plan;
 
 use super::{Reservation, StrataConfig};
 
+use crate::HashMap;
 use crate::{
     Access, CopyModel, ExtentId, Forecast, HeatMap, Move, PlacementPolicy, PolicyError, TierId,
     TierView,
 };
-use std::collections::HashMap;
 use strata_core::IoKind;
 
 #[derive(Debug, Clone)]
@@ -78,8 +78,8 @@ impl CostAware {
             config,
             heat,
             forecast: Forecast::new(),
-            moved_at_ns: HashMap::new(),
-            usage: HashMap::new(),
+            moved_at_ns: HashMap::default(),
+            usage: HashMap::default(),
             typical_len_bytes: 16_384.0,
             last_plan_ns: None,
             foreground_busy_ns: Vec::new(),
