@@ -7,6 +7,8 @@
 //! | `engine/next_volume_id` | version `1`, then the next volume id as big-endian u64 |
 //! | `vol/<name>` | version `1`, then the [`VolumeRecord`] as JSON |
 //! | `map/` + volume id (8 bytes BE) + `/` + extent number (8 bytes BE) | version `1`, slot's first byte offset on the tier (8 bytes BE), tier kind name (UTF-8, rest of value) |
+//! | `tiering/clock_ns` | version `1`, then the placement policies' clock when their state was last saved (ns, big-endian u64); it resumes from there after a restart |
+//! | `tiering/policy/<policy name>` | version `1`, then what the policy saved (`PlacementPolicy::save_state`; `strata`: its heat map in the heat map's own format) |
 //!
 //! Big-endian numbers keep a volume's map entries sorted by extent, so one `list_prefix`
 //! of `map/<id>/` loads a volume's map in order. Tiers are recorded by kind name, not
@@ -27,6 +29,8 @@ pub const FORMAT_VERSION: u8 = 1;
 pub const NEXT_VOLUME_ID_KEY: &[u8] = b"engine/next_volume_id";
 pub const VOLUME_PREFIX: &[u8] = b"vol/";
 pub const MAP_PREFIX: &[u8] = b"map/";
+pub const POLICY_CLOCK_KEY: &[u8] = b"tiering/clock_ns";
+pub const POLICY_STATE_PREFIX: &[u8] = b"tiering/policy/";
 
 /// A volume's durable description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +61,18 @@ pub fn volume_key(name: &str) -> Vec<u8> {
 
 pub fn map_prefix(volume_id: u64) -> Vec<u8> {
     [MAP_PREFIX, &volume_id.to_be_bytes(), b"/"].concat()
+}
+
+pub fn policy_state_key(policy: &str) -> Vec<u8> {
+    [POLICY_STATE_PREFIX, policy.as_bytes()].concat()
+}
+
+pub fn encode_policy_state(state: &[u8]) -> Vec<u8> {
+    versioned(state)
+}
+
+pub fn decode_policy_state(value: &[u8]) -> Result<&[u8]> {
+    body(value, "policy state")
 }
 
 pub fn map_key(volume_id: u64, extent: u64) -> Vec<u8> {

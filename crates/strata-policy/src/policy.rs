@@ -99,4 +99,24 @@ pub trait PlacementPolicy: std::fmt::Debug + Send {
     fn set_copies(&mut self, copies: crate::CopyModel) {
         let _ = copies;
     }
+
+    /// What the policy has learnt that a restart should keep (`strata`: its heat map), as
+    /// bytes for [`Self::load_state`]; `None`, the default, for a policy that keeps nothing
+    /// worth saving. Times in it are on the clock the policy was given, so whoever saves
+    /// the state must keep that clock going across the restart.
+    fn save_state(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Starts warm from what [`Self::save_state`] returned, before the first access. On an
+    /// error (bytes corrupt, or saved under another configuration) nothing changes. The
+    /// default refuses every state: it saves none.
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), crate::PolicyError> {
+        let _ = bytes;
+        Err(crate::PolicyError::new(
+            crate::PolicyErrorKind::InvalidConfig,
+            self.name(),
+            "this policy keeps no saved state",
+        ))
+    }
 }

@@ -146,11 +146,12 @@ impl Engine {
                 disk_time_share: config.placement.disk_time_share,
                 max_queued: config.placement.max_queued_moves,
             });
-        let policy: SharedPolicy = Arc::new(Mutex::new(
-            strata_policy::policy_by_name(&config.placement.policy, &policy_config).map_err(
-                |e| EngineError::new(EngineErrorKind::InvalidArgument, "open", e.to_string()),
-            )?,
-        ));
+        let mut policy = strata_policy::policy_by_name(&config.placement.policy, &policy_config)
+            .map_err(|e| {
+                EngineError::new(EngineErrorKind::InvalidArgument, "open", e.to_string())
+            })?;
+        let clock_base_ns = crate::migrate::state::load(store.as_ref(), policy.as_mut())?;
+        let policy: SharedPolicy = Arc::new(Mutex::new(policy));
         let tier_kinds: Vec<_> = config.tiers.iter().map(|t| t.kind.clone()).collect();
         let log = MigrationLog::open(store.as_ref(), config.placement.log_max_records)?;
         let tiering = Tiering::new(
@@ -159,6 +160,7 @@ impl Engine {
             policy_config.strata.heat.half_life_ns,
             &tier_kinds,
             log,
+            clock_base_ns,
         );
         let prefetch =
             crate::prefetch::Prefetcher::new(config.prefetch.clone(), &config.placement)?;
@@ -399,7 +401,9 @@ impl Engine {
     pub fn shutdown(&self) -> Result<()> {
         self.inner.stop_tiering();
         self.inner.shut_down.store(true, Ordering::SeqCst);
-        self.inner.flush_all()
+        let saved = crate::migrate::state::save(self.inner.store.as_ref(), &self.inner.tiering);
+        self.inner.flush_all()?;
+        saved
     }
 }
 

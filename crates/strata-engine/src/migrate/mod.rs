@@ -15,6 +15,7 @@ pub(crate) mod cancel;
 pub(crate) mod log;
 mod mover;
 mod runner;
+pub(crate) mod state;
 pub(crate) mod view;
 
 pub use log::{MigrationOutcome, MigrationRecord};
@@ -162,6 +163,9 @@ pub(crate) struct Tiering {
     pub heat_half_life_ns: u64,
     /// Origin of the monotonic time policies are given.
     pub started: Instant,
+    /// The policies' clock when this engine opened: where the last one saved it, so times
+    /// in a saved policy state stay in the past across a restart.
+    pub clock_base_ns: u64,
 }
 
 impl Tiering {
@@ -171,12 +175,13 @@ impl Tiering {
         heat_half_life_ns: u64,
         tier_kinds: &[TierKind],
         log: MigrationLog,
+        clock_base_ns: u64,
     ) -> Self {
         Self {
             limiter: Limiter::new(&config, tier_kinds),
             disk_time: tier_kinds
                 .iter()
-                .map(|_| Mutex::new(TimeShare::new(config.disk_time_share, 0)))
+                .map(|_| Mutex::new(TimeShare::new(config.disk_time_share, clock_base_ns)))
                 .collect(),
             config,
             policy,
@@ -187,12 +192,15 @@ impl Tiering {
             counters: Counters::default(),
             heat_half_life_ns,
             started: Instant::now(),
+            clock_base_ns,
         }
     }
 
-    /// Monotonic nanoseconds since the engine opened (the policies' clock).
+    /// The policies' clock: monotonic nanoseconds, from where the previous engine on this
+    /// store saved it (0 on a new store).
     pub fn now_ns(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        let elapsed = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.clock_base_ns.saturating_add(elapsed)
     }
 
     /// Queues moves in order; a move of an extent already queued and overflow are rejected.
@@ -336,7 +344,7 @@ mod tests {
             ..PlacementConfig::default()
         };
         let log = MigrationLog::open(&MemoryStore::new(), 10).unwrap();
-        let tiering = Tiering::new(config, policy, 1, &[TierKind::Nvme, TierKind::Hdd], log);
+        let tiering = Tiering::new(config, policy, 1, &[TierKind::Nvme, TierKind::Hdd], log, 0);
         // A repeat of a queued move (it will still run: not told), another move of a queued
         // extent, then one past the queue's room.
         let evict_1 = Move {

@@ -47,6 +47,7 @@ fn plan_loop(inner: &EngineInner) {
     let poll = Duration::from_millis(config.access_poll_ms);
     let interval = Duration::from_millis(config.plan_interval_ms);
     let mut next_plan = Instant::now() + interval;
+    let mut next_save = Instant::now() + super::state::SAVE_INTERVAL;
     let mut cursors: BTreeMap<u64, Cursor> = BTreeMap::new();
     while !inner.tiering.cancel.sleep(poll.min(interval)) {
         let now_ns = inner.tiering.now_ns();
@@ -68,6 +69,12 @@ fn plan_loop(inner: &EngineInner) {
         if Instant::now() >= next_plan {
             next_plan = Instant::now() + interval;
             plan_once(inner);
+        }
+        if Instant::now() >= next_save {
+            next_save = Instant::now() + super::state::SAVE_INTERVAL;
+            if let Err(e) = super::state::save(inner.store.as_ref(), &inner.tiering) {
+                tracing::warn!(error = %e, "saving the placement state failed; will retry");
+            }
         }
     }
 }

@@ -96,6 +96,24 @@ fn one_million_extents_take_at_most_sixteen_bytes_each() {
         reserved.heap_bytes(),
         std::mem::size_of::<HeatEntry>()
     );
+
+    // What the engine saves at shutdown and every minute (timed for BENCHMARKS, in release).
+    let started = std::time::Instant::now();
+    let bytes = grown.to_bytes();
+    let encoded = started.elapsed();
+    let started = std::time::Instant::now();
+    let decoded = HeatMap::from_bytes(&bytes).expect("round trip");
+    let parsed = started.elapsed();
+    assert_eq!(decoded.len(), EXTENTS);
+    assert_eq!(
+        bytes.len() as u64,
+        38 + 16 + 18 * EXTENTS + 8,
+        "header, volume, entries, sum"
+    );
+    println!(
+        "saved: {} bytes, encoded in {encoded:?}, decoded in {parsed:?}",
+        bytes.len()
+    );
 }
 
 #[test]

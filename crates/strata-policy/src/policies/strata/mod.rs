@@ -45,7 +45,7 @@ use crate::HashSet;
 use crate::policies::plan::PlanBuilder;
 use crate::{
     Access, ArcTier, CopyModel, ExtentId, Forecast, HeatMap, LruPromote, Move, MoveReason,
-    PlacementPolicy, PolicyError, Smq, TierId, TierView,
+    PlacementPolicy, PolicyError, PolicyErrorKind, Smq, TierId, TierView,
 };
 use shadow::Shadow;
 use std::collections::VecDeque;
@@ -86,6 +86,9 @@ pub const REPAIR_MOVES_PER_PLAN: u32 = 2;
 
 /// Longest list of eviction candidates kept per tier.
 const MAX_VICTIMS: usize = 4096;
+
+/// The cost-aware candidate's place among the shadows (the first leader).
+const COST_AWARE: usize = 0;
 
 /// A candidate ahead of the leader by the margin at the ends of the latest intervals.
 #[derive(Debug, Clone, Copy)]
@@ -150,7 +153,7 @@ impl Strata {
         Self {
             config,
             shadows,
-            leader: 0,
+            leader: COST_AWARE,
             switches: 0,
             challenger: None,
             victims: Vec::new(),
@@ -464,6 +467,23 @@ impl PlacementPolicy for Strata {
 
     fn following(&self) -> Option<&str> {
         Some(self.leader())
+    }
+
+    /// The cost-aware candidate's heat map: the baselines' books are short-lived and start
+    /// again empty.
+    fn save_state(&self) -> Option<Vec<u8>> {
+        self.shadows.get(COST_AWARE)?.policy().save_state()
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), PolicyError> {
+        match self.shadows.get_mut(COST_AWARE) {
+            Some(shadow) => shadow.policy_mut().load_state(bytes),
+            None => Err(PolicyError::new(
+                PolicyErrorKind::InvalidConfig,
+                "strata",
+                "no cost-aware candidate",
+            )),
+        }
     }
 
     fn set_reservations(&mut self, reservations: &[Reservation]) {

@@ -191,6 +191,10 @@ impl Shadow {
         self.policy.name()
     }
 
+    pub(super) fn policy(&self) -> &dyn PlacementPolicy {
+        self.policy.as_ref()
+    }
+
     pub(super) fn policy_mut(&mut self) -> &mut dyn PlacementPolicy {
         self.policy.as_mut()
     }

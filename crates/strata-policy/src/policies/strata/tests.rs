@@ -284,3 +284,40 @@ fn the_cost_aware_candidate_is_told_how_copies_run() {
         "{mover} moves under the mover, {overlapping} with overlapping copies"
     );
 }
+
+#[test]
+fn a_restart_keeps_the_cost_aware_heat_map_and_nothing_else() {
+    let mut rig = Rig::new(StrataConfig::default(), 4);
+    for round in 0..20 {
+        rig.read(7, round * 100 * MS);
+    }
+    let saved = rig.policy.save_state().expect("strata saves its heat map");
+    let heat = HeatMap::from_bytes(&saved).expect("the heat map's format");
+    let sample = heat
+        .sample(ExtentId::new(0, 7), 2_000 * MS)
+        .expect("the read extent is in it");
+    assert!(sample.total() > 10.0, "{sample:?}");
+
+    let mut restarted = Strata::new(StrataConfig::default(), 4 * MIB).expect("valid config");
+    let cold = restarted.save_state().expect("an empty heat map");
+    restarted.load_state(&saved).expect("same configuration");
+    assert_eq!(restarted.save_state(), Some(saved.clone()));
+
+    // Another half-life would misread every count, and corrupt bytes nothing: the policy
+    // stays cold.
+    let mut other = StrataConfig::default();
+    other.heat.half_life_ns *= 2;
+    let mut elsewhere = Strata::new(other, 4 * MIB).expect("valid config");
+    let refused = elsewhere.load_state(&saved).expect_err("another half-life");
+    assert_eq!(refused.kind, PolicyErrorKind::InvalidConfig);
+    let mut damaged = saved.clone();
+    damaged[saved.len() / 2] ^= 0x40;
+    let mut cold_again = Strata::new(StrataConfig::default(), 4 * MIB).expect("valid config");
+    let refused = cold_again.load_state(&damaged).expect_err("corrupt");
+    assert_eq!(refused.kind, PolicyErrorKind::CorruptHeatMap);
+    assert_eq!(cold_again.save_state(), Some(cold));
+    assert!(
+        crate::LruPromote::new(4 * MIB).save_state().is_none(),
+        "the baselines keep nothing"
+    );
+}

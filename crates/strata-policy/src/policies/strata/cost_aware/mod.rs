@@ -31,8 +31,8 @@ use super::{Reservation, StrataConfig};
 
 use crate::HashMap;
 use crate::{
-    Access, CopyModel, ExtentId, Forecast, HeatMap, Move, PlacementPolicy, PolicyError, TierId,
-    TierView,
+    Access, CopyModel, ExtentId, Forecast, HeatMap, Move, PlacementPolicy, PolicyError,
+    PolicyErrorKind, TierId, TierView,
 };
 use strata_core::IoKind;
 
@@ -222,6 +222,29 @@ impl PlacementPolicy for CostAware {
 
     fn plan(&mut self, now_ns: u64, view: &dyn TierView, budget_bytes: u64) -> Vec<Move> {
         self.plan_moves(now_ns, view, budget_bytes)
+    }
+
+    fn save_state(&self) -> Option<Vec<u8>> {
+        Some(self.heat.to_bytes())
+    }
+
+    /// The heat map, if it was saved with this policy's heat configuration (a changed
+    /// half-life or tick would misread every count).
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), PolicyError> {
+        let heat = HeatMap::from_bytes(bytes)?;
+        if heat.config() != &self.config.heat {
+            return Err(PolicyError::new(
+                PolicyErrorKind::InvalidConfig,
+                self.name(),
+                format!(
+                    "heat map saved with {:?}, configured {:?}",
+                    heat.config(),
+                    self.config.heat
+                ),
+            ));
+        }
+        self.heat = heat;
+        Ok(())
     }
 
     fn observe_forecast(&mut self, forecast: &Forecast) {

@@ -1,0 +1,161 @@
+//! The placement policy across restarts: its clock and what it has learnt (`strata`: its
+//! heat map), saved in the store at shutdown and every [`SAVE_INTERVAL`] by the planner, and
+//! loaded when the engine opens, so a restarted server starts warm. A saved state is advice,
+//! never data: one that does not load (corrupt, or saved under another heat configuration)
+//! is logged and the policy starts cold.
+
+use super::Tiering;
+use crate::store_format::{
+    POLICY_CLOCK_KEY, decode_policy_state, decode_u64, encode_policy_state, encode_u64,
+    policy_state_key,
+};
+use crate::{EngineError, Result};
+use std::time::Duration;
+use strata_meta::{MetaStore, Op};
+use strata_policy::PlacementPolicy;
+
+/// How often the planner saves the policy's state (a crash loses at most this much).
+pub(crate) const SAVE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Restores `policy` from its saved state, if any, and returns the clock to resume from (0
+/// on a new store, or when the saved clock does not read: then the state, whose times are
+/// on that clock, is not loaded either).
+pub(crate) fn load(store: &dyn MetaStore, policy: &mut dyn PlacementPolicy) -> Result<u64> {
+    let clock_ns = match store
+        .get(POLICY_CLOCK_KEY)
+        .map_err(|e| EngineError::store("open", e))?
+        .map(|value| decode_u64(&value))
+    {
+        Some(Ok(clock_ns)) => clock_ns,
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "saved placement clock not read; the policy starts cold");
+            return Ok(0);
+        }
+        None => 0,
+    };
+    let key = policy_state_key(policy.name());
+    if let Some(value) = store.get(&key).map_err(|e| EngineError::store("open", e))? {
+        let loaded = decode_policy_state(&value).and_then(|state| {
+            policy
+                .load_state(state)
+                .map_err(|e| EngineError::new(crate::EngineErrorKind::Store, "open", e.to_string()))
+        });
+        match loaded {
+            Ok(()) => tracing::info!(
+                policy = policy.name(),
+                bytes = value.len(),
+                "placement policy starts warm"
+            ),
+            Err(e) => tracing::warn!(
+                policy = policy.name(),
+                error = %e,
+                "saved placement state not loaded; the policy starts cold"
+            ),
+        }
+    }
+    Ok(clock_ns)
+}
+
+/// Saves the policy's state and the clock its times are on, in one commit.
+pub(crate) fn save(store: &dyn MetaStore, tiering: &Tiering) -> Result<()> {
+    let (name, state) = {
+        let policy = tiering.policy.lock();
+        (policy.name().to_owned(), policy.save_state())
+    };
+    // After the state: every time in it is at most this.
+    let clock_ns = tiering.now_ns();
+    let mut batch = vec![Op::put(POLICY_CLOCK_KEY, encode_u64(clock_ns))];
+    if let Some(state) = state {
+        batch.push(Op::put(
+            policy_state_key(&name),
+            encode_policy_state(&state),
+        ));
+    }
+    store
+        .commit(&batch)
+        .map_err(|e| EngineError::store("save placement state", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{MIB, Rig, pattern, quick_placement, wait_for};
+    use crate::{Engine, VolumeSpec};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use strata_meta::{MemoryStore, MetaStore};
+    use strata_policy::{ExtentId, HeatMap};
+
+    /// Decayed visits of `extent` in the policy's heat map now.
+    fn heat_of(engine: &Engine, extent: ExtentId) -> f32 {
+        let tiering = &engine.inner().tiering;
+        let state = tiering.policy.lock().save_state().expect("strata saves");
+        let heat = HeatMap::from_bytes(&state).expect("a heat map");
+        heat.sample(extent, tiering.now_ns())
+            .map_or(0.0, |sample| sample.total())
+    }
+
+    /// A strata engine with one volume whose extent 3 was read 20 times, seen by the policy.
+    fn warmed_up(store: Arc<dyn MetaStore>) -> (Rig, ExtentId) {
+        let rig = Rig::with_placement(&[8 * MIB, 64 * MIB], store, quick_placement("strata"));
+        let volume = rig
+            .engine
+            .create_volume(VolumeSpec::new("v", 16 * MIB))
+            .unwrap();
+        let handle = rig.engine.open_volume("v").unwrap();
+        handle.write(3 * MIB, &pattern(3, 4096), false).unwrap();
+        let mut buf = vec![0u8; 4096];
+        for _ in 0..20 {
+            handle.read(3 * MIB, &mut buf).unwrap();
+        }
+        let extent = ExtentId::new(volume.id, 3);
+        wait_for(
+            "the policy to see the reads",
+            Duration::from_secs(20),
+            || heat_of(&rig.engine, extent) >= 20.0,
+        );
+        (rig, extent)
+    }
+
+    #[test]
+    fn a_restart_after_shutdown_resumes_the_clock_and_starts_warm() {
+        let (mut rig, extent) = warmed_up(Arc::new(MemoryStore::new()));
+        let before = heat_of(&rig.engine, extent);
+        let clock_ns = rig.engine.inner().tiering.now_ns();
+        rig.engine.shutdown().unwrap();
+        rig.reopen();
+        assert!(
+            rig.engine.inner().tiering.now_ns() >= clock_ns,
+            "the clock resumes"
+        );
+        let after = heat_of(&rig.engine, extent);
+        assert!(
+            after > 0.95 * before,
+            "warm: {after} visits after, {before} before"
+        );
+    }
+
+    #[test]
+    fn a_crash_keeps_only_what_was_saved_and_a_bad_state_starts_cold() {
+        let (mut rig, extent) = warmed_up(Arc::new(MemoryStore::new()));
+        // No shutdown and no periodic save yet: the restart starts cold.
+        rig.reopen();
+        assert_eq!(heat_of(&rig.engine, extent), 0.0);
+
+        let key = crate::store_format::policy_state_key("strata");
+        rig.store.put(&key, &[1, 0xde, 0xad]).unwrap();
+        rig.reopen();
+        assert_eq!(heat_of(&rig.engine, extent), 0.0, "opens, cold");
+        rig.store.put(&key, &[9]).unwrap();
+        rig.reopen();
+        assert_eq!(heat_of(&rig.engine, extent), 0.0, "an unknown version too");
+
+        // A good state with a clock that does not read: opens at 0, cold.
+        let (mut rig, extent) = warmed_up(Arc::new(MemoryStore::new()));
+        rig.engine.shutdown().unwrap();
+        let clock = crate::store_format::POLICY_CLOCK_KEY;
+        rig.store.put(clock, &[1, 2, 3]).unwrap();
+        rig.reopen();
+        assert_eq!(heat_of(&rig.engine, extent), 0.0);
+        assert!(rig.engine.inner().tiering.now_ns() < 60_000_000_000);
+    }
+}
