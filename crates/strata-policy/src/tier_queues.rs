@@ -117,8 +117,8 @@ struct Pending {
     from: DevicePlace,
     to: DevicePlace,
     len_bytes: u64,
-    /// Its destination is free from then.
-    ready_ns: u64,
+    /// When it was decided: it starts no earlier.
+    decided_ns: u64,
     /// The idle devices' time of its read and write.
     service_ns: u64,
 }
@@ -358,16 +358,17 @@ impl TierQueues {
         }
     }
 
-    /// When the mover starts the head of its queue, if that is by `now_ns`: once the copy
-    /// before it is done and its destination is free, and — for a disk foreground requests
-    /// use — once the copies are within the disk's share of its time.
+    /// When the mover starts the head of its queue, if that is by `now_ns`: once it has been
+    /// decided and the copy before it is done (so is every earlier copy, the one holding its
+    /// destination slot included), and — for a disk foreground requests use — once the
+    /// copies are within the disk's share of its time.
     fn mover_next_start(&mut self, now_ns: u64) -> Option<u64> {
         let head = *self.mover.pending.front()?;
         loop {
             let start_ns = self
                 .mover
                 .free_ns?
-                .max(head.ready_ns)
+                .max(head.decided_ns)
                 .max(self.mover.not_before_ns);
             if start_ns > now_ns {
                 return None;
@@ -546,7 +547,10 @@ impl TierQueues {
         self.copy_after(now_ns, now_ns, extent, from, to, len_bytes)
     }
 
-    /// [`Self::copy`], started no earlier than `ready_ns` (when its destination is free).
+    /// [`Self::copy`] into a destination that is free from `ready_ns` on (estimated: the end
+    /// of the copy holding it). Under [`CopyModel::Overlapping`] the copy starts no earlier.
+    /// The mover needs no estimate: it starts the copy after every copy decided before it,
+    /// the one holding its destination included, is done.
     pub fn copy_after(
         &mut self,
         now_ns: u64,
@@ -570,7 +574,9 @@ impl TierQueues {
         };
         if let CopyModel::Mover { .. } = self.model {
             // After every copy decided before it, which includes the copy holding its
-            // destination slot and the earlier copies of its extent.
+            // destination slot and the earlier copies of its extent: when the copy started
+            // last is done, never at `ready_ns`, which may be later (its estimate prices
+            // every copy with a seek).
             let service_ns = self.service_ns(from.tier, IoKind::Read, len_bytes)
                 + self.service_ns(to.tier, IoKind::Write, len_bytes);
             let mover = &mut self.mover;
@@ -587,7 +593,7 @@ impl TierQueues {
                 from,
                 to,
                 len_bytes,
-                ready_ns,
+                decided_ns: now_ns,
                 service_ns,
             });
         } else {
@@ -882,6 +888,35 @@ mod tests {
         held.release_done(&mut q, done.done_ns, |tier| released.push(tier));
         assert_eq!(released, [HDD], "as soon as it is done");
         assert!(held.is_empty());
+    }
+
+    #[test]
+    fn a_move_into_a_held_slot_starts_when_the_copy_holding_it_is_done() {
+        let mut q = two_tiers();
+        q.record_done();
+        let mut held = HeldSources::default();
+        let (first, out, up) = (
+            ExtentId::new(0, 1),
+            ExtentId::new(0, 2),
+            ExtentId::new(0, 3),
+        );
+        // An eviction out of nvme slot 5 waits behind a promotion, then writes where that
+        // promotion left the disk's head: no seek, so it ends before its estimate.
+        q.copy(0, first, at(HDD, 10 * MIB), at(NVME, 0), MIB);
+        let evict = q.copy(0, out, at(NVME, 5 * MIB), at(HDD, 11 * MIB), MIB);
+        held.hold(&mut q, 0, (out, evict), NVME, 5u64);
+        let (slot, ready) = held.take(NVME, &mut q, 0).expect("the held slot");
+        assert_eq!(slot, 5);
+        q.copy_after(0, ready, up, at(HDD, 40 * MIB), at(NVME, 5 * MIB), MIB);
+        q.in_flight_source(up, 10 * ready);
+        let done = q.take_done();
+        let of = |extent| done.iter().find(|d| d.extent == extent).expect("done");
+        assert!(of(out).done_ns < ready, "{} vs {ready}", of(out).done_ns);
+        assert_eq!(
+            of(up).start_ns,
+            of(out).done_ns,
+            "the promotion starts as soon as its slot is free"
+        );
     }
 
     #[test]
