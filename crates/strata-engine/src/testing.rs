@@ -4,7 +4,7 @@
 use crate::{Engine, EngineConfig, TierConfig};
 use std::sync::Arc;
 use strata_core::TierKind;
-use strata_device::{MemoryDevice, TierDevice};
+use strata_device::{FaultHandle, FaultyDevice, MemoryDevice, TierDevice};
 use strata_meta::{MemoryStore, MetaStore};
 
 pub const KIB: u64 = 1 << 10;
@@ -24,6 +24,19 @@ pub fn config(capacities: &[u64]) -> EngineConfig {
         placement: crate::PlacementConfig::default(),
         prefetch: crate::PrefetchConfig::default(),
     }
+}
+
+/// An engine over an 8 MiB nvme memory device and an 8 MiB ssd whose faults the handle
+/// injects, with `placement` and a memory store.
+pub fn with_faulty_ssd(placement: crate::PlacementConfig) -> (Arc<Engine>, FaultHandle) {
+    let mut config = config(&[8 * MIB, 8 * MIB]);
+    config.placement = placement;
+    let (ssd, faults) = FaultyDevice::new(MemoryDevice::new(8 * MIB));
+    let devices: Vec<Arc<dyn TierDevice>> =
+        vec![Arc::new(MemoryDevice::new(8 * MIB)), Arc::new(ssd)];
+    let engine = Engine::open_with_devices(config, devices, Arc::new(MemoryStore::new()))
+        .expect("engine opens over memory devices");
+    (engine, faults)
 }
 
 /// An engine with its devices and store.

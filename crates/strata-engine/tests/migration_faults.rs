@@ -5,24 +5,18 @@
 
 use std::sync::Arc;
 use strata_core::TierKind;
-use strata_device::{FaultHandle, FaultyDevice, MemoryDevice, TierDevice};
-use strata_engine::testing::{MIB, config, pattern};
+use strata_device::FaultHandle;
+use strata_engine::testing::{MIB, pattern, with_faulty_ssd};
 use strata_engine::{Engine, EngineErrorKind, MigrationOutcome, PlacementConfig, VolumeSpec};
-use strata_meta::MemoryStore;
 
 fn engine_with_faulty_ssd() -> (Arc<Engine>, FaultHandle) {
-    let mut config = config(&[8 * MIB, 8 * MIB]);
-    config.placement = PlacementConfig {
+    let (engine, faults) = with_faulty_ssd(PlacementConfig {
         migration_mbps: 0,
         retry_backoff_ms: 1,
         max_attempts: 3,
         degrade_after_failures: 3,
         ..PlacementConfig::default()
-    };
-    let (ssd, faults) = FaultyDevice::new(MemoryDevice::new(8 * MIB));
-    let devices: Vec<Arc<dyn TierDevice>> =
-        vec![Arc::new(MemoryDevice::new(8 * MIB)), Arc::new(ssd)];
-    let engine = Engine::open_with_devices(config, devices, Arc::new(MemoryStore::new())).unwrap();
+    });
     engine.create_volume(VolumeSpec::new("v", 4 * MIB)).unwrap();
     (engine, faults)
 }

@@ -365,23 +365,16 @@ mod tests {
     /// reported to the policy once, and nothing else is.
     #[test]
     fn the_policy_is_told_of_every_move_the_mover_does_not_make() {
-        use crate::testing::{MIB, config, pattern};
-        use crate::{Engine, VolumeSpec};
+        use crate::VolumeSpec;
+        use crate::testing::{MIB, pattern, with_faulty_ssd};
         use std::time::{Duration, Instant};
-        use strata_device::{FaultyDevice, MemoryDevice, TierDevice};
 
-        let mut config = config(&[8 * MIB, 8 * MIB]);
-        config.placement = PlacementConfig {
+        let (engine, faults) = with_faulty_ssd(PlacementConfig {
             migration_mbps: 0,
             retry_backoff_ms: 1,
             max_attempts: 2,
             ..PlacementConfig::default()
-        };
-        let (ssd, faults) = FaultyDevice::new(MemoryDevice::new(8 * MIB));
-        let devices: Vec<Arc<dyn TierDevice>> =
-            vec![Arc::new(MemoryDevice::new(8 * MIB)), Arc::new(ssd)];
-        let engine = Engine::open_with_devices(config, devices, Arc::new(MemoryStore::new()))
-            .expect("engine opens");
+        });
         let volume = engine.create_volume(VolumeSpec::new("v", 4 * MIB)).unwrap();
         let handle = engine.open_volume("v").unwrap();
         handle.write(0, &pattern(5, MIB as usize), false).unwrap();
