@@ -166,6 +166,9 @@ pub(crate) struct Tiering {
     /// The policies' clock when this engine opened: where the last one saved it, so times
     /// in a saved policy state stay in the past across a restart.
     pub clock_base_ns: u64,
+    /// How often the planner saves the policy's state, in ms ([`state::SAVE_INTERVAL`];
+    /// tests shorten it).
+    pub save_interval_ms: AtomicU64,
 }
 
 impl Tiering {
@@ -193,6 +196,9 @@ impl Tiering {
             heat_half_life_ns,
             started: Instant::now(),
             clock_base_ns,
+            save_interval_ms: AtomicU64::new(
+                u64::try_from(state::SAVE_INTERVAL.as_millis()).unwrap_or(u64::MAX),
+            ),
         }
     }
 

@@ -47,7 +47,7 @@ fn plan_loop(inner: &EngineInner) {
     let poll = Duration::from_millis(config.access_poll_ms);
     let interval = Duration::from_millis(config.plan_interval_ms);
     let mut next_plan = Instant::now() + interval;
-    let mut next_save = Instant::now() + super::state::SAVE_INTERVAL;
+    let mut last_save = Instant::now();
     let mut cursors: BTreeMap<u64, Cursor> = BTreeMap::new();
     while !inner.tiering.cancel.sleep(poll.min(interval)) {
         let now_ns = inner.tiering.now_ns();
@@ -70,8 +70,9 @@ fn plan_loop(inner: &EngineInner) {
             next_plan = Instant::now() + interval;
             plan_once(inner);
         }
-        if Instant::now() >= next_save {
-            next_save = Instant::now() + super::state::SAVE_INTERVAL;
+        let save_every = inner.tiering.save_interval_ms.load(Ordering::Relaxed);
+        if last_save.elapsed() >= Duration::from_millis(save_every) {
+            last_save = Instant::now();
             if let Err(e) = super::state::save(inner.store.as_ref(), &inner.tiering) {
                 tracing::warn!(error = %e, "saving the placement state failed; will retry");
             }

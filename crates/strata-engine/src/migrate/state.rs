@@ -81,6 +81,7 @@ mod tests {
     use crate::testing::{MIB, Rig, pattern, quick_placement, wait_for};
     use crate::{Engine, VolumeSpec};
     use std::sync::Arc;
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
     use strata_meta::{MemoryStore, MetaStore};
     use strata_policy::{ExtentId, HeatMap};
@@ -132,6 +133,27 @@ mod tests {
             after > 0.95 * before,
             "warm: {after} visits after, {before} before"
         );
+    }
+
+    #[test]
+    fn the_planner_saves_the_state_so_a_crash_restarts_warm_too() {
+        let (mut rig, extent) = warmed_up(Arc::new(MemoryStore::new()));
+        let tiering = &rig.engine.inner().tiering;
+        tiering.save_interval_ms.store(10, Ordering::Relaxed);
+        let key = crate::store_format::policy_state_key("strata");
+        wait_for("a periodic save", Duration::from_secs(20), || {
+            rig.store
+                .get(&key)
+                .unwrap()
+                .and_then(|value| {
+                    let state = crate::store_format::decode_policy_state(&value).ok()?;
+                    HeatMap::from_bytes(state).ok()
+                })
+                .is_some_and(|heat| heat.sample(extent, 0).is_some())
+        });
+        // No shutdown: the restart finds what the planner saved.
+        rig.reopen();
+        assert!(heat_of(&rig.engine, extent) > 15.0);
     }
 
     #[test]
