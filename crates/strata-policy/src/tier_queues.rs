@@ -291,10 +291,10 @@ impl TierQueues {
             .unwrap_or_default()
     }
 
-    /// A copy done by `now_ns` that this has not returned before. Every copy is returned
-    /// once, so the owner of these queues must keep taking them ([`HeldSources`] does).
+    /// A copy done by `now_ns` that this has not returned before, as of the last
+    /// [`Self::advance`]. Every copy is returned once, so the owner of these queues must keep
+    /// taking them ([`HeldSources`] does).
     fn pop_finished(&mut self, now_ns: u64) -> Option<CopyId> {
-        self.advance(now_ns);
         let &Reverse((done_ns, copy)) = self.finished.peek()?;
         (done_ns <= now_ns).then(|| {
             self.finished.pop();
@@ -690,6 +690,7 @@ impl<T> HeldSources<T> {
         now_ns: u64,
         mut release: impl FnMut(T),
     ) {
+        queues.advance(now_ns);
         let done_at_hold = std::mem::take(&mut self.done_at_hold);
         let finished = std::iter::from_fn(|| queues.pop_finished(now_ns));
         for copy in done_at_hold.into_iter().chain(finished) {

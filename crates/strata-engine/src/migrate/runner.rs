@@ -48,11 +48,14 @@ fn plan_loop(inner: &EngineInner) {
     let interval = Duration::from_millis(config.plan_interval_ms);
     let mut next_plan = Instant::now() + interval;
     let mut last_save = Instant::now();
+    // Accesses polled since the last save: without them the policy learnt nothing new.
+    let mut unsaved = false;
     let mut cursors: BTreeMap<u64, Cursor> = BTreeMap::new();
     while !inner.tiering.cancel.sleep(poll.min(interval)) {
         let now_ns = inner.tiering.now_ns();
         let accesses = collect_accesses(inner, &mut cursors, now_ns);
         if !accesses.is_empty() {
+            unsaved = true;
             let moves = {
                 let view = EngineView::new(inner);
                 let mut policy = inner.tiering.policy.lock();
@@ -71,10 +74,13 @@ fn plan_loop(inner: &EngineInner) {
             plan_once(inner);
         }
         let save_every = inner.tiering.save_interval_ms.load(Ordering::Relaxed);
-        if last_save.elapsed() >= Duration::from_millis(save_every) {
+        if unsaved && last_save.elapsed() >= Duration::from_millis(save_every) {
             last_save = Instant::now();
-            if let Err(e) = super::state::save(inner.store.as_ref(), &inner.tiering) {
-                tracing::warn!(error = %e, "saving the placement state failed; will retry");
+            match super::state::save(inner.store.as_ref(), &inner.tiering) {
+                Ok(()) => unsaved = false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "saving the placement state failed; will retry")
+                }
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The placement policy across restarts: its clock and what it has learnt (`strata`: its
-//! heat map), saved in the store at shutdown and every [`SAVE_INTERVAL`] by the planner, and
-//! loaded when the engine opens, so a restarted server starts warm. A saved state is advice,
+//! heat map), saved in the store at shutdown and by the planner every [`SAVE_INTERVAL`] in
+//! which accesses arrived, and loaded when the engine opens, so a restarted server starts warm. A saved state is advice,
 //! never data: one that does not load (corrupt, or saved under another heat configuration)
 //! is logged and the policy starts cold.
 
@@ -35,11 +35,9 @@ pub(crate) fn load(store: &dyn MetaStore, policy: &mut dyn PlacementPolicy) -> R
     };
     let key = policy_state_key(policy.name());
     if let Some(value) = store.get(&key).map_err(|e| EngineError::store("open", e))? {
-        let loaded = decode_policy_state(&value).and_then(|state| {
-            policy
-                .load_state(state)
-                .map_err(|e| EngineError::new(crate::EngineErrorKind::Store, "open", e.to_string()))
-        });
+        let loaded = decode_policy_state(&value)
+            .map_err(|e| e.to_string())
+            .and_then(|state| policy.load_state(state).map_err(|e| e.to_string()));
         match loaded {
             Ok(()) => tracing::info!(
                 policy = policy.name(),

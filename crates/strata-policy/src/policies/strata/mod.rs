@@ -45,7 +45,7 @@ use crate::HashSet;
 use crate::policies::plan::PlanBuilder;
 use crate::{
     Access, ArcTier, CopyModel, ExtentId, Forecast, HeatMap, LruPromote, Move, MoveReason,
-    PlacementPolicy, PolicyError, PolicyErrorKind, Smq, TierId, TierView,
+    PlacementPolicy, PolicyError, Smq, TierId, TierView,
 };
 use shadow::Shadow;
 use std::collections::VecDeque;
@@ -472,18 +472,11 @@ impl PlacementPolicy for Strata {
     /// The cost-aware candidate's heat map: the baselines' books are short-lived and start
     /// again empty.
     fn save_state(&self) -> Option<Vec<u8>> {
-        self.shadows.get(COST_AWARE)?.policy().save_state()
+        self.shadows[COST_AWARE].policy().save_state()
     }
 
     fn load_state(&mut self, bytes: &[u8]) -> Result<(), PolicyError> {
-        match self.shadows.get_mut(COST_AWARE) {
-            Some(shadow) => shadow.policy_mut().load_state(bytes),
-            None => Err(PolicyError::new(
-                PolicyErrorKind::InvalidConfig,
-                "strata",
-                "no cost-aware candidate",
-            )),
-        }
+        self.shadows[COST_AWARE].policy_mut().load_state(bytes)
     }
 
     fn set_reservations(&mut self, reservations: &[Reservation]) {

@@ -3,7 +3,7 @@
 //! whoever leads.
 
 use super::*;
-use crate::{IoKind, PlacementMap, SlotLayout, TierSpec};
+use crate::{IoKind, PlacementMap, PolicyErrorKind, SlotLayout, TierSpec};
 use strata_core::{DeviceProfile, TierKind};
 
 const MIB: u64 = 1 << 20;
