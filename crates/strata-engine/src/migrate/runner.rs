@@ -56,14 +56,7 @@ fn plan_loop(inner: &EngineInner) {
         let accesses = collect_accesses(inner, &mut cursors, now_ns);
         if !accesses.is_empty() {
             unsaved = true;
-            let moves = {
-                let view = EngineView::new(inner);
-                let mut policy = inner.tiering.policy.lock();
-                accesses
-                    .iter()
-                    .flat_map(|a| policy.on_access(a, &view))
-                    .collect::<Vec<_>>()
-            };
+            let moves = feed_policy(inner, &accesses);
             inner.tiering.enqueue(moves);
             inner.notify_access_observers(&accesses);
             inner.prefetch.observe(inner, &accesses);
@@ -84,6 +77,25 @@ fn plan_loop(inner: &EngineInner) {
             }
         }
     }
+    // Stopping: the accesses that arrived since the last poll still reach the policy and the
+    // observers, so the state saved at shutdown has them; the moves they call for are not
+    // made (the mover has stopped too) and the policy is told so.
+    let accesses = collect_accesses(inner, &mut cursors, inner.tiering.now_ns());
+    if !accesses.is_empty() {
+        let moves = feed_policy(inner, &accesses);
+        inner.tiering.tell_refused(&moves);
+        inner.notify_access_observers(&accesses);
+    }
+}
+
+/// Hands `accesses` to the policy; returns the moves it asks for.
+fn feed_policy(inner: &EngineInner, accesses: &[Access]) -> Vec<Move> {
+    let view = EngineView::new(inner);
+    let mut policy = inner.tiering.policy.lock();
+    accesses
+        .iter()
+        .flat_map(|a| policy.on_access(a, &view))
+        .collect()
 }
 
 /// One `plan()` call with the interval's budget; moves past the budget are rejected.

@@ -1,6 +1,7 @@
 //! The placement policy across restarts: its clock and what it has learnt (`strata`: its
-//! heat map), saved in the store at shutdown and by the planner every [`SAVE_INTERVAL`] in
-//! which accesses arrived, and loaded when the engine opens, so a restarted server starts warm. A saved state is advice,
+//! heat map), saved in the store at shutdown (after the planner's last poll of the access
+//! rings) and by the planner every [`SAVE_INTERVAL`] in which accesses arrived, and loaded
+//! when the engine opens, so a restarted server starts warm. A saved state is advice,
 //! never data: one that does not load (corrupt, or saved under another heat configuration)
 //! is logged and the policy starts cold.
 
@@ -152,6 +153,63 @@ mod tests {
         // No shutdown: the restart finds what the planner saved.
         rig.reopen();
         assert!(heat_of(&rig.engine, extent) > 15.0);
+    }
+
+    #[test]
+    fn accesses_the_planner_has_not_polled_yet_are_saved_at_shutdown() {
+        // The planner's first poll is an hour away: only shutdown's last poll sees the reads.
+        let placement = crate::PlacementConfig {
+            access_poll_ms: 3_600_000,
+            plan_interval_ms: 3_600_000,
+            ..quick_placement("strata")
+        };
+        let mut rig = Rig::with_placement(
+            &[8 * MIB, 64 * MIB],
+            Arc::new(MemoryStore::new()),
+            placement,
+        );
+        let volume = rig
+            .engine
+            .create_volume(VolumeSpec::new("v", 16 * MIB))
+            .unwrap();
+        let handle = rig.engine.open_volume("v").unwrap();
+        handle.write(5 * MIB, &pattern(5, 4096), false).unwrap();
+        let mut buf = vec![0u8; 4096];
+        for _ in 0..20 {
+            handle.read(5 * MIB, &mut buf).unwrap();
+        }
+        let extent = ExtentId::new(volume.id, 5);
+        assert_eq!(heat_of(&rig.engine, extent), 0.0, "not polled yet");
+        rig.engine.shutdown().unwrap();
+        rig.reopen();
+        let heat = heat_of(&rig.engine, extent);
+        assert!(heat >= 20.0, "warm after the restart: {heat} visits");
+    }
+
+    #[test]
+    fn an_idle_planner_does_not_save_again_until_accesses_arrive() {
+        let (rig, extent) = warmed_up(Arc::new(MemoryStore::new()));
+        let clock_key = crate::store_format::POLICY_CLOCK_KEY;
+        let saved_clock = || rig.store.get(clock_key).unwrap();
+        rig.engine
+            .inner()
+            .tiering
+            .save_interval_ms
+            .store(10, Ordering::Relaxed);
+        wait_for("the first save", Duration::from_secs(20), || {
+            saved_clock().is_some()
+        });
+        let first = saved_clock();
+        // Thirty save intervals with no access: every save would store a later clock.
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(saved_clock(), first, "an idle planner saved again");
+
+        let handle = rig.engine.open_volume("v").unwrap();
+        let mut buf = vec![0u8; 4096];
+        handle.read(extent.index * MIB, &mut buf).unwrap();
+        wait_for("a save after the access", Duration::from_secs(20), || {
+            saved_clock() != first
+        });
     }
 
     #[test]
