@@ -96,7 +96,21 @@ mod tests {
 
     /// A strata engine with one volume whose extent 3 was read 20 times, seen by the policy.
     fn warmed_up(store: Arc<dyn MetaStore>) -> (Rig, ExtentId) {
-        let rig = Rig::with_placement(&[8 * MIB, 64 * MIB], store, quick_placement("strata"));
+        let (rig, extent) = read_twenty_times(store, quick_placement("strata"));
+        wait_for(
+            "the policy to see the reads",
+            Duration::from_secs(20),
+            || heat_of(&rig.engine, extent) >= 20.0,
+        );
+        (rig, extent)
+    }
+
+    /// An engine under `placement` with one volume whose extent 3 was read 20 times.
+    fn read_twenty_times(
+        store: Arc<dyn MetaStore>,
+        placement: crate::PlacementConfig,
+    ) -> (Rig, ExtentId) {
+        let rig = Rig::with_placement(&[8 * MIB, 64 * MIB], store, placement);
         let volume = rig
             .engine
             .create_volume(VolumeSpec::new("v", 16 * MIB))
@@ -107,13 +121,7 @@ mod tests {
         for _ in 0..20 {
             handle.read(3 * MIB, &mut buf).unwrap();
         }
-        let extent = ExtentId::new(volume.id, 3);
-        wait_for(
-            "the policy to see the reads",
-            Duration::from_secs(20),
-            || heat_of(&rig.engine, extent) >= 20.0,
-        );
-        (rig, extent)
+        (rig, ExtentId::new(volume.id, 3))
     }
 
     #[test]
@@ -163,22 +171,7 @@ mod tests {
             plan_interval_ms: 3_600_000,
             ..quick_placement("strata")
         };
-        let mut rig = Rig::with_placement(
-            &[8 * MIB, 64 * MIB],
-            Arc::new(MemoryStore::new()),
-            placement,
-        );
-        let volume = rig
-            .engine
-            .create_volume(VolumeSpec::new("v", 16 * MIB))
-            .unwrap();
-        let handle = rig.engine.open_volume("v").unwrap();
-        handle.write(5 * MIB, &pattern(5, 4096), false).unwrap();
-        let mut buf = vec![0u8; 4096];
-        for _ in 0..20 {
-            handle.read(5 * MIB, &mut buf).unwrap();
-        }
-        let extent = ExtentId::new(volume.id, 5);
+        let (mut rig, extent) = read_twenty_times(Arc::new(MemoryStore::new()), placement);
         assert_eq!(heat_of(&rig.engine, extent), 0.0, "not polled yet");
         rig.engine.shutdown().unwrap();
         rig.reopen();
