@@ -55,6 +55,16 @@ pub trait PlacementPolicy: std::fmt::Debug + Send {
     /// Chooses the tier for an extent that is about to be written for the first time.
     fn place_new(&mut self, extent: ExtentId, view: &dyn TierView) -> TierId;
 
+    /// Tells the policy, before its first access, that `extent` already lives on `tier`,
+    /// above the slowest: an earlier run of the server put it there, and this policy did
+    /// not see it happen. The engine calls it at open for every such extent. A policy that
+    /// evicts only the residents it knows takes these in as its coldest; otherwise they
+    /// would hold the fast tiers for ever, since nothing it knows of would make them leave.
+    /// The default keeps no books of residents and does nothing.
+    fn adopt(&mut self, extent: ExtentId, tier: TierId, view: &dyn TierView) {
+        let _ = (extent, tier, view);
+    }
+
     /// Observes one foreground access after it was served (the extent is placed) and returns
     /// moves to execute right away, queued behind the triggering request.
     fn on_access(&mut self, access: &Access, view: &dyn TierView) -> Vec<Move>;

@@ -184,6 +184,7 @@ impl Engine {
             reservations: crate::reservation::Reservations::default(),
         };
         inner.load()?;
+        crate::migrate::state::adopt_residents(&inner);
         let inner = Arc::new(inner);
         // `static` keeps today's rule exactly (fastest tier with room); any other policy
         // decides where new extents go.

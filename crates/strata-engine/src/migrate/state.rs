@@ -1,11 +1,16 @@
 //! The placement policy across restarts: its clock and what it has learnt (`strata`: its
 //! heat map), saved in the store at shutdown (after the planner's last poll of the access
 //! rings) and by the planner every [`SAVE_INTERVAL`] in which accesses arrived, and loaded
-//! when the engine opens, so a restarted server starts warm. A saved state is advice,
+//! when the engine opens, so a restarted server starts warm. At open the policy is also
+//! handed every extent the last run left above the slowest tier (`adopt_residents`): saved
+//! state or not, it saw none of them placed, and a policy that evicts only what it knows
+//! would otherwise keep them there for ever. A saved state is advice,
 //! never data: one that does not load (corrupt, or saved under another heat configuration)
 //! is logged and the policy starts cold.
 
 use super::Tiering;
+use super::view::EngineView;
+use crate::engine::EngineInner;
 use crate::store_format::{
     POLICY_CLOCK_KEY, decode_policy_state, decode_u64, encode_policy_state, encode_u64,
     policy_state_key,
@@ -13,7 +18,7 @@ use crate::store_format::{
 use crate::{EngineError, Result};
 use std::time::Duration;
 use strata_meta::{MetaStore, Op};
-use strata_policy::PlacementPolicy;
+use strata_policy::{ExtentId, PlacementPolicy, TierId};
 
 /// How often the planner saves the policy's state (a crash loses at most this much).
 pub(crate) const SAVE_INTERVAL: Duration = Duration::from_secs(60);
@@ -53,6 +58,34 @@ pub(crate) fn load(store: &dyn MetaStore, policy: &mut dyn PlacementPolicy) -> R
         }
     }
     Ok(clock_ns)
+}
+
+/// Tells the policy where the last run left every extent above the slowest tier
+/// ([`PlacementPolicy::adopt`]), so it can evict them; a saved state or not, the policy
+/// saw none of them placed.
+pub(crate) fn adopt_residents(inner: &EngineInner) {
+    let view = EngineView::new(inner);
+    let slowest = inner.tiers.len().saturating_sub(1);
+    let mut policy = inner.tiering.policy.lock();
+    let mut adopted = 0u64;
+    for (&volume, vol) in inner.volumes_by_id().iter() {
+        for (index, placement) in vol.map.allocated() {
+            let Ok(rank) = u8::try_from(placement.tier) else {
+                continue;
+            };
+            if placement.tier < slowest {
+                policy.adopt(ExtentId::new(volume, index), TierId(rank), &view);
+                adopted += 1;
+            }
+        }
+    }
+    if adopted > 0 {
+        tracing::info!(
+            policy = policy.name(),
+            extents = adopted,
+            "placement policy adopted the residents of the fast tiers"
+        );
+    }
 }
 
 /// Saves the policy's state and the clock its times are on, in one commit.

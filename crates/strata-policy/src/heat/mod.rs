@@ -213,6 +213,18 @@ impl HeatMap {
         } | if write { FLAG_LAST_WRITE } else { 0 };
     }
 
+    /// Makes `extent` known with no visits, so that [`Self::iter_at`] lists it (as cold as
+    /// an extent can be): a resident placed before this map began. A known extent keeps
+    /// its heat.
+    pub fn adopt(&mut self, extent: ExtentId) {
+        let heat = self.volumes.entry(extent.volume).or_default();
+        if !heat.slot(extent.index).is_visited() {
+            // The oldest stamp there is; no visit counted.
+            heat.slot(extent.index).stamp_ticks = 1;
+            heat.visited += 1;
+        }
+    }
+
     /// The extent's heat decayed to `now_ns`, or `None` if it was never visited.
     pub fn sample(&self, extent: ExtentId, now_ns: u64) -> Option<HeatSample> {
         let entry = self.volumes.get(&extent.volume)?.get(extent.index)?;

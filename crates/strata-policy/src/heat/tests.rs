@@ -206,3 +206,28 @@ fn bad_input_is_rejected_without_panicking() {
     assert_eq!(kind(&reseal(flags)), Err(PolicyErrorKind::CorruptHeatMap));
     assert_eq!(kind(&reseal(bytes.clone())), Ok(()));
 }
+
+#[test]
+fn an_adopted_extent_is_listed_unvisited_and_a_known_one_keeps_its_heat() {
+    let mut map = HeatMap::default();
+    let known = ExtentId::new(3, 7);
+    for _ in 0..3 {
+        visit(&mut map, 7, 0, IoKind::Read);
+    }
+    let adopted = ExtentId::new(3, 9);
+    map.adopt(adopted);
+    map.adopt(known);
+    assert_eq!(map.len(), 2);
+    let listed: Vec<_> = map.iter_at(SECOND_NS).collect();
+    assert_eq!(listed.len(), 2);
+    let sample = map.sample(adopted, SECOND_NS).expect("listed");
+    assert_eq!((sample.total(), sample.touches), (0.0, 0));
+    assert!(map.sample(known, SECOND_NS).expect("known").total() > 2.9);
+    // Saved and loaded, it is still there.
+    let loaded = HeatMap::from_bytes(&map.to_bytes()).expect("round trip");
+    assert_eq!(loaded.len(), 2);
+    assert_eq!(
+        loaded.sample(adopted, SECOND_NS).map(|s| s.touches),
+        Some(0)
+    );
+}

@@ -243,6 +243,14 @@ impl PlacementPolicy for ArcTier {
         builder.finish()
     }
 
+    fn adopt(&mut self, extent: ExtentId, tier: TierId, _view: &dyn TierView) {
+        // Resident, seen once: before any access, each goes in at T1's LRU end, so ARC
+        // replaces the adopted before what it admits itself.
+        if tier == TierId::FASTEST && !self.member.contains_key(&extent) {
+            self.insert(extent, List::T1);
+        }
+    }
+
     fn refused(&mut self, mv: &Move) {
         // A refused demotion of an extent ARC deleted leaves it on the fastest tier: listed
         // again, so a later plan demotes it (ghosts are found from ARC's lists anyway).

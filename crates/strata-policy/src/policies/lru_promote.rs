@@ -39,6 +39,22 @@ impl LruPromote {
         self.next_stamp += 1;
     }
 
+    /// Puts `extent` first in line for eviction, unless it is in line already.
+    fn put_first(&mut self, extent: ExtentId) {
+        if self.stamp_of.contains_key(&extent) {
+            return;
+        }
+        let front = self
+            .by_recency
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.next_stamp)
+            .saturating_sub(1);
+        self.stamp_of.insert(extent, front);
+        self.by_recency.insert(front, extent);
+    }
+
     fn forget(&mut self, extent: ExtentId) {
         if let Some(stamp) = self.stamp_of.remove(&extent) {
             self.by_recency.remove(&stamp);
@@ -128,19 +144,14 @@ impl PlacementPolicy for LruPromote {
     fn refused(&mut self, mv: &Move) {
         // A refused eviction leaves its victim on the fastest tier and the least recently
         // used, unless an access has put it back in line since.
-        if mv.reason == MoveReason::Evict
-            && mv.from == TierId::FASTEST
-            && !self.stamp_of.contains_key(&mv.extent)
-        {
-            let front = self
-                .by_recency
-                .keys()
-                .next()
-                .copied()
-                .unwrap_or(self.next_stamp)
-                .saturating_sub(1);
-            self.stamp_of.insert(mv.extent, front);
-            self.by_recency.insert(front, mv.extent);
+        if mv.reason == MoveReason::Evict && mv.from == TierId::FASTEST {
+            self.put_first(mv.extent);
+        }
+    }
+
+    fn adopt(&mut self, extent: ExtentId, tier: TierId, _view: &dyn TierView) {
+        if tier == TierId::FASTEST {
+            self.put_first(extent);
         }
     }
 }

@@ -211,6 +211,13 @@ impl PlacementPolicy for Smq {
         builder.finish()
     }
 
+    fn adopt(&mut self, extent: ExtentId, tier: TierId, _view: &dyn TierView) {
+        // A resident at the coldest level, least recent.
+        if tier == TierId::FASTEST {
+            self.residents.entry(extent).or_default();
+        }
+    }
+
     fn refused(&mut self, mv: &Move) {
         // A refused eviction leaves its victim on the fastest tier: a resident again, at the
         // coldest level (the next plan drops it if it has left after all). A refused

@@ -469,6 +469,18 @@ impl PlacementPolicy for Strata {
         Some(self.leader())
     }
 
+    /// Every candidate has the resident where the real placement has it, and the real
+    /// placement may evict it when the leader does.
+    fn adopt(&mut self, extent: ExtentId, tier: TierId, view: &dyn TierView) {
+        if tier >= view.slowest() {
+            return;
+        }
+        for shadow in &mut self.shadows {
+            shadow.adopt(extent, tier, view, self.now_ns);
+        }
+        self.real_upper.insert(extent);
+    }
+
     /// The cost-aware candidate's heat map: the baselines' books are short-lived and start
     /// again empty.
     fn save_state(&self) -> Option<Vec<u8>> {

@@ -250,6 +250,25 @@ impl Shadow {
         tier
     }
 
+    /// Takes in a resident the real placement had before this candidate began (see
+    /// [`PlacementPolicy::adopt`]): the candidate has it where the real placement has it.
+    pub(super) fn adopt(
+        &mut self,
+        extent: ExtentId,
+        tier: TierId,
+        real: &dyn TierView,
+        now_ns: u64,
+    ) {
+        self.map.set(extent, tier, real);
+        let view = ShadowView {
+            map: &self.map,
+            queues: &self.queues,
+            real,
+            now_ns,
+        };
+        self.policy.adopt(extent, tier, &view);
+    }
+
     /// Serves one foreground access on the candidate's placement, then lets the candidate
     /// react to it.
     pub(super) fn on_access(

@@ -184,6 +184,15 @@ impl PlacementPolicy for CostAware {
         self.copies = copies;
     }
 
+    /// The plan sees only extents in the heat map: an adopted resident enters it unvisited,
+    /// the coldest victim there is (a warm restart's map already has the visited ones).
+    fn adopt(&mut self, extent: ExtentId, tier: TierId, view: &dyn TierView) {
+        if tier < view.slowest() {
+            self.heat.adopt(extent);
+            self.note_placed(extent.volume, tier);
+        }
+    }
+
     fn place_new(&mut self, extent: ExtentId, view: &dyn TierView) -> TierId {
         let pinned = self
             .config
