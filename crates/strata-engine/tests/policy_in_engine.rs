@@ -163,8 +163,6 @@ fn after_a_restart_every_moving_policy_makes_room_on_the_full_fast_tier() {
         // smq's ranking has something to rank the hot one above).
         let hot = [9u64, 10, 11];
         let mut buf = vec![0u8; 4096];
-        // The planner's own 50 ms plans: `strata` budgets each plan's copies by the time
-        // since the last one, so plans a few ms apart would afford no swap at all.
         wait_for(&format!("{policy}: hot extents on nvme"), DEADLINE, || {
             for &extent in &hot {
                 handle.read(extent * MIB + 4096, &mut buf).unwrap();

@@ -23,6 +23,10 @@ struct Item {
 /// arrive during it).
 pub(super) const MIN_COPY_WEIGHT: f64 = 0.1;
 
+/// The planning interval the copy allowance and the saturation test assume at the least (the
+/// simulator plans every second, the engine every `plan_interval_ms`, 5 s by default).
+const NOMINAL_INTERVAL_NS: f64 = 1e9;
+
 /// The batch plus what it has spent of each device's copy allowance.
 struct Batch {
     builder: PlanBuilder,
@@ -166,10 +170,15 @@ impl CostAware {
 
     /// Copy time each device may take in the next interval of `interval_ns`: the configured
     /// share of it, and on a disk that served foreground requests since the last plan at most
-    /// the share the executor's mover gives copies there. Call it before
-    /// [`Self::update_load`], which consumes the interval's foreground time.
+    /// the share the executor's mover gives copies there. A plan sooner than
+    /// [`NOMINAL_INTERVAL_NS`] after the last one adds that share of the time since to what
+    /// the last plan and the express lane left, up to one nominal interval's worth: plans a
+    /// few ms apart (`Engine::plan_now` between two periodic plans) add up to what one plan
+    /// a second later would get, where each alone could afford no copy. Plans at least that
+    /// far apart get exactly their interval's share. Call it before [`Self::update_load`],
+    /// which consumes the interval's foreground time.
     fn copy_allowance_ns(&self, view: &dyn TierView, interval_ns: f64) -> Vec<f64> {
-        let configured = interval_ns * f64::from(self.config.max_copy_share_percent) / 100.0;
+        let configured = f64::from(self.config.max_copy_share_percent) / 100.0;
         (0..view.tier_count())
             .map(|rank| {
                 let disk_in_use = view.profile(tier(rank)).is_some_and(|p| p.seek_penalty)
@@ -177,12 +186,20 @@ impl CostAware {
                         .foreground_busy_ns
                         .get(rank)
                         .is_some_and(|&ns| ns > 0.0);
-                match self.copies {
+                let share = match self.copies {
                     CopyModel::Mover {
                         disk_time_share, ..
-                    } if disk_in_use => configured.min(interval_ns * disk_time_share),
+                    } if disk_in_use => configured.min(disk_time_share),
                     _ => configured,
-                }
+                };
+                let left = self
+                    .express
+                    .copy_ns_left
+                    .get(rank)
+                    .copied()
+                    .unwrap_or(0.0)
+                    .max(0.0);
+                (left + interval_ns * share).min(interval_ns.max(NOMINAL_INTERVAL_NS) * share)
             })
             .collect()
     }
@@ -195,11 +212,12 @@ impl CostAware {
         self.foreground_busy_ns.resize(tiers, 0.0);
         for rank in 0..tiers {
             let busy = std::mem::take(&mut self.foreground_busy_ns[rank]);
-            let observed = if view.queue_delay_ns(tier(rank)) >= interval_ns {
-                1.0
-            } else {
-                (busy / interval_ns as f64).min(1.0)
-            };
+            let observed =
+                if view.queue_delay_ns(tier(rank)) >= interval_ns.max(NOMINAL_INTERVAL_NS as u64) {
+                    1.0
+                } else {
+                    (busy / interval_ns as f64).min(1.0)
+                };
             self.load[rank] = (self.load[rank] + observed) / 2.0;
         }
     }

@@ -515,3 +515,17 @@ fn a_busy_disk_gets_only_the_movers_share_of_copy_time() {
         disk_ns(&idle)
     );
 }
+
+#[test]
+fn plans_a_millisecond_apart_add_up_to_the_copies_one_plan_a_second_later_makes() {
+    // One plan a second after the visits swaps 9 in (the test above). A plan every
+    // millisecond instead: each alone has 1 ms of copy time, less than one 1 MiB disk copy,
+    // so what one plan leaves carries to the next, up to a second's worth.
+    let mut rig = hot_behind_cold(20);
+    let mut moves = Vec::new();
+    for ms in 1..=1000u64 {
+        moves.extend(rig.plan(ms * 1_000_000));
+    }
+    assert_eq!(rig.tier_of(9), Some(TierId(0)), "{moves:?}");
+    assert_eq!(moves.len(), 2, "one swap, as from one plan: {moves:?}");
+}
