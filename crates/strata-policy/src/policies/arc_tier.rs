@@ -244,8 +244,8 @@ impl PlacementPolicy for ArcTier {
     }
 
     fn adopt(&mut self, extent: ExtentId, tier: TierId, _view: &dyn TierView) {
-        // Resident, seen once: before any access, each goes in at T1's LRU end, so ARC
-        // replaces the adopted before what it admits itself.
+        // Resident, seen once. Adopted before any access, so older in T1 than all ARC
+        // admits later: ARC replaces the adopted first.
         if tier == TierId::FASTEST && !self.member.contains_key(&extent) {
             self.insert(extent, List::T1);
         }
