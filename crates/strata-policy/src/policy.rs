@@ -65,6 +65,16 @@ pub trait PlacementPolicy: std::fmt::Debug + Send {
         let _ = (extent, tier, view);
     }
 
+    /// Drops what the policy keeps about every volume `keep` refuses: the engine calls it
+    /// when a volume is deleted, and at open with the volumes that still exist (a crash may
+    /// have come between a deletion and the next save of the state). Volume ids are never
+    /// reused, so nothing kept about a deleted volume is of use again; it would only grow
+    /// the books, the saved state and each plan's work. The default keeps nothing per
+    /// volume.
+    fn retain_volumes(&mut self, keep: &dyn Fn(u64) -> bool) {
+        let _ = keep;
+    }
+
     /// Observes one foreground access after it was served (the extent is placed) and returns
     /// moves to execute right away, queued behind the triggering request.
     fn on_access(&mut self, access: &Access, view: &dyn TierView) -> Vec<Move>;

@@ -518,6 +518,15 @@ impl TierQueues {
         (done_ns > now_ns).then_some(done_ns)
     }
 
+    /// Drops the chains of every extent whose copies are all done by `now_ns` (what
+    /// [`Self::copy_after`]'s sweep does when the chains have doubled), so nothing of an
+    /// extent that will not be served again stays behind.
+    pub fn sweep_finished(&mut self, now_ns: u64) {
+        self.advance(now_ns);
+        self.in_flight
+            .retain(|_, chain| !finished_by(chain, now_ns));
+    }
+
     /// Where a request for `extent` arriving at `now_ns` is served if a copy of it is in
     /// flight: the source of the earliest copy that is not done. `None` when none is.
     pub fn in_flight_source(&mut self, extent: ExtentId, now_ns: u64) -> Option<DevicePlace> {

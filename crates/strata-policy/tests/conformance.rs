@@ -7,8 +7,9 @@
 
 use strata_core::{DeviceProfile, TierKind};
 use strata_policy::{
-    Access, ExtentId, IoKind, PlacementMap, PlacementPolicy, PolicyConfig, SequentialDetector,
-    SlotLayout, TierId, TierSizing, TierSpec, TierView, policy_by_name, policy_names,
+    Access, ExtentId, HeatMap, IoKind, PlacementMap, PlacementPolicy, PolicyConfig,
+    SequentialDetector, SlotLayout, TierId, TierSizing, TierSpec, TierView, policy_by_name,
+    policy_names,
 };
 
 const EXTENT_BYTES: u64 = 1 << 20;
@@ -314,6 +315,78 @@ fn every_moving_policy_evicts_the_residents_it_adopted() {
                 .iter()
                 .all(|&e| map.location(e) != Some(TierId::FASTEST)),
             "{name}"
+        );
+    }
+}
+
+/// After `retain_volumes` refuses a volume (deleted), no policy keeps anything of it: not in
+/// its books (seen in its `Debug` form, where every extent it keeps shows its volume) and
+/// not in its saved state; the other volume's books stay.
+#[test]
+fn every_policy_forgets_a_deleted_volume() {
+    for name in policy_names() {
+        let mut policy = policy_by_name(name, &PolicyConfig::default()).expect(name);
+        let policy = policy.as_mut();
+        let mut tiers = layouts().remove(1);
+        if policy.tier_sizing() == TierSizing::UnboundedFastest {
+            tiers[0].capacity_extents = None;
+        }
+        let mut map = PlacementMap::new(tiers, EXTENT_BYTES).expect("valid tiers");
+        let mut time_ns = 0;
+        for _ in 0..20 {
+            for volume in 0..2 {
+                for index in 0..6 {
+                    time_ns += 50_000_000;
+                    let extent = ExtentId::new(volume, index);
+                    if map.location(extent).is_none() {
+                        let tier = policy.place_new(extent, &map);
+                        map.place(extent, tier).expect("room");
+                    }
+                    let access = Access {
+                        extent,
+                        kind: IoKind::Read,
+                        time_ns,
+                        len_bytes: 4096,
+                        offset_in_extent_bytes: None,
+                        sequential: false,
+                        run_bytes: 4096,
+                    };
+                    let moves = policy.on_access(&access, &map);
+                    execute(policy, &mut map, &moves, false);
+                }
+            }
+            let moves = policy.plan(time_ns, &map, 4 * EXTENT_BYTES);
+            execute(policy, &mut map, &moves, false);
+        }
+        // Volume 1 is deleted hours after its last read, when the copies `strata`'s
+        // candidates had in flight on their modelled devices are done (also those a read of
+        // volume 0 an hour later starts; a second such read starts none).
+        for _ in 0..2 {
+            time_ns += 3_600_000_000_000;
+            read_and_execute(policy, &mut map, 0, time_ns, false);
+        }
+        let mentions = |policy: &dyn PlacementPolicy, volume: u64| {
+            format!("{policy:?}").contains(&format!("volume: {volume},"))
+        };
+        let heat_of = |policy: &dyn PlacementPolicy, volume: u64| {
+            policy.save_state().map(|state| {
+                let heat = HeatMap::from_bytes(&state).expect("a heat map");
+                (0..6).any(|i| heat.sample(ExtentId::new(volume, i), time_ns).is_some())
+            })
+        };
+        let kept_before = (mentions(policy, 0), heat_of(policy, 0));
+        // Volume 1, read last in every round, is in the books of every policy that keeps any.
+        let keeps_books = ["lru-promote", "smq", "arc-tier", "strata"].contains(name);
+        let kept_1 = mentions(policy, 1) || heat_of(policy, 1) == Some(true);
+        assert_eq!(kept_1, keeps_books, "{name}");
+
+        policy.retain_volumes(&|volume| volume != 1);
+        assert!(!mentions(policy, 1), "{name} keeps books of volume 1");
+        assert_ne!(heat_of(policy, 1), Some(true), "{name} saves volume 1");
+        assert_eq!(
+            (mentions(policy, 0), heat_of(policy, 0)),
+            kept_before,
+            "{name} lost volume 0"
         );
     }
 }

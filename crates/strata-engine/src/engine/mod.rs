@@ -184,7 +184,7 @@ impl Engine {
             reservations: crate::reservation::Reservations::default(),
         };
         inner.load()?;
-        crate::migrate::state::adopt_residents(&inner);
+        crate::migrate::state::hand_over_placement(&inner);
         let inner = Arc::new(inner);
         // `static` keeps today's rule exactly (fastest tier with room); any other policy
         // decides where new extents go.
@@ -316,6 +316,13 @@ impl Engine {
         inner.release_slots(frees);
         volumes.remove(name);
         inner.publish_volumes(&volumes);
+        drop(volumes);
+        let deleted = volume.record.id;
+        inner
+            .tiering
+            .policy
+            .lock()
+            .retain_volumes(&|id| id != deleted);
         tracing::info!(volume = name, "volume deleted");
         Ok(())
     }

@@ -2,9 +2,10 @@
 //! heat map), saved in the store at shutdown (after the planner's last poll of the access
 //! rings) and by the planner every [`SAVE_INTERVAL`] in which accesses arrived, and loaded
 //! when the engine opens, so a restarted server starts warm. At open the policy is also
-//! handed every extent the last run left above the slowest tier (`adopt_residents`): saved
-//! state or not, it saw none of them placed, and a policy that evicts only what it knows
-//! would otherwise keep them there for ever. A saved state is advice,
+//! handed every extent the last run left above the slowest tier (`hand_over_placement`):
+//! saved state or not, it saw none of them placed, and a policy that evicts only what it
+//! knows would otherwise keep them there for ever; and it forgets volumes deleted after the
+//! state was saved. A saved state is advice,
 //! never data: one that does not load (corrupt, or saved under another heat configuration)
 //! is logged and the policy starts cold.
 
@@ -60,15 +61,18 @@ pub(crate) fn load(store: &dyn MetaStore, policy: &mut dyn PlacementPolicy) -> R
     Ok(clock_ns)
 }
 
-/// Tells the policy where the last run left every extent above the slowest tier
-/// ([`PlacementPolicy::adopt`]), so it can evict them; a saved state or not, the policy
-/// saw none of them placed.
-pub(crate) fn adopt_residents(inner: &EngineInner) {
+/// Hands the policy the placement it starts over: a saved state forgets the volumes
+/// deleted since it was saved ([`PlacementPolicy::retain_volumes`]), and every extent the
+/// last run left above the slowest tier is adopted ([`PlacementPolicy::adopt`]), so the
+/// policy can evict it; saved state or not, the policy saw none of them placed.
+pub(crate) fn hand_over_placement(inner: &EngineInner) {
     let view = EngineView::new(inner);
     let slowest = inner.tiers.len().saturating_sub(1);
+    let volumes = inner.volumes_by_id();
     let mut policy = inner.tiering.policy.lock();
+    policy.retain_volumes(&|id| volumes.contains_key(&id));
     let mut adopted = 0u64;
-    for (&volume, vol) in inner.volumes_by_id().iter() {
+    for (&volume, vol) in volumes.iter() {
         for (index, placement) in vol.map.allocated() {
             let Ok(rank) = u8::try_from(placement.tier) else {
                 continue;
@@ -236,6 +240,44 @@ mod tests {
         wait_for("a save after the access", Duration::from_secs(20), || {
             saved_clock() != first
         });
+    }
+
+    #[test]
+    fn a_deleted_volume_is_forgotten_at_deletion_and_after_a_crash() {
+        let (mut rig, kept) = warmed_up(Arc::new(MemoryStore::new()));
+        let deleted = {
+            let volume = rig
+                .engine
+                .create_volume(VolumeSpec::new("w", 16 * MIB))
+                .unwrap();
+            let handle = rig.engine.open_volume("w").unwrap();
+            handle.write(0, &pattern(7, 4096), false).unwrap();
+            let mut buf = vec![0u8; 4096];
+            for _ in 0..20 {
+                handle.read(0, &mut buf).unwrap();
+            }
+            ExtentId::new(volume.id, 0)
+        };
+        wait_for(
+            "the policy to see w's reads",
+            Duration::from_secs(20),
+            || heat_of(&rig.engine, deleted) >= 20.0,
+        );
+        // Saved with both volumes.
+        rig.engine.shutdown().unwrap();
+        rig.reopen();
+        assert!(heat_of(&rig.engine, deleted) > 15.0);
+
+        rig.engine.delete_volume("w").unwrap();
+        assert_eq!(heat_of(&rig.engine, deleted), 0.0, "forgotten at deletion");
+        // A crash before the next save: the saved state still has w, the restart drops it.
+        rig.reopen();
+        assert_eq!(
+            heat_of(&rig.engine, deleted),
+            0.0,
+            "forgotten after the crash"
+        );
+        assert!(heat_of(&rig.engine, kept) > 15.0, "v's heat stays");
     }
 
     #[test]

@@ -225,6 +225,11 @@ impl HeatMap {
         }
     }
 
+    /// Drops the heat of every volume `keep` refuses.
+    pub fn retain_volumes(&mut self, keep: impl Fn(u64) -> bool) {
+        self.volumes.retain(|&volume, _| keep(volume));
+    }
+
     /// The extent's heat decayed to `now_ns`, or `None` if it was never visited.
     pub fn sample(&self, extent: ExtentId, now_ns: u64) -> Option<HeatSample> {
         let entry = self.volumes.get(&extent.volume)?.get(extent.index)?;

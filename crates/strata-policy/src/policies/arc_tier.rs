@@ -251,6 +251,14 @@ impl PlacementPolicy for ArcTier {
         }
     }
 
+    fn retain_volumes(&mut self, keep: &dyn Fn(u64) -> bool) {
+        for list in &mut self.lists {
+            list.retain(|_, e| keep(e.volume));
+        }
+        self.member.retain(|e, _| keep(e.volume));
+        self.dropped.retain(|e| keep(e.volume));
+    }
+
     fn refused(&mut self, mv: &Move) {
         // A refused demotion of an extent ARC deleted leaves it on the fastest tier: listed
         // again, so a later plan demotes it (ghosts are found from ARC's lists anyway).

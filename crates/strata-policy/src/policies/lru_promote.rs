@@ -154,6 +154,11 @@ impl PlacementPolicy for LruPromote {
             self.put_first(extent);
         }
     }
+
+    fn retain_volumes(&mut self, keep: &dyn Fn(u64) -> bool) {
+        self.by_recency.retain(|_, e| keep(e.volume));
+        self.stamp_of.retain(|e, _| keep(e.volume));
+    }
 }
 
 #[cfg(test)]

@@ -218,6 +218,13 @@ impl PlacementPolicy for Smq {
         }
     }
 
+    fn retain_volumes(&mut self, keep: &dyn Fn(u64) -> bool) {
+        self.hotspots.retain(|&(volume, _), _| keep(volume));
+        self.residents.retain(|e, _| keep(e.volume));
+        self.touched.retain(|e, _| keep(e.volume));
+        self.promoting.retain(|e| keep(e.volume));
+    }
+
     fn refused(&mut self, mv: &Move) {
         // A refused eviction leaves its victim on the fastest tier: a resident again, at the
         // coldest level (the next plan drops it if it has left after all). A refused

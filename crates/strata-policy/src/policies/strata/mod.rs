@@ -481,6 +481,17 @@ impl PlacementPolicy for Strata {
         self.real_upper.insert(extent);
     }
 
+    fn retain_volumes(&mut self, keep: &dyn Fn(u64) -> bool) {
+        for shadow in &mut self.shadows {
+            shadow.retain_volumes(keep, self.now_ns);
+        }
+        self.real_upper.retain(|e| keep(e.volume));
+        self.leader_promoted.retain(|e| keep(e.volume));
+        for list in &mut self.victims {
+            list.retain(|e| keep(e.volume));
+        }
+    }
+
     /// The cost-aware candidate's heat map: the baselines' books are short-lived and start
     /// again empty.
     fn save_state(&self) -> Option<Vec<u8>> {

@@ -85,6 +85,18 @@ impl ShadowMap {
                 .is_none_or(|cap| self.used(tier, real) < cap)
     }
 
+    /// Forgets the placement of every extent of a volume `keep` refuses.
+    fn retain_volumes(&mut self, keep: &dyn Fn(u64) -> bool) {
+        let used = &mut self.used;
+        self.upper.retain(|e, tier| {
+            let kept = keep(e.volume);
+            if !kept && let Some(n) = used.get_mut(tier.rank()) {
+                *n = n.saturating_sub(1);
+            }
+            kept
+        });
+    }
+
     /// Records `extent` on `tier` (the slowest tier is implicit).
     pub(super) fn set(&mut self, extent: ExtentId, tier: TierId, real: &dyn TierView) {
         if let Some(old) = self.upper.remove(&extent)
@@ -267,6 +279,16 @@ impl Shadow {
             now_ns,
         };
         self.policy.adopt(extent, tier, &view);
+    }
+
+    /// Forgets the volumes `keep` refuses: the candidate's books and its placement of them,
+    /// and the copies done by `now_ns`. Copies still in flight finish on the shadow's
+    /// devices as they would have, and are swept later.
+    pub(super) fn retain_volumes(&mut self, keep: &dyn Fn(u64) -> bool, now_ns: u64) {
+        self.policy.retain_volumes(keep);
+        self.map.retain_volumes(keep);
+        self.executed.retain(|mv| keep(mv.extent.volume));
+        self.queues.sweep_finished(now_ns);
     }
 
     /// Serves one foreground access on the candidate's placement, then lets the candidate

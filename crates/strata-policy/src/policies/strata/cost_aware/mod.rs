@@ -193,6 +193,13 @@ impl PlacementPolicy for CostAware {
         }
     }
 
+    fn retain_volumes(&mut self, keep: &dyn Fn(u64) -> bool) {
+        self.heat.retain_volumes(keep);
+        self.moved_at_ns.retain(|e, _| keep(e.volume));
+        self.usage.retain(|&(volume, _), _| keep(volume));
+        self.express.victims.retain(|e| keep(e.volume));
+    }
+
     fn place_new(&mut self, extent: ExtentId, view: &dyn TierView) -> TierId {
         let pinned = self
             .config
