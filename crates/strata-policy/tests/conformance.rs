@@ -204,7 +204,17 @@ fn read_and_execute(
     time_ns: u64,
     refuse: bool,
 ) {
-    let extent = ExtentId::new(0, index);
+    read_extent_and_execute(policy, map, ExtentId::new(0, index), time_ns, refuse);
+}
+
+/// [`read_and_execute`] for an extent of any volume.
+fn read_extent_and_execute(
+    policy: &mut dyn PlacementPolicy,
+    map: &mut PlacementMap,
+    extent: ExtentId,
+    time_ns: u64,
+    refuse: bool,
+) {
     if map.location(extent).is_none() {
         let tier = policy.place_new(extent, map);
         map.place(extent, tier).expect("room");
@@ -338,21 +348,7 @@ fn every_policy_forgets_a_deleted_volume() {
                 for index in 0..6 {
                     time_ns += 50_000_000;
                     let extent = ExtentId::new(volume, index);
-                    if map.location(extent).is_none() {
-                        let tier = policy.place_new(extent, &map);
-                        map.place(extent, tier).expect("room");
-                    }
-                    let access = Access {
-                        extent,
-                        kind: IoKind::Read,
-                        time_ns,
-                        len_bytes: 4096,
-                        offset_in_extent_bytes: None,
-                        sequential: false,
-                        run_bytes: 4096,
-                    };
-                    let moves = policy.on_access(&access, &map);
-                    execute(policy, &mut map, &moves, false);
+                    read_extent_and_execute(policy, &mut map, extent, time_ns, false);
                 }
             }
             let moves = policy.plan(time_ns, &map, 4 * EXTENT_BYTES);
