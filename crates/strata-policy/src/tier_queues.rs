@@ -620,8 +620,7 @@ impl TierQueues {
         chain.push_back(link);
         self.advance(now_ns);
         if self.in_flight.len() >= self.sweep_at {
-            self.in_flight
-                .retain(|_, chain| !finished_by(chain, now_ns));
+            self.sweep_finished(now_ns);
             self.sweep_at = 2 * self.in_flight.len() + 64;
         }
         copy

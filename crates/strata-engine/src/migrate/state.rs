@@ -73,11 +73,9 @@ pub(crate) fn hand_over_placement(inner: &EngineInner) {
     policy.retain_volumes(&|id| volumes.contains_key(&id));
     let mut adopted = 0u64;
     for (&volume, vol) in volumes.iter() {
-        for (index, placement) in vol.map.allocated() {
-            let Ok(rank) = u8::try_from(placement.tier) else {
-                continue;
-            };
-            if placement.tier < slowest {
+        let upper = vol.map.allocated().filter(|(_, p)| p.tier < slowest);
+        for (index, placement) in upper {
+            if let Ok(rank) = u8::try_from(placement.tier) {
                 policy.adopt(ExtentId::new(volume, index), TierId(rank), &view);
                 adopted += 1;
             }

@@ -218,9 +218,10 @@ impl HeatMap {
     /// its heat.
     pub fn adopt(&mut self, extent: ExtentId) {
         let heat = self.volumes.entry(extent.volume).or_default();
-        if !heat.slot(extent.index).is_visited() {
+        let entry = heat.slot(extent.index);
+        if !entry.is_visited() {
             // The oldest stamp there is; no visit counted.
-            heat.slot(extent.index).stamp_ticks = 1;
+            entry.stamp_ticks = 1;
             heat.visited += 1;
         }
     }
