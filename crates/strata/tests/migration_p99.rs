@@ -9,7 +9,8 @@
 //!
 //! - `fg_nvme`: 4 KiB random reads, 2,000/s at queue depth 4, on a 32 MiB volume pinned
 //!   to nvme;
-//! - `fg_hdd`: 4 KiB random reads, 30/s at queue depth 1, on a 32 MiB volume pinned to hdd;
+//! - `fg_hdd`: 4 KiB random reads, 30/s at queue depth 1, on a 32 MiB volume pinned to hdd
+//!   (with `P99_HDD=saturate`, unthrottled at queue depth 4: a disk that is never idle);
 //! - `churn`: one 4 KiB read per 1 MiB extent, 30/s, cycling over a 512 MiB volume that is
 //!   mostly on hdd. Under `lru-promote` every such read promotes its extent (1 MiB copied
 //!   hdd → nvme, an older one copied back down), and the cycle is longer than nvme holds,
@@ -184,12 +185,13 @@ fn run(dir: &Path, policy: &str, mbps: u64, ramp_s: u64, runtime_s: u64, bg_mib:
          rate_process=poisson\n\
          [fg_nvme]\nuri={nvme}\nrw=randread\nbs=4k\niodepth=4\nrate_iops=2000\nsize=32M\n\
          write_lat_log={lat}\n\
-         [fg_hdd]\nuri={hdd}\nrw=randread\nbs=4k\niodepth=1\nrate_iops=30\nsize=32M\n\
+         [fg_hdd]\nuri={hdd}\nrw=randread\nbs=4k\n{hdd_load}size=32M\n\
          [churn]\nuri={bg}\nrw=read:1020k\nbs=4k\niodepth=1\nrate_iops=30\nsize={bg_mib}M\n",
         nvme = server.uri("fgn"),
         hdd = server.uri("fgh"),
         bg = server.uri("bg"),
         lat = dir.join("nvme").display(),
+        hdd_load = hdd_load().fio_options(),
     );
     let job_path = dir.join("p99.fio");
     std::fs::write(&job_path, job).expect("write job");
@@ -292,6 +294,38 @@ fn second_policy() -> String {
     std::env::var("P99_SECOND").unwrap_or_else(|_| "lru-promote".to_owned())
 }
 
+/// What the `fg_hdd` job asks of the hdd: `P99_HDD=saturate` makes it unthrottled at queue
+/// depth 4, so the disk is never idle (the mover's yields always time out); else 30/s at QD1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HddLoad {
+    Paced,
+    Saturate,
+}
+
+impl HddLoad {
+    fn fio_options(self) -> &'static str {
+        match self {
+            HddLoad::Paced => "iodepth=1\nrate_iops=30\n",
+            HddLoad::Saturate => "iodepth=4\n",
+        }
+    }
+
+    fn row_name(self) -> &'static str {
+        match self {
+            HddLoad::Paced => "4 KiB random reads, hdd, 30/s QD1",
+            HddLoad::Saturate => "4 KiB random reads, hdd, unthrottled QD4",
+        }
+    }
+}
+
+fn hdd_load() -> HddLoad {
+    match std::env::var("P99_HDD").as_deref() {
+        Ok("saturate") => HddLoad::Saturate,
+        Ok(other) => panic!("P99_HDD: `saturate` or unset, not {other:?}"),
+        Err(_) => HddLoad::Paced,
+    }
+}
+
 /// Rounds per rate: `P99_ROUNDS`, else 3.
 fn bench_rounds() -> usize {
     std::env::var("P99_ROUNDS").map_or(3, |r| r.parse().expect("P99_ROUNDS: a count"))
@@ -299,7 +333,7 @@ fn bench_rounds() -> usize {
 
 /// `cargo test -p strata --test migration_p99 -- --ignored --nocapture bench_p99_while_migrating`
 /// (`P99_MBPS=16` for one rate, `P99_ROUNDS=5` for more rounds, `P99_SECOND=static` for
-/// the A/A control; `--release` after `test` for what a deployment runs: in the debug build
+/// the A/A control, `P99_HDD=saturate` for an hdd that foreground reads never leave idle; `--release` after `test` for what a deployment runs: in the debug build
 /// copies cost the nvme reads more, see BENCHMARKS.md)
 #[test]
 #[ignore = "benchmark for BENCHMARKS.md: six 35 s fio runs per rate (P99_ROUNDS changes it)"]
@@ -313,6 +347,10 @@ fn bench_p99_while_migrating() {
     let mut per_second = vec![
         "| configured MB/s | foreground | static median 1 s p99 | migrating median 1 s p99 | ratio | ratio per round |".to_owned(),
         "|---:|---|---:|---:|---:|---|".to_owned(),
+    ];
+    let mut throughput = vec![
+        "| configured MB/s | foreground | static hdd reads | migrating hdd reads | ratio | migrated MB/s | disk-time wait s |".to_owned(),
+        "|---:|---|---:|---:|---:|---:|---:|".to_owned(),
     ];
     for mbps in bench_rates() {
         let mut runs: Vec<(Run, Run)> = Vec::new();
@@ -333,7 +371,7 @@ fn bench_p99_while_migrating() {
         type Pick = fn(&Run) -> Latency;
         let rows: [(&str, Pick); 2] = [
             ("4 KiB random reads, nvme, 2,000/s QD4", |r| r.nvme),
-            ("4 KiB random reads, hdd, 30/s QD1", |r| r.hdd),
+            (hdd_load().row_name(), |r| r.hdd),
         ];
         for (name, pick) in rows {
             let stat = |f: fn(&Latency) -> f64, which: fn(&(Run, Run)) -> &Run| {
@@ -353,6 +391,24 @@ fn bench_p99_while_migrating() {
                 median(runs.iter().map(|(_, m)| m.migration_mbps).collect()),
             ));
         }
+        // What the copies cost the hdd's foreground reads in throughput (the p99 of a
+        // saturated disk is its queue; its reads done are what a share of its time takes).
+        let reads = |which: fn(&(Run, Run)) -> &Run| {
+            median(runs.iter().map(|r| which(r).hdd.ios as f64).collect())
+        };
+        throughput.push(format!(
+            "| {mbps} | {} | {:.0} | {:.0} | {:.3} | {:.2} | {:.1} |",
+            hdd_load().row_name(),
+            reads(|r| &r.0),
+            reads(|r| &r.1),
+            median(
+                runs.iter()
+                    .map(|(b, m)| m.hdd.ios as f64 / b.hdd.ios as f64)
+                    .collect()
+            ),
+            median(runs.iter().map(|(_, m)| m.migration_mbps).collect()),
+            median(runs.iter().map(|(_, m)| m.disk_time_wait_s).collect()),
+        ));
         let (ratio, per_round) = ratio_summary(
             runs.iter()
                 .map(|(b, m)| m.nvme_p99_per_s_us / b.nvme_p99_per_s_us)
@@ -364,5 +420,10 @@ fn bench_p99_while_migrating() {
             median(runs.iter().map(|(_, m)| m.nvme_p99_per_s_us).collect()),
         ));
     }
-    println!("{}\n\n{}", table.join("\n"), per_second.join("\n"));
+    println!(
+        "{}\n\n{}\n\n{}",
+        table.join("\n"),
+        per_second.join("\n"),
+        throughput.join("\n")
+    );
 }
