@@ -25,6 +25,17 @@ pub const FOREGROUND_ACTIVE_NS: u64 = 1_000_000_000;
 /// Device time copies may take at once after a quiet spell: about one seek and one chunk.
 pub const BURST_NS: f64 = 20_000_000.0;
 
+/// The device time to charge for one copy request on a disk: what it took (`measured_ns`),
+/// but no more than the disk's profile gives such a request, seek included (`modelled_ns`).
+///
+/// A request that queued behind foreground requests took their service time too, which is
+/// theirs: charging all of it held copies to a fraction of their share exactly when a disk is
+/// busiest (BENCHMARKS.md, "Foreground p99 while migrating", the saturated hdd). A request
+/// that needed no seek, the next piece where the head already is, is charged what it took.
+pub fn device_ns(measured_ns: u64, modelled_ns: u64) -> u64 {
+    measured_ns.min(modelled_ns)
+}
+
 /// One disk's account. See the module docs.
 #[derive(Debug, Clone)]
 pub struct TimeShare {
@@ -111,6 +122,18 @@ mod tests {
         // Foreground gone for longer than the window: nothing to protect.
         account.charge(700 * MS, 2, 100 * MS);
         assert_eq!(account.wait_ns(700 * MS + FOREGROUND_ACTIVE_NS, 2), 0);
+    }
+
+    #[test]
+    fn a_copy_request_is_charged_its_own_device_time_not_its_queueing() {
+        use strata_core::{DeviceProfile, IoKind};
+        let chunk = DeviceProfile::HDD.service_ns(IoKind::Read, 128 << 10, false);
+        // 4 ms of seek and 0.73 ms of transfer.
+        assert!((4_700_000..4_800_000).contains(&chunk), "{chunk}");
+        // Behind three foreground reads (about 12 ms) it took 17 ms: 4.7 of them are its own.
+        assert_eq!(device_ns(17 * MS, chunk), chunk);
+        // Where the head already was, it took only its transfer: that is what it cost.
+        assert_eq!(device_ns(730_000, chunk), 730_000);
     }
 
     proptest! {

@@ -23,7 +23,9 @@
 //! the moves were decided, each once the previous one is done; on a disk that foreground
 //! requests used within the last second, copies take at most a share of its time, charged to
 //! the same [`TimeShare`] account the engine keeps (with the idle device's service time of
-//! the copy's read or write, where the engine charges the step's measured time); and a move
+//! the copy's read or write, where the engine charges each request's measured time up to
+//! that service time, [`crate::disk_time::device_ns`], and on a busy disk copies an extent
+//! in one request, as here); and a move
 //! decided while the mover's queue is full is refused ([`TierQueues::mover_full`]). The mover
 //! starts a copy only when virtual time reaches it, so whether the disk is in use is known
 //! then, not guessed when the move is decided; until then a copy's end is estimated as if it

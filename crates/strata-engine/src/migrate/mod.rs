@@ -42,6 +42,11 @@ const MAX_FOREGROUND_YIELD: Duration = Duration::from_millis(5);
 const MAX_FOREGROUND_YIELD_SEEKING: Duration = Duration::from_millis(20);
 /// Longest sleep of a copy waiting for its disk-time share before it looks again.
 const DISK_TIME_POLL_NS: u64 = 50_000_000;
+/// Longest step of a copy when foreground requests keep one of its tiers, a disk, busy (its
+/// queue did not drain within the yield): the rest of the extent goes in one request up to
+/// this, so a default 1 MiB extent costs the disk one seek instead of one per chunk, and the
+/// foreground requests queued with it one wait instead of eight.
+const BUSY_DISK_STEP_BYTES: u64 = 4 << 20;
 /// How often a yielding chunk copy looks whether foreground I/O has drained.
 const FOREGROUND_POLL: Duration = Duration::from_micros(200);
 

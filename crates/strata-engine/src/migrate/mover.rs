@@ -29,8 +29,9 @@ use crate::{EngineError, Result};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use strata_core::IoKind;
 use strata_device::TierDevice;
-use strata_policy::MoveRejection;
+use strata_policy::{MoveRejection, disk_time};
 
 /// Reason of operator moves (`Engine::migrate_extent`), which reservations do not stop.
 pub(crate) const MANUAL_REASON: &str = "manual";
@@ -363,16 +364,31 @@ impl EngineInner {
                 self.wait_for_disk_time(source.tier, dest.tier)?;
             }
         }
+        // Steps longer than a chunk, allocated only when a busy disk calls for them.
+        let mut long_buf = Vec::new();
         let mut done = 0;
         while done < len {
-            let n = chunk.min(len - done);
-            let part = &mut buf[..n as usize];
+            let mut n = chunk.min(len - done);
             if paced {
                 if self.tiering.cancel.is_cancelled() {
                     return Err(Attempt::Cancelled);
                 }
-                self.yield_to_foreground(source.tier, dest.tier);
+                // A disk whose queue never drained is kept busy by foreground requests:
+                // each chunk would wait behind them and then seek, and so would the request
+                // after it. The rest of the extent goes in one step instead (up to
+                // `BUSY_DISK_STEP_BYTES`): one seek, as the policies' copy model has it.
+                if !self.yield_to_foreground(source.tier, dest.tier)
+                    && self.seeking(&[source.tier, dest.tier])
+                {
+                    n = (len - done).min(super::BUSY_DISK_STEP_BYTES.max(chunk));
+                }
             }
+            let part = if n <= chunk {
+                &mut buf[..n as usize]
+            } else {
+                long_buf.resize(usize::try_from(n).unwrap_or(usize::MAX), 0);
+                &mut long_buf[..]
+            };
             let started = Instant::now();
             src_tier
                 .device
@@ -380,7 +396,7 @@ impl EngineInner {
                 .map_err(|e| {
                     Attempt::Device(source.tier, format!("{} read: {e}", src_tier.name()))
                 })?;
-            self.charge_disk_time(source.tier, started.elapsed());
+            self.charge_disk_time(source.tier, started.elapsed(), IoKind::Read, n);
             let started = Instant::now();
             dst_tier
                 .device
@@ -388,7 +404,7 @@ impl EngineInner {
                 .map_err(|e| {
                     Attempt::Device(dest.tier, format!("{} write: {e}", dst_tier.name()))
                 })?;
-            self.charge_disk_time(dest.tier, started.elapsed());
+            self.charge_disk_time(dest.tier, started.elapsed(), IoKind::Write, n);
             done += n;
         }
         dst_tier
@@ -397,18 +413,23 @@ impl EngineInner {
             .map_err(|e| Attempt::Device(dest.tier, format!("{} flush: {e}", dst_tier.name())))
     }
 
-    /// Waits (bounded) while foreground requests are in flight on either tier.
-    fn yield_to_foreground(&self, a: usize, b: usize) {
+    /// Either tier is a disk (its profile has a seek penalty).
+    fn seeking(&self, tiers: &[usize]) -> bool {
+        tiers
+            .iter()
+            .any(|&t| self.tiers[t].config.profile.seek_penalty)
+    }
+
+    /// Waits (bounded) while foreground requests are in flight on either tier; `false` if
+    /// they still were when the wait ran out.
+    fn yield_to_foreground(&self, a: usize, b: usize) -> bool {
         let busy = || {
             self.tiers[a].fg_in_flight.load(Ordering::Relaxed) > 0
                 || self.tiers[b].fg_in_flight.load(Ordering::Relaxed) > 0
         };
         // A chunk let in among queued foreground requests on a disk costs each of them a
         // seek, so a disk's queue gets longer to drain.
-        let seeking = [a, b]
-            .iter()
-            .any(|&t| self.tiers[t].config.profile.seek_penalty);
-        let limit = if seeking {
+        let limit = if self.seeking(&[a, b]) {
             super::MAX_FOREGROUND_YIELD_SEEKING
         } else {
             super::MAX_FOREGROUND_YIELD
@@ -419,6 +440,7 @@ impl EngineInner {
         while busy() && Instant::now() < deadline {
             std::thread::sleep(super::FOREGROUND_POLL);
         }
+        !busy()
     }
 
     /// Waits while either tier is a disk in use whose copies took more than their share of
@@ -460,14 +482,20 @@ impl EngineInner {
             .collect()
     }
 
-    /// Charges `busy` of device time to `tier`'s disk-time account (disks only).
-    fn charge_disk_time(&self, tier: usize, busy: Duration) {
-        if !self.tiers[tier].config.profile.seek_penalty {
+    /// Charges a copy step's device time to `tier`'s disk-time account (disks only): the
+    /// `len` bytes of `kind` took `took`, of which no more than the tier's profile gives such
+    /// a request, seek included, is the copy's own ([`disk_time::device_ns`]).
+    fn charge_disk_time(&self, tier: usize, took: Duration, kind: IoKind, len: u64) {
+        let profile = &self.tiers[tier].config.profile;
+        if !profile.seek_penalty {
             return;
         }
         let now = self.tiering.now_ns();
         let calls = self.tiers[tier].fg_calls.load(Ordering::Relaxed);
-        let busy_ns = u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX);
+        let busy_ns = disk_time::device_ns(
+            u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
+            profile.service_ns(kind, len, false),
+        );
         self.tiering.disk_time[tier]
             .lock()
             .charge(now, calls, busy_ns);
