@@ -114,4 +114,31 @@ pub enum MoveRejection {
     OverBudget,
     /// The executor's queue of moves waiting to run is full.
     QueueFull,
+    /// Another move of the extent waits in the executor's queue. (A repeat of the very
+    /// move queued is counted too, but not refused: that one will still run.)
+    AlreadyQueued,
+}
+
+impl MoveRejection {
+    /// Every reason, in the order counters list them.
+    pub const ALL: [MoveRejection; 6] = [
+        MoveRejection::WrongSource,
+        MoveRejection::InvalidTarget,
+        MoveRejection::TargetFull,
+        MoveRejection::OverBudget,
+        MoveRejection::QueueFull,
+        MoveRejection::AlreadyQueued,
+    ];
+
+    /// The reason as metrics and JSON name it (`wrong_source`, `over_budget`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoveRejection::WrongSource => "wrong_source",
+            MoveRejection::InvalidTarget => "invalid_target",
+            MoveRejection::TargetFull => "target_full",
+            MoveRejection::OverBudget => "over_budget",
+            MoveRejection::QueueFull => "queue_full",
+            MoveRejection::AlreadyQueued => "already_queued",
+        }
+    }
 }

@@ -34,12 +34,18 @@ pub(super) fn write_migration(out: &mut Exposition, stats: &MigrationStats) {
         "Moves the placement policy asked for, before any rejection.",
         stats.planned as f64,
     );
-    out.single(
+    out.family(
         "strata_migration_rejected_total",
         MetricType::Counter,
-        "Moves the executor refused (wrong source, invalid, full or degraded target, over budget, queue full).",
-        stats.rejected as f64,
+        "Moves the executor refused, by reason (wrong source, invalid, full or degraded target, over budget, queue full, already queued).",
     );
+    for (reason, count) in &stats.rejected_by_reason {
+        out.sample(
+            "strata_migration_rejected_total",
+            &[("reason", reason)],
+            *count as f64,
+        );
+    }
     out.family(
         "strata_migration_moves_total",
         MetricType::Counter,
@@ -100,6 +106,9 @@ mod tests {
             following: Some("arc-tier".to_owned()),
             planned: 9,
             rejected: 2,
+            rejected_by_reason: [("over_budget", 1), ("already_queued", 1)]
+                .into_iter()
+                .collect(),
             completed: 5,
             failed: 1,
             aborted: 3,
@@ -117,7 +126,8 @@ mod tests {
             "strata_migration_policy_info{policy=\"strata\"} 1",
             "strata_migration_policy_following_info{candidate=\"arc-tier\"} 1",
             "strata_migration_planned_total 9",
-            "strata_migration_rejected_total 2",
+            "strata_migration_rejected_total{reason=\"over_budget\"} 1",
+            "strata_migration_rejected_total{reason=\"already_queued\"} 1",
             "strata_migration_moves_total{outcome=\"done\"} 5",
             "strata_migration_moves_total{outcome=\"failed\"} 1",
             "strata_migration_moves_total{outcome=\"aborted\"} 3",

@@ -61,8 +61,11 @@ pub struct MigrationStats {
     /// Moves the policy asked for (plan and on_access), before any rejection.
     pub planned: u64,
     /// Moves refused by the executor contract (wrong source, invalid or full or degraded
-    /// target, over budget, queue full).
+    /// target, over budget, queue full, another move of the extent queued), and repeats of
+    /// a queued move.
     pub rejected: u64,
+    /// `rejected` by reason ([`MoveRejection::as_str`]), every reason listed.
+    pub rejected_by_reason: BTreeMap<&'static str, u64>,
     pub completed: u64,
     pub failed: u64,
     pub aborted: u64,
@@ -82,7 +85,8 @@ pub struct MigrationStats {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub planned: AtomicU64,
-    pub rejected: AtomicU64,
+    /// By reason, in the order of [`MoveRejection::ALL`].
+    pub rejected: [AtomicU64; MoveRejection::ALL.len()],
     pub completed: AtomicU64,
     pub failed: AtomicU64,
     pub aborted: AtomicU64,
@@ -90,6 +94,15 @@ pub(crate) struct Counters {
     pub bytes_moved: AtomicU64,
     pub in_flight: AtomicU64,
     pub disk_time_wait_ns: AtomicU64,
+}
+
+impl Counters {
+    pub fn count_rejection(&self, why: MoveRejection) {
+        let at = MoveRejection::ALL.iter().position(|&r| r == why);
+        if let Some(counter) = at.and_then(|i| self.rejected.get(i)) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -224,8 +237,15 @@ impl Tiering {
         for mv in moves {
             self.counters.planned.fetch_add(1, Ordering::Relaxed);
             let queued = queue.queued.get(&mv.extent).copied();
-            if queued.is_some() || queue.moves.len() >= self.config.max_queued_moves {
-                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            let refusal = if queued.is_some() {
+                Some(MoveRejection::AlreadyQueued)
+            } else if queue.moves.len() >= self.config.max_queued_moves {
+                Some(MoveRejection::QueueFull)
+            } else {
+                None
+            };
+            if let Some(why) = refusal {
+                self.counters.count_rejection(why);
                 if queued != Some(mv) {
                     refused.push(mv);
                 }
@@ -268,8 +288,8 @@ impl Tiering {
     }
 
     /// Counts `mv` as rejected (`why`) and tells the policy.
-    pub fn reject(&self, mv: &Move, _why: MoveRejection) {
-        self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+    pub fn reject(&self, mv: &Move, why: MoveRejection) {
+        self.counters.count_rejection(why);
         self.tell_refused(std::slice::from_ref(mv));
     }
 
@@ -280,7 +300,12 @@ impl Tiering {
             policy: self.config.policy.clone(),
             following: self.policy.lock().following().map(str::to_owned),
             planned: load(&c.planned),
-            rejected: load(&c.rejected),
+            rejected: c.rejected.iter().map(load).sum(),
+            rejected_by_reason: MoveRejection::ALL
+                .iter()
+                .zip(&c.rejected)
+                .map(|(why, n)| (why.as_str(), load(n)))
+                .collect(),
             completed: load(&c.completed),
             failed: load(&c.failed),
             aborted: load(&c.aborted),
@@ -368,7 +393,19 @@ mod tests {
         tiering.reject(&promote(4), MoveRejection::OverBudget);
         assert_eq!(*told.lock(), vec![evict_1, promote(3), promote(4)]);
         assert_eq!(tiering.queue_len(), 2);
-        assert_eq!(tiering.stats(Vec::new()).rejected, 4);
+        let stats = tiering.stats(Vec::new());
+        assert_eq!(stats.rejected, 4);
+        let by = |why: MoveRejection| stats.rejected_by_reason[why.as_str()];
+        assert_eq!(
+            (
+                by(MoveRejection::AlreadyQueued),
+                by(MoveRejection::QueueFull),
+                by(MoveRejection::OverBudget),
+                by(MoveRejection::WrongSource),
+            ),
+            (2, 1, 1, 0)
+        );
+        assert_eq!(stats.rejected_by_reason.len(), MoveRejection::ALL.len());
     }
 
     /// The mover's own refusals: a move whose copy fails on the device, one whose source
@@ -422,6 +459,7 @@ mod tests {
         assert_eq!(got, vec![failed, wrong_source, no_volume]);
         let stats = tiering.stats(Vec::new());
         assert_eq!((stats.failed, stats.rejected, stats.completed), (1, 2, 0));
+        assert_eq!(stats.rejected_by_reason["wrong_source"], 2);
         assert_eq!(engine.extent_tier("v", 0).unwrap(), Some(TierKind::Nvme));
         engine.shutdown().unwrap();
         assert_eq!(told.lock().len(), 3, "nothing is reported twice");
