@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # The migration queue of a `strata` server whose hdd foreground reads never leave idle:
-# one `strata serve` (emulated nvme 256 MiB, ssd 512 MiB, hdd 4 GiB, policy `strata`), a
+# one `strata serve` (emulated nvme 256 MiB, ssd 512 MiB, hdd 4 GiB, placement policy
+# $POLICY, default `strata`), a
 # 2 GiB volume written through fio's nbd engine (the last 1.25 GiB of it lands on the hdd),
 # then zipf(1.1) 4 KiB random reads at queue depth 4 for SECONDS (default 120). Prints,
 # every 10 s, the moves done and queued and the reads so far, then fio's read IOPS and
 # latency and the migration counters. A mover that falls behind what the policy plans
 # shows as a queue that keeps growing (BENCHMARKS.md, "A disk that foreground reads never
-# leave idle"). Usage: scripts/busy-hdd-queue.sh [STRATA_BIN] [SECONDS]
+# leave idle"); with each policy in turn it compares them on a real server ("The policies
+# on a real server with a busy hdd").
+# Usage: [POLICY=P] scripts/busy-hdd-queue.sh [STRATA_BIN] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 strata="$(realpath "${1:-target/release/strata}")"
 seconds="${2:-120}"
+policy="${POLICY:-strata}"
 work="$(mktemp -d)"
 pid=
 cleanup() {
@@ -31,7 +35,7 @@ nbd_listen = "127.0.0.1:$nbd_port"
 api_listen = "127.0.0.1:$((nbd_port + 1))"
 
 [placement]
-policy = "strata"
+policy = "$policy"
 
 [[tier]]
 kind = "nvme"
@@ -62,6 +66,7 @@ fio --name=zipf --ioengine=nbd --uri="$uri" --rw=randread --bs=4k --size=2G --io
   --random_distribution=zipf:1.1 --time_based --runtime="$seconds" --output-format=json \
   --output="$work/zipf.json" >/dev/null 2>&1 &
 fio_pid=$!
+echo "policy $policy"
 echo "s done queued"
 for ((t = 10; t <= seconds; t += 10)); do
   sleep 10
