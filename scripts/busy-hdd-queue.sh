@@ -4,7 +4,7 @@
 # $POLICY, default `strata`), a
 # 2 GiB volume written through fio's nbd engine (the last 1.25 GiB of it lands on the hdd),
 # then zipf(1.1) 4 KiB random reads at queue depth 4 for SECONDS (default 120). Prints,
-# every 10 s, the moves done and queued and the reads so far, then fio's read IOPS and
+# every 10 s, the moves done and queued and how long the oldest has waited, then fio's read IOPS and
 # latency and the migration counters. A mover that falls behind what the policy plans
 # shows as a queue that keeps growing (BENCHMARKS.md, "A disk that foreground reads never
 # leave idle"); with each policy in turn it compares them on a real server ("The policies
@@ -67,10 +67,11 @@ fio --name=zipf --ioengine=nbd --uri="$uri" --rw=randread --bs=4k --size=2G --io
   --output="$work/zipf.json" >/dev/null 2>&1 &
 fio_pid=$!
 echo "policy $policy"
-echo "s done queued"
+echo "s done queued oldest_s"
 for ((t = 10; t <= seconds; t += 10)); do
   sleep 10
-  echo "$t $(metric 'strata_migration_moves_total{outcome="done"}') $(metric strata_migration_queue_length)"
+  echo "$t $(metric 'strata_migration_moves_total{outcome="done"}') $(metric strata_migration_queue_length)" \
+    "$(metric strata_migration_queue_oldest_seconds)"
 done
 wait "$fio_pid"
 python3 - "$work/zipf.json" <<'EOF'

@@ -82,6 +82,12 @@ pub(super) fn write_migration(out: &mut Exposition, stats: &MigrationStats) {
         stats.queue_len as f64,
     );
     out.single(
+        "strata_migration_queue_oldest_seconds",
+        MetricType::Gauge,
+        "How long the oldest move waiting for the executor has waited (0 with none).",
+        stats.queue_oldest_ms as f64 / 1000.0,
+    );
+    out.single(
         "strata_migration_in_flight",
         MetricType::Gauge,
         "Moves being executed now (0 or 1).",
@@ -116,6 +122,7 @@ mod tests {
             bytes_moved: 5 << 20,
             disk_time_wait_ms: 2500,
             queue_len: 7,
+            queue_oldest_ms: 1500,
             in_flight: 1,
             degraded_tiers: vec![strata_core::TierKind::Ssd],
         };
@@ -135,6 +142,7 @@ mod tests {
             "strata_migration_bytes_total 5242880",
             "strata_migration_disk_time_wait_seconds_total 2.5",
             "strata_migration_queue_length 7",
+            "strata_migration_queue_oldest_seconds 1.5",
             "strata_migration_in_flight 1",
             "strata_migration_degraded_tiers 1",
         ] {
