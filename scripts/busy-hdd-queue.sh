@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# The migration queue of a `strata` server whose hdd foreground reads never leave idle:
-# one `strata serve` (emulated nvme 256 MiB, ssd 512 MiB, hdd 4 GiB, placement policy
-# $POLICY, default `strata`), a
-# 2 GiB volume written through fio's nbd engine (the last 1.25 GiB of it lands on the hdd),
-# then zipf(1.1) 4 KiB random reads at queue depth 4 for SECONDS (default 120). Prints,
-# every 10 s, the moves done and queued and how long the oldest has waited, then fio's read IOPS and
-# latency and the migration counters. A mover that falls behind what the policy plans
-# shows as a queue that keeps growing (BENCHMARKS.md, "A disk that foreground reads never
-# leave idle"); with each policy in turn it compares them on a real server ("The policies
-# on a real server with a busy hdd").
+# The migration queue of a server whose hdd foreground reads never leave idle: one
+# `strata serve` (emulated nvme 256 MiB, ssd 512 MiB, hdd 4 GiB, placement policy $POLICY,
+# default `strata`), a 2 GiB volume written through fio's nbd engine (the last 1.25 GiB of
+# it lands on the hdd), then zipf(1.1) 4 KiB random reads at queue depth 4 for SECONDS
+# (default 120). Prints, every 10 s, the moves done and queued and how long the oldest has
+# waited, then fio's read IOPS and latency and the migration counters. A mover that falls
+# behind what the policy plans shows as a queue that keeps growing (BENCHMARKS.md, "A disk
+# that foreground reads never leave idle"); run with each policy in turn, it compares them
+# on a real server ("The policies on a real server with a busy hdd").
 # Usage: [POLICY=P] scripts/busy-hdd-queue.sh [STRATA_BIN] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -48,7 +48,6 @@ fn hdd_io(engine: &Engine) -> TierIoStats {
 fn a_copy_on_a_busy_disk_goes_in_one_request_per_extent() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path());
-    let chunk = CHUNK;
     engine
         .create_volume(VolumeSpec::new("fg", 8 * MIB).with_pin(TierKind::Hdd))
         .unwrap();
@@ -57,7 +56,7 @@ fn a_copy_on_a_busy_disk_goes_in_one_request_per_extent() {
     fg.write(0, &pattern(1, 8 * MIB as usize), false).unwrap();
     let v = engine.open_volume("v").unwrap();
     v.write(0, &pattern(2, MIB as usize), false).unwrap();
-    let extent_chunks = MIB / chunk;
+    let extent_chunks = MIB / CHUNK;
     assert_eq!(extent_chunks, 8);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -99,7 +98,7 @@ fn a_copy_on_a_busy_disk_goes_in_one_request_per_extent() {
     assert_eq!(
         (writes, reads),
         (1, 1),
-        "one request each way, not one per {chunk}-byte chunk ({extent_chunks})"
+        "one request each way, not one per {CHUNK}-byte chunk ({extent_chunks})"
     );
 
     let mut back = vec![0u8; MIB as usize];
@@ -111,7 +110,6 @@ fn a_copy_on_a_busy_disk_goes_in_one_request_per_extent() {
 fn a_copy_on_an_idle_disk_still_goes_chunk_by_chunk() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path());
-    let chunk = CHUNK;
     engine.create_volume(VolumeSpec::new("v", MIB)).unwrap();
     let v = engine.open_volume("v").unwrap();
     v.write(0, &pattern(3, MIB as usize), false).unwrap();
@@ -119,5 +117,5 @@ fn a_copy_on_an_idle_disk_still_goes_chunk_by_chunk() {
     let down = engine.migrate_extent("v", 0, &TierKind::Hdd).unwrap();
     assert_eq!(down.outcome, MigrationOutcome::Done);
     // Nothing to wait behind: chunks leave room for a foreground request between them.
-    assert_eq!(hdd_io(&engine).writes - before.writes, MIB / chunk);
+    assert_eq!(hdd_io(&engine).writes - before.writes, MIB / CHUNK);
 }

@@ -333,13 +333,15 @@ fn bench_rounds() -> usize {
 
 /// `cargo test -p strata --test migration_p99 -- --ignored --nocapture bench_p99_while_migrating`
 /// (`P99_MBPS=16` for one rate, `P99_ROUNDS=5` for more rounds, `P99_SECOND=static` for
-/// the A/A control, `P99_HDD=saturate` for an hdd that foreground reads never leave idle; `--release` after `test` for what a deployment runs: in the debug build
-/// copies cost the nvme reads more, see BENCHMARKS.md)
+/// the A/A control, `P99_HDD=saturate` for an hdd that foreground reads never leave idle;
+/// `--release` after `test` for what a deployment runs: in the debug build copies cost the
+/// nvme reads more, see BENCHMARKS.md)
 #[test]
 #[ignore = "benchmark for BENCHMARKS.md: six 35 s fio runs per rate (P99_ROUNDS changes it)"]
 fn bench_p99_while_migrating() {
     let dir = tempfile::tempdir().expect("tempdir");
     let second = second_policy();
+    let hdd_row = hdd_load().row_name();
     let mut table = vec![
         "| configured MB/s | foreground | static p50 | static p99 | migrating p50 | migrating p99 | p99 ratio | migrated MB/s | p99 ratio per round |".to_owned(),
         "|---:|---|---:|---:|---:|---:|---:|---:|---|".to_owned(),
@@ -371,7 +373,7 @@ fn bench_p99_while_migrating() {
         type Pick = fn(&Run) -> Latency;
         let rows: [(&str, Pick); 2] = [
             ("4 KiB random reads, nvme, 2,000/s QD4", |r| r.nvme),
-            (hdd_load().row_name(), |r| r.hdd),
+            (hdd_row, |r| r.hdd),
         ];
         for (name, pick) in rows {
             let stat = |f: fn(&Latency) -> f64, which: fn(&(Run, Run)) -> &Run| {
@@ -397,8 +399,7 @@ fn bench_p99_while_migrating() {
             median(runs.iter().map(|r| which(r).hdd.ios as f64).collect())
         };
         throughput.push(format!(
-            "| {mbps} | {} | {:.0} | {:.0} | {:.3} | {:.2} | {:.1} |",
-            hdd_load().row_name(),
+            "| {mbps} | {hdd_row} | {:.0} | {:.0} | {:.3} | {:.2} | {:.1} |",
             reads(|r| &r.0),
             reads(|r| &r.1),
             median(

@@ -287,12 +287,14 @@ impl Tiering {
         Some(next)
     }
 
-    /// How long the oldest queued move has waited, ms; 0 with none queued.
-    pub fn queue_oldest_ms(&self) -> u64 {
+    /// How many moves are queued and how long the oldest has waited (ms; 0 with none), seen
+    /// at one moment.
+    fn queue_state(&self) -> (usize, u64) {
         let queue = self.queue.lock();
-        queue.moves.front().map_or(0, |(_, at)| {
+        let oldest_ms = queue.moves.front().map_or(0, |(_, at)| {
             u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX)
-        })
+        });
+        (queue.moves.len(), oldest_ms)
     }
 
     pub fn queue_len(&self) -> usize {
@@ -308,6 +310,7 @@ impl Tiering {
     pub fn stats(&self, degraded_tiers: Vec<TierKind>) -> MigrationStats {
         let c = &self.counters;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (queue_len, queue_oldest_ms) = self.queue_state();
         MigrationStats {
             policy: self.config.policy.clone(),
             following: self.policy.lock().following().map(str::to_owned),
@@ -324,8 +327,8 @@ impl Tiering {
             cancelled: load(&c.cancelled),
             bytes_moved: load(&c.bytes_moved),
             disk_time_wait_ms: load(&c.disk_time_wait_ns) / 1_000_000,
-            queue_len: self.queue_len(),
-            queue_oldest_ms: self.queue_oldest_ms(),
+            queue_len,
+            queue_oldest_ms,
             in_flight: load(&c.in_flight),
             degraded_tiers,
         }

@@ -364,8 +364,7 @@ impl EngineInner {
                 self.wait_for_disk_time(source.tier, dest.tier)?;
             }
         }
-        // Steps longer than a chunk, allocated only when a busy disk calls for them.
-        let mut long_buf = Vec::new();
+        let on_disk = self.seeking(&[source.tier, dest.tier]);
         let mut done = 0;
         while done < len {
             let mut n = chunk.min(len - done);
@@ -377,18 +376,16 @@ impl EngineInner {
                 // each chunk would wait behind them and then seek, and so would the request
                 // after it. The rest of the extent goes in one step instead (up to
                 // `BUSY_DISK_STEP_BYTES`): one seek, as the policies' copy model has it.
-                if !self.yield_to_foreground(source.tier, dest.tier)
-                    && self.seeking(&[source.tier, dest.tier])
-                {
+                if !self.yield_to_foreground(source.tier, dest.tier, on_disk) && on_disk {
                     n = (len - done).min(super::BUSY_DISK_STEP_BYTES.max(chunk));
                 }
             }
-            let part = if n <= chunk {
-                &mut buf[..n as usize]
-            } else {
-                long_buf.resize(usize::try_from(n).unwrap_or(usize::MAX), 0);
-                &mut long_buf[..]
-            };
+            // Grown past a chunk only when a busy disk calls for a longer step.
+            let n_bytes = usize::try_from(n).unwrap_or(usize::MAX);
+            if buf.len() < n_bytes {
+                buf.resize(n_bytes, 0);
+            }
+            let part = &mut buf[..n_bytes];
             let started = Instant::now();
             src_tier
                 .device
@@ -420,16 +417,16 @@ impl EngineInner {
             .any(|&t| self.tiers[t].config.profile.seek_penalty)
     }
 
-    /// Waits (bounded) while foreground requests are in flight on either tier; `false` if
-    /// they still were when the wait ran out.
-    fn yield_to_foreground(&self, a: usize, b: usize) -> bool {
+    /// Waits (bounded) while foreground requests are in flight on either tier (`seeking`:
+    /// either is a disk); `false` if they still were when the wait ran out.
+    fn yield_to_foreground(&self, a: usize, b: usize, seeking: bool) -> bool {
         let busy = || {
             self.tiers[a].fg_in_flight.load(Ordering::Relaxed) > 0
                 || self.tiers[b].fg_in_flight.load(Ordering::Relaxed) > 0
         };
         // A chunk let in among queued foreground requests on a disk costs each of them a
         // seek, so a disk's queue gets longer to drain.
-        let limit = if self.seeking(&[a, b]) {
+        let limit = if seeking {
             super::MAX_FOREGROUND_YIELD_SEEKING
         } else {
             super::MAX_FOREGROUND_YIELD
