@@ -180,3 +180,44 @@ fn after_a_restart_every_moving_policy_makes_room_on_the_full_fast_tier() {
         engine.shutdown().unwrap();
     }
 }
+
+/// A volume trims the four extents that fill the nvme. Every policy that fills the nvme with
+/// new data must see it empty again and put the next four new extents there. Before the
+/// engine told the policy of unmapped extents, `strata`'s candidates went on counting the
+/// trimmed extents in their nvme, and the new extents went to the ssd.
+#[test]
+fn every_filling_policy_places_new_data_where_a_trim_freed_room() {
+    for policy in ["lru-promote", "smq", "arc-tier", "strata"] {
+        let rig = rig(policy);
+        let engine = &rig.engine;
+        let handle = engine.open_volume("v").unwrap();
+        let on_nvme: Vec<u64> = (0..16)
+            .filter(|&e| engine.extent_tier("v", e).unwrap() == Some(TierKind::Nvme))
+            .collect();
+        assert_eq!(on_nvme.len(), 4, "{policy}: {on_nvme:?}");
+        for &extent in &on_nvme {
+            handle.trim(extent * MIB, MIB).unwrap();
+            assert_eq!(engine.extent_tier("v", extent).unwrap(), None);
+        }
+        // Their slots are free once the unmapping is durable.
+        handle.flush().unwrap();
+        // The planner tells the policy after the accesses it polled with the trims.
+        wait_for("the policy to drop the trimmed extents", DEADLINE, || {
+            engine.migration_stats().unmapped >= 4
+        });
+        assert_eq!(engine.migration_stats().unmapped, 4, "{policy}");
+        for &extent in &on_nvme {
+            let data = pattern(extent as u8 ^ 0x55, MIB as usize);
+            handle.write(extent * MIB, &data, false).unwrap();
+            assert_eq!(
+                engine.extent_tier("v", extent).unwrap(),
+                Some(TierKind::Nvme),
+                "{policy}: extent {extent}"
+            );
+            let mut back = vec![0u8; MIB as usize];
+            handle.read(extent * MIB, &mut back).unwrap();
+            assert_eq!(back, data, "{policy}: extent {extent}");
+        }
+        engine.shutdown().unwrap();
+    }
+}

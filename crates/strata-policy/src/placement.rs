@@ -148,6 +148,14 @@ impl PlacementMap {
         Ok(slot)
     }
 
+    /// Unmaps `extent` (its volume trimmed it whole) and frees its slot; returns the slot, or
+    /// `None` if it was not placed. Its next write places it anew.
+    pub fn unmap(&mut self, extent: ExtentId) -> Option<Slot> {
+        let slot = self.map.remove(&extent)?;
+        self.release(slot);
+        Some(slot)
+    }
+
     /// Whether `mv` would be executed now, by the rules of the executor contract.
     pub fn check(&self, mv: &Move) -> Result<Slot, MoveRejection> {
         let current = self.check_route(mv)?;

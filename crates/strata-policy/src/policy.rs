@@ -75,6 +75,18 @@ pub trait PlacementPolicy: std::fmt::Debug + Send {
         let _ = keep;
     }
 
+    /// The executor unmapped `extents`: their volumes trimmed (or zeroed) each whole, so
+    /// their data is gone and their slots are free. It comes after every access to them
+    /// before the unmapping; a later write places one anew through
+    /// [`place_new`](Self::place_new). A policy drops what it keeps about them (heat, a
+    /// place in a queue, the tier it had them on): kept, a policy that counts its own
+    /// residents goes on counting slots nobody holds. The engine calls it only for extents
+    /// still unmapped when it does, in batches (a trim of a whole disk names millions); the
+    /// default keeps nothing per extent.
+    fn unmapped(&mut self, extents: &[ExtentId]) {
+        let _ = extents;
+    }
+
     /// Observes one foreground access after it was served (the extent is placed) and returns
     /// moves to execute right away, queued behind the triggering request.
     fn on_access(&mut self, access: &Access, view: &dyn TierView) -> Vec<Move>;

@@ -529,6 +529,19 @@ impl TierQueues {
             .retain(|_, chain| !finished_by(chain, now_ns));
     }
 
+    /// Drops the chain of `extent` if its copies are all done by `now_ns` (the extent will
+    /// not be served again: its volume unmapped it); a copy still in flight runs on.
+    pub fn sweep_extent(&mut self, extent: ExtentId, now_ns: u64) {
+        self.advance(now_ns);
+        if self
+            .in_flight
+            .get(&extent)
+            .is_some_and(|chain| finished_by(chain, now_ns))
+        {
+            self.in_flight.remove(&extent);
+        }
+    }
+
     /// Where a request for `extent` arriving at `now_ns` is served if a copy of it is in
     /// flight: the source of the earliest copy that is not done. `None` when none is.
     pub fn in_flight_source(&mut self, extent: ExtentId, now_ns: u64) -> Option<DevicePlace> {

@@ -386,3 +386,71 @@ fn every_policy_forgets_a_deleted_volume() {
         );
     }
 }
+
+/// A volume trims every extent on the fast tier (`PlacementMap::unmap`, then `unmapped`):
+/// the fast tier is empty, and every policy that fills it with new data does so again, for
+/// four new extents. No policy keeps books of a trimmed extent (its `Debug` form, once the
+/// copies `strata`'s candidates had in flight are done) or saves its heat; the extents
+/// still mapped stay in the books.
+#[test]
+fn every_policy_forgets_an_unmapped_extent() {
+    for name in ["static", "lru-promote", "smq", "arc-tier", "strata"] {
+        let mut policy = policy_by_name(name, &PolicyConfig::default()).expect(name);
+        let policy = policy.as_mut();
+        let mut map = PlacementMap::new(layouts().remove(0), EXTENT_BYTES).expect("valid");
+        let mut time_ns = 0;
+        for round in 0..20u64 {
+            for index in 0..8 {
+                time_ns += 50_000_000;
+                read_and_execute(policy, &mut map, index, time_ns, false);
+            }
+            if round % 2 == 1 {
+                let moves = policy.plan(time_ns, &map, 4 * EXTENT_BYTES);
+                execute(policy, &mut map, &moves, false);
+            }
+        }
+        time_ns += 3_600_000_000_000;
+        read_and_execute(policy, &mut map, 7, time_ns, false);
+        let mentions = |policy: &dyn PlacementPolicy, index: u64| {
+            format!("{policy:?}").contains(&format!("ExtentId {{ volume: 0, index: {index} }}"))
+        };
+        let heat_of = |policy: &dyn PlacementPolicy, index: u64| {
+            policy.save_state().is_some_and(|state| {
+                let heat = HeatMap::from_bytes(&state).expect("a heat map");
+                heat.sample(ExtentId::new(0, index), time_ns).is_some()
+            })
+        };
+        let trimmed: Vec<u64> = (0..8)
+            .filter(|&i| map.location(ExtentId::new(0, i)) == Some(TierId::FASTEST))
+            .collect();
+        assert_eq!(trimmed.len(), 4, "{name}: the fast tier is full");
+        let kept: Vec<u64> = (0..8).filter(|i| !trimmed.contains(i)).collect();
+        let kept_before: Vec<(bool, bool)> = kept
+            .iter()
+            .map(|&i| (mentions(policy, i), heat_of(policy, i)))
+            .collect();
+        let gone: Vec<ExtentId> = trimmed.iter().map(|&i| ExtentId::new(0, i)).collect();
+        for &extent in &gone {
+            map.unmap(extent).expect("placed");
+        }
+        policy.unmapped(&gone);
+        for &index in &trimmed {
+            assert!(!mentions(policy, index), "{name} keeps books of {index}");
+            assert!(!heat_of(policy, index), "{name} saves the heat of {index}");
+        }
+        let kept_after: Vec<(bool, bool)> = kept
+            .iter()
+            .map(|&i| (mentions(policy, i), heat_of(policy, i)))
+            .collect();
+        assert_eq!(kept_after, kept_before, "{name} lost a mapped extent");
+        for index in 100..104 {
+            time_ns += 50_000_000;
+            read_and_execute(policy, &mut map, index, time_ns, false);
+            assert_eq!(
+                map.location(ExtentId::new(0, index)),
+                Some(TierId::FASTEST),
+                "{name}: new extent {index}"
+            );
+        }
+    }
+}

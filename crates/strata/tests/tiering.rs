@@ -1,10 +1,11 @@
 //! Background tiering through the real server: with `lru-promote`, extents that are read
 //! again and again move to nvme, the move is in the migration log (API and CLI), and the
-//! data read back is unchanged.
+//! data read back is unchanged; with `strata`, a guest's discard of the data on nvme makes
+//! room there for the data it writes next.
 
 mod common;
 
-use common::{Server, assert_success, qemu_io};
+use common::{Server, assert_success, metric_sample, qemu_io};
 use std::time::{Duration, Instant};
 
 const CONFIG: &str = r#"
@@ -65,4 +66,44 @@ fn hot_extents_are_promoted_and_logged() {
     assert_success("status", &stats);
     let stats: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("json");
     assert_eq!(stats["migrations"]["active"], true, "{stats}");
+}
+
+/// A guest fills the nvme, discards all of it (qemu-io's `discard`, an NBD TRIM), and
+/// writes as much new data. The `strata` policy is told of the 16 unmapped extents (the
+/// metric counts them) and puts the new data on the emptied nvme; before, its candidates
+/// still counted the discarded extents there and the new data went to the hdd.
+#[test]
+fn a_discard_makes_room_on_nvme_for_the_next_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = CONFIG.replace("lru-promote", "strata");
+    let server = Server::start(dir.path(), &config);
+    server.create_volume("guest", "64M");
+    let nvme_volume_bytes = |server: &Server| {
+        metric_sample(
+            &server.metrics(),
+            "strata_volume_tier_bytes{volume=\"guest\",tier=\"nvme\"}",
+        )
+    };
+    qemu_io(&server.uri("guest"), &["write -P 0x61 0 16M", "flush"]);
+    assert_eq!(nvme_volume_bytes(&server), Some(16.0 * 1048576.0));
+    qemu_io(&server.uri("guest"), &["discard 0 16M", "flush"]);
+    assert_eq!(nvme_volume_bytes(&server).unwrap_or(0.0), 0.0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let told = metric_sample(&server.metrics(), "strata_migration_unmapped_extents_total");
+        if told == Some(16.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "told of {told:?} unmapped extents"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    qemu_io(&server.uri("guest"), &["write -P 0x62 32M 16M", "flush"]);
+    assert_eq!(nvme_volume_bytes(&server), Some(16.0 * 1048576.0));
+    qemu_io(
+        &server.uri("guest"),
+        &["read -P 0 0 16M", "read -P 0x62 32M 16M"],
+    );
 }

@@ -94,6 +94,12 @@ pub(super) fn write_migration(out: &mut Exposition, stats: &MigrationStats) {
         stats.in_flight as f64,
     );
     out.single(
+        "strata_migration_unmapped_extents_total",
+        MetricType::Counter,
+        "Extents volumes unmapped (trimmed or zeroed whole) that the placement policy dropped from its books.",
+        stats.unmapped as f64,
+    );
+    out.single(
         "strata_migration_degraded_tiers",
         MetricType::Gauge,
         "Tiers no longer used as migration targets after repeated device errors.",
@@ -124,6 +130,7 @@ mod tests {
             queue_len: 7,
             queue_oldest_ms: 1500,
             in_flight: 1,
+            unmapped: 6,
             degraded_tiers: vec![strata_core::TierKind::Ssd],
         };
         let mut out = Exposition::new();
@@ -144,6 +151,7 @@ mod tests {
             "strata_migration_queue_length 7",
             "strata_migration_queue_oldest_seconds 1.5",
             "strata_migration_in_flight 1",
+            "strata_migration_unmapped_extents_total 6",
             "strata_migration_degraded_tiers 1",
         ] {
             assert!(

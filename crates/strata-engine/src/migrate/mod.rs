@@ -81,6 +81,9 @@ pub struct MigrationStats {
     pub queue_oldest_ms: u64,
     /// Moves being executed right now (0 or 1).
     pub in_flight: u64,
+    /// Extents the policy was told a volume unmapped (trimmed or zeroed whole), so it
+    /// dropped what it kept of them.
+    pub unmapped: u64,
     /// Tiers no longer used as migration targets.
     pub degraded_tiers: Vec<TierKind>,
 }
@@ -97,6 +100,7 @@ pub(crate) struct Counters {
     pub bytes_moved: AtomicU64,
     pub in_flight: AtomicU64,
     pub disk_time_wait_ns: AtomicU64,
+    pub unmapped: AtomicU64,
 }
 
 impl Counters {
@@ -330,6 +334,7 @@ impl Tiering {
             queue_len,
             queue_oldest_ms,
             in_flight: load(&c.in_flight),
+            unmapped: load(&c.unmapped),
             degraded_tiers,
         }
     }

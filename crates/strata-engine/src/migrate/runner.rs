@@ -51,9 +51,10 @@ fn plan_loop(inner: &EngineInner) {
     // Accesses polled since the last save: without them the policy learnt nothing new.
     let mut unsaved = false;
     let mut cursors: BTreeMap<u64, Cursor> = BTreeMap::new();
+    let mut unmapped = Unmapped::default();
     while !inner.tiering.cancel.sleep(poll.min(interval)) {
         let now_ns = inner.tiering.now_ns();
-        let accesses = collect_accesses(inner, &mut cursors, now_ns);
+        let accesses = collect_accesses(inner, &mut cursors, now_ns, &mut unmapped.fresh);
         if !accesses.is_empty() {
             unsaved = true;
             let moves = feed_policy(inner, &accesses);
@@ -61,6 +62,7 @@ fn plan_loop(inner: &EngineInner) {
             inner.notify_access_observers(&accesses);
             inner.prefetch.observe(inner, &accesses);
         }
+        unsaved |= unmapped.tell_policy(inner);
         inner.prefetch.end_epoch_if_due(inner);
         if Instant::now() >= next_plan {
             next_plan = Instant::now() + interval;
@@ -80,11 +82,79 @@ fn plan_loop(inner: &EngineInner) {
     // Stopping: the accesses that arrived since the last poll still reach the policy and the
     // observers, so the state saved at shutdown has them; the moves they call for are not
     // made (the mover has stopped too) and the policy is told so.
-    let accesses = collect_accesses(inner, &mut cursors, inner.tiering.now_ns());
+    let now_ns = inner.tiering.now_ns();
+    let accesses = collect_accesses(inner, &mut cursors, now_ns, &mut unmapped.fresh);
     if !accesses.is_empty() {
         let moves = feed_policy(inner, &accesses);
         inner.tiering.tell_refused(&moves);
         inner.notify_access_observers(&accesses);
+    }
+    unmapped.tell_policy(inner);
+}
+
+/// Mapped extents that a TRIM or WRITE_ZEROES named whole, for the policy to forget
+/// ([`strata_policy::PlacementPolicy::unmapped`]) after the accesses that came before them.
+#[derive(Debug, Default)]
+struct Unmapped {
+    /// Named since the last poll.
+    fresh: Vec<ExtentId>,
+    /// Still mapped at the last poll: the request records its events before it unmaps, so
+    /// it may not have got that far. Looked at once more.
+    again: Vec<ExtentId>,
+}
+
+impl Unmapped {
+    /// Tells the policy of the named extents that are unmapped now; returns whether it told
+    /// of any. A volume's extents are looked at and handed over under its map lock, which a
+    /// write holds from asking the policy where a new extent goes until it maps it: the
+    /// policy never forgets an extent that a write is placing, or has placed since the trim.
+    fn tell_policy(&mut self, inner: &EngineInner) -> bool {
+        if self.fresh.is_empty() && self.again.is_empty() {
+            return false;
+        }
+        let mut by_volume: BTreeMap<u64, Vec<(u64, bool)>> = BTreeMap::new();
+        let again = std::mem::take(&mut self.again);
+        let fresh = std::mem::take(&mut self.fresh);
+        let named = again
+            .into_iter()
+            .map(|e| (e, false))
+            .chain(fresh.into_iter().map(|e| (e, true)));
+        for (extent, first_look) in named {
+            by_volume
+                .entry(extent.volume)
+                .or_default()
+                .push((extent.index, first_look));
+        }
+        let volumes = inner.volumes_by_id();
+        let mut told = 0u64;
+        for (id, named) in by_volume {
+            // A deleted volume's extents are forgotten with it (`retain_volumes`).
+            let Some(volume) = volumes.get(&id) else {
+                continue;
+            };
+            let _map = volume.map_lock.lock();
+            let mut gone = Vec::with_capacity(named.len());
+            for (index, first_look) in named {
+                let extent = ExtentId::new(id, index);
+                if volume.map.get(index).is_none() {
+                    gone.push(extent);
+                } else if first_look {
+                    self.again.push(extent);
+                }
+            }
+            gone.sort_unstable();
+            gone.dedup();
+            if !gone.is_empty() {
+                inner.tiering.policy.lock().unmapped(&gone);
+                told += gone.len() as u64;
+            }
+        }
+        inner
+            .tiering
+            .counters
+            .unmapped
+            .fetch_add(told, Ordering::Relaxed);
+        told > 0
     }
 }
 
@@ -130,11 +200,13 @@ pub(crate) fn plan_once(inner: &EngineInner) {
     inner.tiering.enqueue(within);
 }
 
-/// New read and write events of every volume, as policy accesses.
+/// New read and write events of every volume, as policy accesses; the extents whole-extent
+/// TRIM and WRITE_ZEROES events name go to `unmapped`.
 fn collect_accesses(
     inner: &EngineInner,
     cursors: &mut BTreeMap<u64, Cursor>,
     now_ns: u64,
+    unmapped: &mut Vec<ExtentId>,
 ) -> Vec<Access> {
     let volumes = inner.volumes_by_id();
     cursors.retain(|id, _| volumes.contains_key(id));
@@ -144,12 +216,19 @@ fn collect_accesses(
         let batch = volume.access.read_since(cursor.next);
         cursor.next = batch.next_cursor;
         for event in batch.events {
+            let len_bytes = u64::from(event.blocks) * strata_core::BLOCK_SIZE;
             let kind = match event.kind {
                 AccessKind::Read => IoKind::Read,
                 AccessKind::Write => IoKind::Write,
-                AccessKind::Trim | AccessKind::WriteZeroes => continue,
+                AccessKind::Trim | AccessKind::WriteZeroes => {
+                    // Mapped when the request named it (an extent that was not has nothing
+                    // to forget), and named whole: the request unmaps it.
+                    if event.tier.is_some() && len_bytes >= volume.extent_size() {
+                        unmapped.push(ExtentId::new(id, event.extent));
+                    }
+                    continue;
+                }
             };
-            let len_bytes = u64::from(event.blocks) * strata_core::BLOCK_SIZE;
             let sequential = cursor.last_was_whole_extent
                 && cursor
                     .last_extent

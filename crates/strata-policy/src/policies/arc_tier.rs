@@ -8,8 +8,8 @@
 //! sequential run longer than the cutoff are ignored, as `lru-promote` ignores them.
 
 use super::plan::PlanBuilder;
-use crate::HashMap;
 use crate::{Access, ExtentId, Move, MoveReason, PlacementPolicy, TierId, TierView};
+use crate::{HashMap, HashSet};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,6 +257,15 @@ impl PlacementPolicy for ArcTier {
         }
         self.member.retain(|e, _| keep(e.volume));
         self.dropped.retain(|e| keep(e.volume));
+    }
+
+    /// The extent leaves every list, ghosts included: there is no data left to bring back.
+    fn unmapped(&mut self, extents: &[ExtentId]) {
+        for &extent in extents {
+            self.remove(extent);
+        }
+        let gone: HashSet<ExtentId> = extents.iter().copied().collect();
+        self.dropped.retain(|e| !gone.contains(e));
     }
 
     fn refused(&mut self, mv: &Move) {

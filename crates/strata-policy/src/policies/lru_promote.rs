@@ -155,6 +155,12 @@ impl PlacementPolicy for LruPromote {
         }
     }
 
+    fn unmapped(&mut self, extents: &[ExtentId]) {
+        for &extent in extents {
+            self.forget(extent);
+        }
+    }
+
     fn retain_volumes(&mut self, keep: &dyn Fn(u64) -> bool) {
         self.by_recency.retain(|_, e| keep(e.volume));
         self.stamp_of.retain(|e, _| keep(e.volume));

@@ -225,6 +225,16 @@ impl PlacementPolicy for Smq {
         self.promoting.retain(|e| keep(e.volume));
     }
 
+    /// The extent leaves the residents and the candidates; its hotspot stays, as its
+    /// neighbours' hits are in it too.
+    fn unmapped(&mut self, extents: &[ExtentId]) {
+        for extent in extents {
+            self.residents.remove(extent);
+            self.touched.remove(extent);
+            self.promoting.remove(extent);
+        }
+    }
+
     fn refused(&mut self, mv: &Move) {
         // A refused eviction leaves its victim on the fastest tier: a resident again, at the
         // coldest level (the next plan drops it if it has left after all). A refused

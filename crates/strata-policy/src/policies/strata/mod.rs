@@ -492,6 +492,21 @@ impl PlacementPolicy for Strata {
         }
     }
 
+    /// Every candidate forgets the extent, so none counts a slot the real placement freed.
+    fn unmapped(&mut self, extents: &[ExtentId]) {
+        let gone: HashSet<ExtentId> = extents.iter().copied().collect();
+        for shadow in &mut self.shadows {
+            shadow.unmapped(&gone, extents, self.now_ns);
+        }
+        for extent in extents {
+            self.real_upper.remove(extent);
+            self.leader_promoted.remove(extent);
+        }
+        for list in &mut self.victims {
+            list.retain(|e| !gone.contains(e));
+        }
+    }
+
     /// The cost-aware candidate's heat map: the baselines' books are short-lived and start
     /// again empty.
     fn save_state(&self) -> Option<Vec<u8>> {

@@ -14,11 +14,11 @@
 //! * the mean latency of the foreground accesses since the last planning call, folded into a
 //!   smoothed score.
 
-use crate::HashMap;
 use crate::{
     CopyModel, DevicePlace, ExtentId, HeldSources, Move, PlacementPolicy, TierId, TierQueues,
     TierView,
 };
+use crate::{HashMap, HashSet};
 use strata_core::{DeviceProfile, TierKind};
 
 /// A shadow's score is the mean latency of every access so far (the n-th interval with
@@ -97,13 +97,18 @@ impl ShadowMap {
         });
     }
 
-    /// Records `extent` on `tier` (the slowest tier is implicit).
-    pub(super) fn set(&mut self, extent: ExtentId, tier: TierId, real: &dyn TierView) {
+    /// Forgets the placement of `extent` (unmapped by its volume).
+    fn forget(&mut self, extent: ExtentId) {
         if let Some(old) = self.upper.remove(&extent)
             && let Some(n) = self.used.get_mut(old.rank())
         {
             *n = n.saturating_sub(1);
         }
+    }
+
+    /// Records `extent` on `tier` (the slowest tier is implicit).
+    pub(super) fn set(&mut self, extent: ExtentId, tier: TierId, real: &dyn TierView) {
+        self.forget(extent);
         if tier < real.slowest() {
             if self.used.len() <= tier.rank() {
                 self.used.resize(tier.rank() + 1, 0);
@@ -289,6 +294,18 @@ impl Shadow {
         self.map.retain_volumes(keep);
         self.executed.retain(|mv| keep(mv.extent.volume));
         self.queues.sweep_finished(now_ns);
+    }
+
+    /// Forgets `gone`, extents the real placement unmapped: the candidate's books of them,
+    /// the slots the candidate had them in, and their copies done by `now_ns`. A copy still
+    /// in flight runs on as it would have, and is swept later.
+    pub(super) fn unmapped(&mut self, gone: &HashSet<ExtentId>, extents: &[ExtentId], now_ns: u64) {
+        self.policy.unmapped(extents);
+        for &extent in extents {
+            self.map.forget(extent);
+            self.queues.sweep_extent(extent, now_ns);
+        }
+        self.executed.retain(|mv| !gone.contains(&mv.extent));
     }
 
     /// Serves one foreground access on the candidate's placement, then lets the candidate

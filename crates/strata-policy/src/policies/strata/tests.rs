@@ -321,3 +321,31 @@ fn a_restart_keeps_the_cost_aware_heat_map_and_nothing_else() {
         "the baselines keep nothing"
     );
 }
+
+/// A volume trims the four extents that fill a four-extent nvme: the real nvme is empty
+/// again, and the shadows must see it so. New extents then land on the nvme, and the
+/// trimmed extents' heat is gone from what a restart keeps.
+#[test]
+fn trimmed_extents_leave_no_ghosts_in_the_shadows() {
+    let mut rig = Rig::new(StrataConfig::default(), 4);
+    for round in 0..10 {
+        for index in 0..4 {
+            rig.read(index, round * 100 * MS + index);
+        }
+    }
+    for index in 0..4 {
+        assert_eq!(rig.tier_of(index), Some(TierId::FASTEST));
+        let extent = ExtentId::new(0, index);
+        rig.map.unmap(extent).expect("placed");
+        rig.policy.unmapped(&[extent]);
+    }
+    for index in 10..14 {
+        rig.read(index, 2_000 * MS + index);
+        assert_eq!(rig.tier_of(index), Some(TierId::FASTEST), "extent {index}");
+    }
+    let heat = HeatMap::from_bytes(&rig.policy.save_state().expect("saves")).expect("format");
+    for index in 0..4 {
+        assert!(heat.sample(ExtentId::new(0, index), 2_100 * MS).is_none());
+    }
+    assert!(heat.sample(ExtentId::new(0, 10), 2_100 * MS).is_some());
+}

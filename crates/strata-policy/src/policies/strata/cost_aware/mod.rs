@@ -29,11 +29,11 @@ mod plan;
 
 use super::{Reservation, StrataConfig};
 
-use crate::HashMap;
 use crate::{
     Access, CopyModel, ExtentId, Forecast, HeatMap, Move, PlacementPolicy, PolicyError,
     PolicyErrorKind, TierId, TierView,
 };
+use crate::{HashMap, HashSet};
 use strata_core::IoKind;
 
 #[derive(Debug, Clone)]
@@ -198,6 +198,17 @@ impl PlacementPolicy for CostAware {
         self.moved_at_ns.retain(|e, _| keep(e.volume));
         self.usage.retain(|&(volume, _), _| keep(volume));
         self.express.victims.retain(|e| keep(e.volume));
+    }
+
+    /// Its heat goes: rewritten, the extent holds new data, which starts cold. The plan
+    /// recounts per-volume usage from the view.
+    fn unmapped(&mut self, extents: &[ExtentId]) {
+        for &extent in extents {
+            self.heat.forget(extent);
+            self.moved_at_ns.remove(&extent);
+        }
+        let gone: HashSet<ExtentId> = extents.iter().copied().collect();
+        self.express.victims.retain(|e| !gone.contains(e));
     }
 
     fn place_new(&mut self, extent: ExtentId, view: &dyn TierView) -> TierId {
