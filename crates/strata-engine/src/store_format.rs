@@ -8,7 +8,7 @@
 //! | `vol/<name>` | version `1`, then the [`VolumeRecord`] as JSON |
 //! | `map/` + volume id (8 bytes BE) + `/` + extent number (8 bytes BE) | version `1`, slot's first byte offset on the tier (8 bytes BE), tier kind name (UTF-8, rest of value) |
 //! | `tiering/clock_ns` | version `1`, then the placement policies' clock when their state was last saved (ns, big-endian u64); it resumes from there after a restart |
-//! | `tiering/policy/<policy name>` | version `1`, then what the policy saved (`PlacementPolicy::save_state`; `strata`: its heat map in the heat map's own format) |
+//! | `tiering/policy/<policy name>` | version `1`, then what the policy saved (`PlacementPolicy::save_state`; `strata`: the candidate it follows and its heat map, in the format of `strata_policy`'s `policies/strata/state.rs`) |
 //!
 //! Big-endian numbers keep a volume's map entries sorted by extent, so one `list_prefix`
 //! of `map/<id>/` loads a volume's map in order. Tiers are recorded by kind name, not

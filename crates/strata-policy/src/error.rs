@@ -14,6 +14,9 @@ pub enum PolicyErrorKind {
     InvalidConfig,
     /// A serialised heat map is truncated, corrupt or of an unknown version.
     CorruptHeatMap,
+    /// A saved policy state around its heat map (`strata`'s leader) is truncated, corrupt,
+    /// of an unknown version, or names no candidate.
+    CorruptState,
 }
 
 /// A policy could not be constructed.

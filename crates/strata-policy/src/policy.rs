@@ -132,9 +132,9 @@ pub trait PlacementPolicy: std::fmt::Debug + Send {
         let _ = copies;
     }
 
-    /// What the policy has learnt that a restart should keep (`strata`: its heat map), as
-    /// bytes for [`Self::load_state`]; `None`, the default, for a policy that keeps nothing
-    /// worth saving. Times in it are on the clock the policy was given, so whoever saves
+    /// What the policy has learnt that a restart should keep (`strata`: the candidate it
+    /// follows and its heat map), as bytes for [`Self::load_state`]; `None`, the default,
+    /// for a policy that keeps nothing worth saving. Times in it are on the clock the policy was given, so whoever saves
     /// the state must keep that clock going across the restart.
     fn save_state(&self) -> Option<Vec<u8>> {
         None

@@ -7,9 +7,8 @@
 
 use strata_core::{DeviceProfile, TierKind};
 use strata_policy::{
-    Access, ExtentId, HeatMap, IoKind, PlacementMap, PlacementPolicy, PolicyConfig,
-    SequentialDetector, SlotLayout, TierId, TierSizing, TierSpec, TierView, policy_by_name,
-    policy_names,
+    Access, ExtentId, IoKind, PlacementMap, PlacementPolicy, PolicyConfig, SequentialDetector,
+    SlotLayout, Strata, TierId, TierSizing, TierSpec, TierView, policy_by_name, policy_names,
 };
 
 const EXTENT_BYTES: u64 = 1 << 20;
@@ -366,7 +365,7 @@ fn every_policy_forgets_a_deleted_volume() {
         };
         let heat_of = |policy: &dyn PlacementPolicy, volume: u64| {
             policy.save_state().map(|state| {
-                let heat = HeatMap::from_bytes(&state).expect("a heat map");
+                let heat = Strata::saved_heat_map(&state).expect("a heat map");
                 (0..6).any(|i| heat.sample(ExtentId::new(volume, i), time_ns).is_some())
             })
         };
@@ -416,7 +415,7 @@ fn every_policy_forgets_an_unmapped_extent() {
         };
         let heat_of = |policy: &dyn PlacementPolicy, index: u64| {
             policy.save_state().is_some_and(|state| {
-                let heat = HeatMap::from_bytes(&state).expect("a heat map");
+                let heat = Strata::saved_heat_map(&state).expect("a heat map");
                 heat.sample(ExtentId::new(0, index), time_ns).is_some()
             })
         };

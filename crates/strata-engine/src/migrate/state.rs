@@ -1,5 +1,5 @@
 //! The placement policy across restarts: its clock and what it has learnt (`strata`: its
-//! heat map), saved in the store at shutdown (after the planner's last poll of the access
+//! heat map and the candidate it follows), saved in the store at shutdown (after the planner's last poll of the access
 //! rings) and by the planner every [`SAVE_INTERVAL`] in which accesses arrived, and loaded
 //! when the engine opens, so a restarted server starts warm. At open the policy is also
 //! handed every extent the last run left above the slowest tier (`hand_over_placement`):
@@ -118,13 +118,13 @@ mod tests {
     use std::sync::atomic::Ordering;
     use std::time::Duration;
     use strata_meta::{MemoryStore, MetaStore};
-    use strata_policy::{ExtentId, HeatMap};
+    use strata_policy::{ExtentId, Strata};
 
     /// Decayed visits of `extent` in the policy's heat map now.
     fn heat_of(engine: &Engine, extent: ExtentId) -> f32 {
         let tiering = &engine.inner().tiering;
         let state = tiering.policy.lock().save_state().expect("strata saves");
-        let heat = HeatMap::from_bytes(&state).expect("a heat map");
+        let heat = Strata::saved_heat_map(&state).expect("a heat map");
         heat.sample(extent, tiering.now_ns())
             .map_or(0.0, |sample| sample.total())
     }
@@ -189,12 +189,44 @@ mod tests {
                 .unwrap()
                 .and_then(|value| {
                     let state = crate::store_format::decode_policy_state(&value).ok()?;
-                    HeatMap::from_bytes(state).ok()
+                    Strata::saved_heat_map(state).ok()
                 })
                 .is_some_and(|heat| heat.sample(extent, 0).is_some())
         });
         // No shutdown: the restart finds what the planner saved.
         rig.reopen();
+        assert!(heat_of(&rig.engine, extent) > 15.0);
+    }
+
+    /// A state that names a leader, written here byte by byte in the format
+    /// `strata_policy`'s `policies/strata/state.rs` documents (so a change of that format
+    /// without a new version fails here): the restarted engine follows the leader, says so
+    /// in its stats, and starts warm.
+    #[test]
+    fn a_restart_follows_the_leader_the_saved_state_names() {
+        let (mut rig, extent) = warmed_up(Arc::new(MemoryStore::new()));
+        let following = |rig: &Rig| rig.engine.migration_stats().following;
+        assert_eq!(following(&rig).as_deref(), Some("strata-cost-aware"));
+        rig.engine.shutdown().unwrap();
+        let key = crate::store_format::policy_state_key("strata");
+        let value = rig.store.get(&key).unwrap().expect("saved at shutdown");
+        let saved = crate::store_format::decode_policy_state(&value).unwrap();
+        let heat = Strata::saved_heat_map(saved).unwrap().to_bytes();
+        let mut state = b"STRATAPS".to_vec();
+        state.extend_from_slice(&1u16.to_le_bytes());
+        state.push(8);
+        state.extend_from_slice(b"arc-tier");
+        state.extend_from_slice(&heat);
+        let fnv1a = state.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &b| {
+            (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        state.extend_from_slice(&fnv1a.to_le_bytes());
+        let planted = crate::store_format::encode_policy_state(&state);
+        rig.store
+            .commit(&[strata_meta::Op::put(key, planted)])
+            .unwrap();
+        rig.reopen();
+        assert_eq!(following(&rig).as_deref(), Some("arc-tier"));
         assert!(heat_of(&rig.engine, extent) > 15.0);
     }
 

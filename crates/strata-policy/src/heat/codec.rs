@@ -25,7 +25,7 @@ const VOLUME_BYTES: usize = 8 + 8;
 const ENTRY_BYTES: usize = 8 + 4 + 2 + 2 + 1 + 1;
 const CHECKSUM_BYTES: usize = 8;
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

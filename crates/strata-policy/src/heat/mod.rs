@@ -14,6 +14,7 @@
 //!   only where it stays at least half full; far-off indices live in a sparse side table.
 
 mod codec;
+pub(crate) use codec::fnv1a;
 mod entry;
 
 pub use entry::HeatEntry;

@@ -8,7 +8,8 @@
 //! and its copies on its own model of the devices (the [`crate::TierQueues`] the simulator
 //! executes on). A shadow's score is the mean latency of its
 //! foreground accesses so far. The real placement follows the *leader*, which starts as the
-//! cost-aware candidate and changes only when another candidate's score has been below
+//! cost-aware candidate (or, after a restart, as the leader the last run saved: `state.rs`)
+//! and changes only when another candidate's score has been below
 //! [`SWITCH_RATIO`] of the leader's at the ends of [`SWITCH_AFTER`] busy intervals in a row,
 //! over at least [`SWITCH_EVIDENCE_ACCESSES`] accesses and [`SWITCH_SPAN_NS`] of time
 //! (hysteresis against flapping, and no switch on the evidence of a few bursts or of the
@@ -37,6 +38,7 @@
 mod config;
 mod cost_aware;
 mod shadow;
+mod state;
 
 pub use config::{Pin, Reservation, StrataConfig};
 pub use cost_aware::CostAware;
@@ -182,6 +184,11 @@ impl Strata {
     /// How often the leader changed.
     pub fn switches(&self) -> u64 {
         self.switches
+    }
+
+    /// The cost-aware candidate's heat map in a state [`PlacementPolicy::save_state`] saved.
+    pub fn saved_heat_map(state: &[u8]) -> Result<HeatMap, PolicyError> {
+        HeatMap::from_bytes(state::decode(state)?.heat)
     }
 
     /// Every candidate with its smoothed mean foreground latency (ns), leader first.
@@ -507,14 +514,39 @@ impl PlacementPolicy for Strata {
         }
     }
 
-    /// The cost-aware candidate's heat map: the baselines' books are short-lived and start
-    /// again empty.
+    /// The leader and the cost-aware candidate's heat map (`state.rs`): the baselines'
+    /// books are short-lived and start again empty, and so do the candidates' scores.
     fn save_state(&self) -> Option<Vec<u8>> {
-        self.shadows[COST_AWARE].policy().save_state()
+        let heat = self.shadows[COST_AWARE].policy().save_state()?;
+        state::encode(self.leader(), &heat)
     }
 
+    /// Follows the saved leader, if it is one of the candidates, and loads the heat map; on
+    /// an error nothing changes. A bare heat map, saved before the leader was, leaves the
+    /// cost-aware candidate leading.
     fn load_state(&mut self, bytes: &[u8]) -> Result<(), PolicyError> {
-        self.shadows[COST_AWARE].policy_mut().load_state(bytes)
+        let saved = state::decode(bytes)?;
+        let leader = match saved.leader {
+            None => COST_AWARE,
+            Some(name) => self
+                .shadows
+                .iter()
+                .position(|s| s.name() == name)
+                .ok_or_else(|| {
+                    PolicyError::new(
+                        crate::PolicyErrorKind::CorruptState,
+                        "strata",
+                        format!("the saved leader {name:?} is not a candidate"),
+                    )
+                })?,
+        };
+        self.shadows[COST_AWARE]
+            .policy_mut()
+            .load_state(saved.heat)?;
+        self.leader = leader;
+        self.challenger = None;
+        self.victims.clear();
+        Ok(())
     }
 
     fn set_reservations(&mut self, reservations: &[Reservation]) {

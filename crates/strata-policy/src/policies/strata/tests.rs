@@ -137,6 +137,38 @@ fn follows_a_promoting_candidate_where_heat_lags() {
     assert!(rig.moves <= PHASES * 16 + 32, "{} moves", rig.moves);
 }
 
+/// A restart follows the leader the last run elected (an election takes ten minutes of
+/// evidence), with the cost-aware candidate's heat map; a saved leader that is no candidate
+/// is refused and changes nothing.
+#[test]
+fn a_restart_follows_the_saved_leader() {
+    let mut rig = Rig::new(StrataConfig::default(), 8);
+    shifting_hot_set(&mut rig, PHASES);
+    assert_follows_a_promoting_leader(&rig.policy);
+    let saved = rig.policy.save_state().expect("strata saves");
+
+    let mut restarted = Strata::new(StrataConfig::default(), 4 * MIB).expect("valid config");
+    assert_eq!(restarted.leader(), "strata-cost-aware");
+    restarted.load_state(&saved).expect("same configuration");
+    assert_eq!(restarted.leader(), rig.policy.leader());
+    assert_eq!(restarted.following(), Some(rig.policy.leader()));
+    assert_eq!(restarted.switches(), 0, "no election in this run");
+    assert_eq!(restarted.save_state(), Some(saved.clone()));
+
+    let heat = rig.policy.shadows[COST_AWARE]
+        .policy()
+        .save_state()
+        .expect("a heat map");
+    let unknown = state::encode("mru", &heat).expect("a short name");
+    let mut cold = Strata::new(StrataConfig::default(), 4 * MIB).expect("valid config");
+    let before = cold.save_state();
+    let refused = cold.load_state(&unknown).expect_err("no such candidate");
+    assert_eq!(refused.kind, PolicyErrorKind::CorruptState);
+    assert!(refused.message.contains("mru"), "{refused}");
+    assert_eq!(cold.leader(), "strata-cost-aware");
+    assert_eq!(cold.save_state(), before);
+}
+
 /// Four minutes of the shifting hot set: a candidate is far ahead of the leader, but not for
 /// the ten minutes a change of leader needs, so the cost-aware candidate still leads.
 #[test]
@@ -286,13 +318,13 @@ fn the_cost_aware_candidate_is_told_how_copies_run() {
 }
 
 #[test]
-fn a_restart_keeps_the_cost_aware_heat_map_and_nothing_else() {
+fn a_restart_keeps_the_cost_aware_heat_map() {
     let mut rig = Rig::new(StrataConfig::default(), 4);
     for round in 0..20 {
         rig.read(7, round * 100 * MS);
     }
     let saved = rig.policy.save_state().expect("strata saves its heat map");
-    let heat = HeatMap::from_bytes(&saved).expect("the heat map's format");
+    let heat = Strata::saved_heat_map(&saved).expect("the state's format");
     let sample = heat
         .sample(ExtentId::new(0, 7), 2_000 * MS)
         .expect("the read extent is in it");
@@ -314,8 +346,20 @@ fn a_restart_keeps_the_cost_aware_heat_map_and_nothing_else() {
     damaged[saved.len() / 2] ^= 0x40;
     let mut cold_again = Strata::new(StrataConfig::default(), 4 * MIB).expect("valid config");
     let refused = cold_again.load_state(&damaged).expect_err("corrupt");
+    assert_eq!(refused.kind, PolicyErrorKind::CorruptState);
+    assert_eq!(cold_again.save_state(), Some(cold.clone()));
+    // A heat map saved alone (before the leader was) loads; one damaged is refused.
+    let bare = rig.policy.shadows[COST_AWARE]
+        .policy()
+        .save_state()
+        .expect("a heat map");
+    let mut damaged = bare.clone();
+    damaged[bare.len() / 2] ^= 0x40;
+    let refused = cold_again.load_state(&damaged).expect_err("corrupt");
     assert_eq!(refused.kind, PolicyErrorKind::CorruptHeatMap);
     assert_eq!(cold_again.save_state(), Some(cold));
+    cold_again.load_state(&bare).expect("a bare heat map");
+    assert_eq!(cold_again.save_state(), Some(saved));
     assert!(
         crate::LruPromote::new(4 * MIB).save_state().is_none(),
         "the baselines keep nothing"
@@ -343,7 +387,7 @@ fn trimmed_extents_leave_no_ghosts_in_the_shadows() {
         rig.read(index, 2_000 * MS + index);
         assert_eq!(rig.tier_of(index), Some(TierId::FASTEST), "extent {index}");
     }
-    let heat = HeatMap::from_bytes(&rig.policy.save_state().expect("saves")).expect("format");
+    let heat = Strata::saved_heat_map(&rig.policy.save_state().expect("saves")).expect("format");
     for index in 0..4 {
         assert!(heat.sample(ExtentId::new(0, index), 2_100 * MS).is_none());
     }
