@@ -39,6 +39,19 @@ impl TokenBucket {
             .min(cap);
     }
 
+    /// The whole bytes available at `now_ns`.
+    pub fn available(&mut self, now_ns: u64) -> u64 {
+        self.refill(now_ns);
+        u64::try_from(self.scaled_tokens / NS_PER_S).unwrap_or(u64::MAX)
+    }
+
+    /// Takes `len_bytes` (all there is, if that is less).
+    pub fn spend(&mut self, len_bytes: u64) {
+        self.scaled_tokens = self
+            .scaled_tokens
+            .saturating_sub(u128::from(len_bytes) * NS_PER_S);
+    }
+
     /// Takes `len_bytes` if available now; otherwise takes nothing and returns how long
     /// (ns) until they will be. A request larger than the burst is capped at the burst so it
     /// can eventually pass (the caller is expected to ask in chunks no larger than it).
@@ -70,6 +83,18 @@ mod tests {
         assert_eq!(bucket.try_take(100, 0), Err(100_000_000));
         assert_eq!(bucket.try_take(100, 100_000_000), Ok(()));
         assert!(TokenBucket::new(0, 10, 0).try_take(20, 5).is_ok());
+    }
+
+    #[test]
+    fn what_is_spent_comes_back_at_the_rate_up_to_the_burst() {
+        let mut bucket = TokenBucket::new(1000, 500, 0);
+        assert_eq!(bucket.available(0), 500);
+        bucket.spend(450);
+        assert_eq!(bucket.available(0), 50);
+        assert_eq!(bucket.available(100_000_000), 150);
+        bucket.spend(1_000);
+        assert_eq!(bucket.available(100_000_000), 0);
+        assert_eq!(bucket.available(10_000_000_000), 500);
     }
 
     proptest! {

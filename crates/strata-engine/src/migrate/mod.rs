@@ -181,6 +181,10 @@ pub(crate) struct Tiering {
     pub gate: Gate,
     pub queue: Mutex<MoveQueue>,
     pub limiter: Limiter,
+    /// The planning calls' byte budget: one interval's worth at most, refilled at the
+    /// migration rate, so plans closer together (`Engine::plan_now` between two periodic
+    /// ones) share one interval's budget. `None` without a rate limit.
+    pub plan_budget: Option<Mutex<TokenBucket>>,
     /// Per tier: the disk-time account of copies (used on tiers with a seek penalty).
     pub disk_time: Vec<Mutex<TimeShare>>,
     pub log: MigrationLog,
@@ -206,7 +210,15 @@ impl Tiering {
         log: MigrationLog,
         clock_base_ns: u64,
     ) -> Self {
+        let plan_budget = PlacementConfig::bytes_per_s(config.migration_mbps).map(|rate| {
+            Mutex::new(TokenBucket::new(
+                rate,
+                config.plan_budget_bytes(),
+                clock_base_ns,
+            ))
+        });
         Self {
+            plan_budget,
             limiter: Limiter::new(&config, tier_kinds),
             disk_time: tier_kinds
                 .iter()
@@ -451,6 +463,85 @@ mod tests {
         assert!(tiering.stats(Vec::new()).queue_oldest_ms < 300);
         assert_eq!(tiering.pop_first(|_| true), Some(promote(2)));
         assert_eq!(tiering.stats(Vec::new()).queue_oldest_ms, 0);
+    }
+
+    /// Asks for one move more than each plan's budget affords (promotions of extents 0, 1,
+    /// … of volume `volume`), and keeps every budget it was given.
+    #[derive(Debug)]
+    struct Spender {
+        volume: u64,
+        budgets: Arc<Mutex<Vec<u64>>>,
+    }
+
+    impl PlacementPolicy for Spender {
+        fn name(&self) -> &str {
+            "spender"
+        }
+        fn place_new(&mut self, _: ExtentId, view: &dyn TierView) -> TierId {
+            view.slowest()
+        }
+        fn on_access(&mut self, _: &Access, _: &dyn TierView) -> Vec<Move> {
+            Vec::new()
+        }
+        fn plan(&mut self, _: u64, _: &dyn TierView, budget_bytes: u64) -> Vec<Move> {
+            self.budgets.lock().push(budget_bytes);
+            (0..=budget_bytes / (1 << 20))
+                .map(|index| Move {
+                    extent: ExtentId::new(self.volume, index),
+                    ..promote(index)
+                })
+                .collect()
+        }
+    }
+
+    /// Plans closer together than the planning interval share one interval's budget: a
+    /// plan at once after one that spent its budget gets what is left of it, and the budget
+    /// comes back at the migration rate. Before, every `plan_now` got a whole interval's.
+    #[test]
+    fn plans_in_quick_succession_share_one_intervals_budget() {
+        use crate::VolumeSpec;
+        use crate::testing::{MIB, Rig};
+
+        // 1 MB/s and an hour between periodic plans: an hour's budget, 3.6 GB, at most.
+        let placement = PlacementConfig {
+            migration_mbps: 1,
+            plan_interval_ms: 3_600_000,
+            ..PlacementConfig::default()
+        };
+        let rig = Rig::with_placement(
+            &[8 * MIB, 64 * MIB],
+            Arc::new(MemoryStore::new()),
+            placement,
+        );
+        let volume = rig
+            .engine
+            .create_volume(VolumeSpec::new("v", 16 * MIB))
+            .unwrap();
+        let budgets = Arc::new(Mutex::new(Vec::new()));
+        *rig.engine.inner().tiering.policy.lock() = Box::new(Spender {
+            volume: volume.id,
+            budgets: budgets.clone(),
+        });
+        rig.engine.plan_now();
+        rig.engine.plan_now();
+        std::thread::sleep(Duration::from_secs(2));
+        rig.engine.plan_now();
+        let budgets = budgets.lock().clone();
+        let hour = 3_600_000_000;
+        // The first spends all but the part of an extent its budget cannot buy.
+        assert_eq!(budgets[0], hour, "{budgets:?}");
+        let left = hour % MIB;
+        assert!(budgets[1] < left + 500_000, "{budgets:?}");
+        // Two seconds at 1 MB/s, on top of what the second left.
+        assert!(budgets[2] >= budgets[1] % MIB + 2_000_000, "{budgets:?}");
+        assert!(budgets[2] < hour / 2, "{budgets:?}");
+        let stats = rig.engine.migration_stats();
+        assert_eq!(
+            stats.rejected_by_reason[MoveRejection::OverBudget.as_str()],
+            3,
+            "one move over each budget"
+        );
+        rig.engine.shutdown().unwrap();
     }
 
     /// The mover's own refusals: a move whose copy fails on the device, one whose source

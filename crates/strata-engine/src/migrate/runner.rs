@@ -168,10 +168,15 @@ fn feed_policy(inner: &EngineInner, accesses: &[Access]) -> Vec<Move> {
         .collect()
 }
 
-/// One `plan()` call with the interval's budget; moves past the budget are rejected.
+/// One `plan()` call with what the plan budget holds (an interval's worth at most; less when
+/// the last plan was sooner and spent its own); moves past it are rejected.
 pub(crate) fn plan_once(inner: &EngineInner) {
     let now_ns = inner.tiering.now_ns();
-    let budget_bytes = inner.tiering.config.plan_budget_bytes();
+    // Held until the plan's moves are counted, so two plans at once cannot both spend it.
+    let mut bucket = inner.tiering.plan_budget.as_ref().map(|b| b.lock());
+    let budget_bytes = bucket
+        .as_mut()
+        .map_or(u64::MAX, |bucket| bucket.available(now_ns));
     let view = EngineView::new(inner);
     let moves = inner
         .tiering
@@ -179,14 +184,15 @@ pub(crate) fn plan_once(inner: &EngineInner) {
         .lock()
         .plan(now_ns, &view, budget_bytes);
     let volumes = inner.volumes_by_id();
-    let mut spent_bytes = 0u64;
+    let mut asked_bytes = 0u64;
+    let mut within_bytes = 0u64;
     let mut within = Vec::with_capacity(moves.len());
     for mv in moves {
         let extent_bytes = volumes
             .get(&mv.extent.volume)
             .map_or(0, |v| v.extent_size());
-        spent_bytes = spent_bytes.saturating_add(extent_bytes);
-        if spent_bytes > budget_bytes {
+        asked_bytes = asked_bytes.saturating_add(extent_bytes);
+        if asked_bytes > budget_bytes {
             inner
                 .tiering
                 .counters
@@ -194,9 +200,14 @@ pub(crate) fn plan_once(inner: &EngineInner) {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             inner.tiering.reject(&mv, MoveRejection::OverBudget);
         } else {
+            within_bytes = asked_bytes;
             within.push(mv);
         }
     }
+    if let Some(bucket) = bucket.as_mut() {
+        bucket.spend(within_bytes);
+    }
+    drop(bucket);
     inner.tiering.enqueue(within);
 }
 
