@@ -183,8 +183,8 @@ fn after_a_restart_every_moving_policy_makes_room_on_the_full_fast_tier() {
 
 /// A volume trims the four extents that fill the nvme. Every policy that fills the nvme with
 /// new data must see it empty again and put the next four new extents there. Before the
-/// engine told the policy of unmapped extents, `strata`'s candidates went on counting the
-/// trimmed extents in their nvme, and the new extents went to the ssd.
+/// engine told the policy of unmapped extents, `arc-tier` and `strata`'s candidates went on
+/// counting the trimmed extents in their nvme, and the new extents went to the ssd.
 #[test]
 fn every_filling_policy_places_new_data_where_a_trim_freed_room() {
     for policy in ["lru-promote", "smq", "arc-tier", "strata"] {

@@ -81,8 +81,8 @@ pub trait PlacementPolicy: std::fmt::Debug + Send {
     /// [`place_new`](Self::place_new). A policy drops what it keeps about them (heat, a
     /// place in a queue, the tier it had them on): kept, a policy that counts its own
     /// residents goes on counting slots nobody holds. The engine calls it only for extents
-    /// still unmapped when it does, in batches (a trim of a whole disk names millions); the
-    /// default keeps nothing per extent.
+    /// still unmapped when it does, in batches (one trim of a large volume can unmap
+    /// thousands); the default keeps nothing per extent.
     fn unmapped(&mut self, extents: &[ExtentId]) {
         let _ = extents;
     }
@@ -134,8 +134,9 @@ pub trait PlacementPolicy: std::fmt::Debug + Send {
 
     /// What the policy has learnt that a restart should keep (`strata`: the candidate it
     /// follows and its heat map), as bytes for [`Self::load_state`]; `None`, the default,
-    /// for a policy that keeps nothing worth saving. Times in it are on the clock the policy was given, so whoever saves
-    /// the state must keep that clock going across the restart.
+    /// for a policy that keeps nothing worth saving. Times in it are on the clock the
+    /// policy was given, so whoever saves the state must keep that clock going across the
+    /// restart.
     fn save_state(&self) -> Option<Vec<u8>> {
         None
     }

@@ -259,7 +259,7 @@ impl PlacementPolicy for ArcTier {
         self.dropped.retain(|e| keep(e.volume));
     }
 
-    /// The extent leaves every list, ghosts included: there is no data left to bring back.
+    /// The extents leave every list, ghosts included: there is no data left to bring back.
     fn unmapped(&mut self, extents: &[ExtentId]) {
         for &extent in extents {
             self.remove(extent);

@@ -225,8 +225,8 @@ impl PlacementPolicy for Smq {
         self.promoting.retain(|e| keep(e.volume));
     }
 
-    /// The extent leaves the residents and the candidates; its hotspot stays, as its
-    /// neighbours' hits are in it too.
+    /// The extents leave the residents and the candidates; their hotspots stay, as their
+    /// neighbours' hits are in them too.
     fn unmapped(&mut self, extents: &[ExtentId]) {
         for extent in extents {
             self.residents.remove(extent);

@@ -499,7 +499,7 @@ impl PlacementPolicy for Strata {
         }
     }
 
-    /// Every candidate forgets the extent, so none counts a slot the real placement freed.
+    /// Every candidate forgets the extents, so none counts a slot the real placement freed.
     fn unmapped(&mut self, extents: &[ExtentId]) {
         let gone: HashSet<ExtentId> = extents.iter().copied().collect();
         for shadow in &mut self.shadows {

@@ -200,7 +200,7 @@ impl PlacementPolicy for CostAware {
         self.express.victims.retain(|e| keep(e.volume));
     }
 
-    /// Its heat goes: rewritten, the extent holds new data, which starts cold. The plan
+    /// Their heat goes: rewritten, an extent holds new data, which starts cold. The plan
     /// recounts per-volume usage from the view.
     fn unmapped(&mut self, extents: &[ExtentId]) {
         for &extent in extents {
