@@ -328,6 +328,17 @@ fn every_moving_policy_evicts_the_residents_it_adopted() {
     }
 }
 
+/// Whether the heat map in `policy`'s saved state has heat for any of `extents` at `now_ns`;
+/// `None` for a policy that saves no state.
+fn saved_heat(
+    policy: &dyn PlacementPolicy,
+    mut extents: impl Iterator<Item = ExtentId>,
+    now_ns: u64,
+) -> Option<bool> {
+    let heat = Strata::saved_heat_map(&policy.save_state()?).expect("a heat map");
+    Some(extents.any(|e| heat.sample(e, now_ns).is_some()))
+}
+
 /// After `retain_volumes` refuses a volume (deleted), no policy keeps anything of it: not in
 /// its books (seen in its `Debug` form, where every extent it keeps shows its volume) and
 /// not in its saved state; the other volume's books stay.
@@ -364,10 +375,7 @@ fn every_policy_forgets_a_deleted_volume() {
             format!("{policy:?}").contains(&format!("volume: {volume},"))
         };
         let heat_of = |policy: &dyn PlacementPolicy, volume: u64| {
-            policy.save_state().map(|state| {
-                let heat = Strata::saved_heat_map(&state).expect("a heat map");
-                (0..6).any(|i| heat.sample(ExtentId::new(volume, i), time_ns).is_some())
-            })
+            saved_heat(policy, (0..6).map(|i| ExtentId::new(volume, i)), time_ns)
         };
         let kept_before = (mentions(policy, 0), heat_of(policy, 0));
         // Volume 1, read last in every round, is in the books of every policy that keeps any.
@@ -414,10 +422,7 @@ fn every_policy_forgets_an_unmapped_extent() {
             format!("{policy:?}").contains(&format!("ExtentId {{ volume: 0, index: {index} }}"))
         };
         let heat_of = |policy: &dyn PlacementPolicy, index: u64| {
-            policy.save_state().is_some_and(|state| {
-                let heat = Strata::saved_heat_map(&state).expect("a heat map");
-                heat.sample(ExtentId::new(0, index), time_ns).is_some()
-            })
+            saved_heat(policy, [ExtentId::new(0, index)].into_iter(), time_ns) == Some(true)
         };
         let trimmed: Vec<u64> = (0..8)
             .filter(|&i| map.location(ExtentId::new(0, i)) == Some(TierId::FASTEST))
