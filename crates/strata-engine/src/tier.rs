@@ -100,6 +100,19 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// What the mover has seen of a disk's copy requests.
+#[derive(Debug, Default)]
+pub(crate) struct CopyPace {
+    /// Requests that ran alone on the disk, against the profile.
+    pub ratio: strata_policy::disk_time::ServiceRatio,
+    /// Where the last copy request on the disk ended, and the tier's foreground call count
+    /// then: the next one starting there with no foreground call between needs no seek.
+    pub last_end: Option<u64>,
+    pub calls_at_end: u64,
+    /// The operator was told the disk is slower than its profile.
+    pub warned: bool,
+}
+
 /// A tier as the engine uses it.
 #[derive(Debug)]
 pub(crate) struct Tier {
@@ -120,6 +133,8 @@ pub(crate) struct Tier {
     pub degraded: AtomicBool,
     /// Failed moves in a row involving this tier's device.
     pub move_failures: AtomicU32,
+    /// How the disk serves copy requests against its profile (disks only).
+    pub copy_pace: Mutex<CopyPace>,
     queue_probe: Option<Arc<dyn QueueProbe>>,
 }
 
@@ -140,6 +155,7 @@ impl Tier {
             fg_calls: AtomicU64::new(0),
             degraded: AtomicBool::new(false),
             move_failures: AtomicU32::new(0),
+            copy_pace: Mutex::new(CopyPace::default()),
             queue_probe: None,
             config,
         }
@@ -254,6 +270,7 @@ impl Tier {
             degraded: self.degraded.load(Ordering::Relaxed),
             foreground_in_flight: self.fg_in_flight.load(Ordering::Relaxed),
             queue_delay_us: self.queue_delay_ns() / 1000,
+            copy_service_ratio: self.copy_pace.lock().ratio.ratio(),
         }
     }
 }
@@ -279,6 +296,11 @@ pub struct TierStatus {
     pub foreground_in_flight: u64,
     /// How long a request arriving now would queue (model or estimate).
     pub queue_delay_us: u64,
+    /// Disks only: how much slower than the profile the disk served copy requests that ran
+    /// alone on it (measured over modelled time, recent requests weighing most); `None`
+    /// before the first. Well above 1, the profile does not fit the disk, and copies are
+    /// charged at the measured speed.
+    pub copy_service_ratio: Option<f64>,
 }
 
 /// Device-level counters of a tier (everything the engine sent to it, including zero

@@ -36,6 +36,71 @@ pub fn device_ns(measured_ns: u64, modelled_ns: u64) -> u64 {
     measured_ns.min(modelled_ns)
 }
 
+/// Copy requests a disk served alone before [`ServiceRatio::cap_scale`] trusts its ratio.
+pub const RATIO_MIN_SAMPLES: u64 = 16;
+
+/// A disk within this factor of its profile is taken to match it: the charge cap stays the
+/// profile's (timer slack and system calls make every request a little slower than modelled).
+pub const RATIO_DEAD_BAND: f64 = 1.25;
+
+/// Each sample's weight in the ratio fades by this factor per later sample.
+const RATIO_DECAY: f64 = 0.95;
+
+/// How much slower than its profile a disk serves copy requests when nothing else uses it:
+/// their measured time over the profile's, as decayed sums (so long requests, those with a
+/// seek, weigh most).
+///
+/// [`device_ns`] caps a copy request's charge at the profile's time, so that time queued
+/// behind foreground requests is not charged to the copy; on a disk slower than its
+/// profile that cap alone undercharges every copy, and copies take more than their share of
+/// its time. Scaled by this ratio the cap fits the disk: the profile's shape, the disk's
+/// speed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ServiceRatio {
+    measured_ns: f64,
+    modelled_ns: f64,
+    samples: u64,
+}
+
+impl ServiceRatio {
+    /// One request that ran alone on the disk: it took `measured_ns`, its profile gives
+    /// `modelled_ns` (with or without a seek, as the request was).
+    pub fn observe(&mut self, measured_ns: u64, modelled_ns: u64) {
+        if modelled_ns == 0 {
+            return;
+        }
+        self.measured_ns = self.measured_ns * RATIO_DECAY + measured_ns as f64;
+        self.modelled_ns = self.modelled_ns * RATIO_DECAY + modelled_ns as f64;
+        self.samples += 1;
+    }
+
+    /// Measured over modelled time; `None` before the first sample.
+    pub fn ratio(&self) -> Option<f64> {
+        (self.samples > 0 && self.modelled_ns > 0.0).then(|| self.measured_ns / self.modelled_ns)
+    }
+
+    /// Requests observed.
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+
+    /// What the profile's time is multiplied by to cap a copy request's charge: the ratio,
+    /// once [`RATIO_MIN_SAMPLES`] requests show it above [`RATIO_DEAD_BAND`]; else 1.
+    pub fn cap_scale(&self) -> f64 {
+        match self.ratio() {
+            Some(ratio) if self.samples >= RATIO_MIN_SAMPLES && ratio > RATIO_DEAD_BAND => ratio,
+            _ => 1.0,
+        }
+    }
+}
+
+/// The device time to charge for one copy request on a disk `disk` has measured: what it
+/// took, but no more than the profile's time for it with a seek (`modelled_ns`) scaled by
+/// [`ServiceRatio::cap_scale`] ([`device_ns`] with the disk's own speed).
+pub fn copy_charge_ns(measured_ns: u64, modelled_ns: u64, disk: &ServiceRatio) -> u64 {
+    device_ns(measured_ns, (modelled_ns as f64 * disk.cap_scale()) as u64)
+}
+
 /// One disk's account. See the module docs.
 #[derive(Debug, Clone)]
 pub struct TimeShare {
@@ -134,6 +199,43 @@ mod tests {
         assert_eq!(device_ns(17 * MS, chunk), chunk);
         // Where the head already was, it took only its transfer: that is what it cost.
         assert_eq!(device_ns(730_000, chunk), 730_000);
+    }
+
+    #[test]
+    fn the_cap_follows_a_disk_slower_than_its_profile_once_it_is_clear() {
+        let mut disk = ServiceRatio::default();
+        assert_eq!((disk.ratio(), disk.cap_scale()), (None, 1.0));
+        // A disk twice as slow: a seek-and-chunk request and a sequential chunk, each taking
+        // twice what the profile gives.
+        for _ in 0..RATIO_MIN_SAMPLES / 2 - 1 {
+            disk.observe(9_400_000, 4_700_000);
+            disk.observe(1_460_000, 730_000);
+        }
+        disk.observe(9_400_000, 4_700_000);
+        assert_eq!(disk.samples(), RATIO_MIN_SAMPLES - 1);
+        assert_eq!(disk.cap_scale(), 1.0, "too few requests yet");
+        disk.observe(1_460_000, 730_000);
+        assert!((disk.cap_scale() - 2.0).abs() < 1e-9, "{disk:?}");
+        // Behind foreground reads a seek-and-chunk request took 30 ms: 9.4 of them are the
+        // copy's on this disk, not the profile's 4.7.
+        assert_eq!(copy_charge_ns(30 * MS, 4_700_000, &disk), 9_400_000);
+        assert_eq!(copy_charge_ns(3 * MS, 4_700_000, &disk), 3 * MS);
+        // A disk as fast as its profile, give or take the system's overheads, keeps the
+        // profile's cap; the ratio is still reported.
+        let mut matched = ServiceRatio::default();
+        for _ in 0..100 {
+            matched.observe(4_900_000, 4_700_000);
+            matched.observe(800_000, 730_000);
+        }
+        let ratio = matched.ratio().expect("sampled");
+        assert!((1.0..RATIO_DEAD_BAND).contains(&ratio), "{ratio}");
+        assert_eq!(matched.cap_scale(), 1.0);
+        assert_eq!(copy_charge_ns(30 * MS, 4_700_000, &matched), 4_700_000);
+        // Old samples fade: a disk that got faster (a rebuild finished) comes back.
+        for _ in 0..200 {
+            disk.observe(4_750_000, 4_700_000);
+        }
+        assert_eq!(disk.cap_scale(), 1.0, "{disk:?}");
     }
 
     proptest! {

@@ -189,6 +189,20 @@ fn write_tiers(out: &mut Exposition, tiers: &[TierStatus]) {
             tier.cost_per_gib_month,
         );
     }
+    out.family(
+        "strata_tier_copy_service_ratio",
+        MetricType::Gauge,
+        "Disks only, once a copy request ran alone on one: its measured time over the profile's, recent requests weighing most; well above 1, the profile does not fit the disk.",
+    );
+    for tier in tiers {
+        if let Some(ratio) = tier.copy_service_ratio {
+            out.sample(
+                "strata_tier_copy_service_ratio",
+                &[("tier", tier.kind.as_str())],
+                ratio,
+            );
+        }
+    }
 }
 
 /// The soft reservations the engine enforces and how often they changed a decision.

@@ -51,6 +51,23 @@ pub(crate) struct MoveJob {
 }
 
 /// How a copy is paced.
+/// One copy request, for its disk-time charge.
+struct Request {
+    kind: IoKind,
+    /// Device offset.
+    at: u64,
+    len: u64,
+    /// The tier as the request started.
+    alone: Alone,
+}
+
+/// A tier's foreground activity as a copy request starts.
+#[derive(Clone, Copy)]
+struct Alone {
+    idle: bool,
+    calls: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pacing {
     /// The final copy under the extent's exclusion: as fast as it can, holding writers
@@ -386,22 +403,28 @@ impl EngineInner {
                 buf.resize(n_bytes, 0);
             }
             let part = &mut buf[..n_bytes];
+            let request = Request {
+                kind: IoKind::Read,
+                at: src_start + done,
+                len: n,
+                alone: self.alone(source.tier),
+            };
             let started = Instant::now();
-            src_tier
-                .device
-                .read_at(part, src_start + done)
-                .map_err(|e| {
-                    Attempt::Device(source.tier, format!("{} read: {e}", src_tier.name()))
-                })?;
-            self.charge_disk_time(source.tier, started.elapsed(), IoKind::Read, n);
+            src_tier.device.read_at(part, request.at).map_err(|e| {
+                Attempt::Device(source.tier, format!("{} read: {e}", src_tier.name()))
+            })?;
+            self.charge_disk_time(source.tier, started.elapsed(), &request);
+            let request = Request {
+                kind: IoKind::Write,
+                at: dst_start + done,
+                alone: self.alone(dest.tier),
+                ..request
+            };
             let started = Instant::now();
-            dst_tier
-                .device
-                .write_at(part, dst_start + done)
-                .map_err(|e| {
-                    Attempt::Device(dest.tier, format!("{} write: {e}", dst_tier.name()))
-                })?;
-            self.charge_disk_time(dest.tier, started.elapsed(), IoKind::Write, n);
+            dst_tier.device.write_at(part, request.at).map_err(|e| {
+                Attempt::Device(dest.tier, format!("{} write: {e}", dst_tier.name()))
+            })?;
+            self.charge_disk_time(dest.tier, started.elapsed(), &request);
             done += n;
         }
         dst_tier
@@ -479,23 +502,64 @@ impl EngineInner {
             .collect()
     }
 
-    /// Charges a copy step's device time to `tier`'s disk-time account (disks only): the
-    /// `len` bytes of `kind` took `took`, of which no more than the tier's profile gives such
-    /// a request, seek included, is the copy's own ([`disk_time::device_ns`]).
-    fn charge_disk_time(&self, tier: usize, took: Duration, kind: IoKind, len: u64) {
-        let profile = &self.tiers[tier].config.profile;
+    /// Whether `tier` has no foreground request in flight, and its foreground call count,
+    /// as a copy request starts.
+    fn alone(&self, tier: usize) -> Alone {
+        let t = &self.tiers[tier];
+        Alone {
+            idle: t.fg_in_flight.load(Ordering::Relaxed) == 0,
+            calls: t.fg_calls.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Charges a copy request's device time to `tier`'s disk-time account (disks only): it
+    /// took `took`, of which no more than the tier's profile gives such a request, seek
+    /// included, is the copy's own ([`disk_time::device_ns`]), with the profile's time
+    /// scaled to the disk's measured speed when the disk is clearly slower than its profile
+    /// ([`disk_time::ServiceRatio`]). A request that ran alone on the disk (none of the
+    /// tier's foreground requests in flight when it started, and none started during it) is
+    /// a sample of that speed.
+    fn charge_disk_time(&self, tier: usize, took: Duration, request: &Request) {
+        let t = &self.tiers[tier];
+        let profile = &t.config.profile;
         if !profile.seek_penalty {
             return;
         }
+        let took_ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let calls = t.fg_calls.load(Ordering::Relaxed);
+        let busy_ns = {
+            let mut pace = t.copy_pace.lock();
+            if request.alone.idle && calls == request.alone.calls {
+                // Where the last copy request ended, with no foreground call since: no seek.
+                let sequential =
+                    pace.last_end == Some(request.at) && pace.calls_at_end == request.alone.calls;
+                let modelled_ns = profile.service_ns(request.kind, request.len, sequential);
+                pace.ratio.observe(took_ns, modelled_ns);
+                self.warn_if_slower_than_profile(tier, &mut pace);
+            }
+            pace.last_end = Some(request.at.saturating_add(request.len));
+            pace.calls_at_end = calls;
+            let with_seek_ns = profile.service_ns(request.kind, request.len, false);
+            disk_time::copy_charge_ns(took_ns, with_seek_ns, &pace.ratio)
+        };
         let now = self.tiering.now_ns();
-        let calls = self.tiers[tier].fg_calls.load(Ordering::Relaxed);
-        let busy_ns = disk_time::device_ns(
-            u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
-            profile.service_ns(kind, len, false),
-        );
         self.tiering.disk_time[tier]
             .lock()
             .charge(now, calls, busy_ns);
+    }
+
+    /// Tells the operator, once, that a disk serves copies clearly slower than its profile.
+    fn warn_if_slower_than_profile(&self, tier: usize, pace: &mut crate::tier::CopyPace) {
+        let scale = pace.ratio.cap_scale();
+        if scale > 1.0 && !pace.warned {
+            pace.warned = true;
+            tracing::warn!(
+                tier = self.tiers[tier].name(),
+                ratio = scale,
+                "the disk serves copies more slowly than its profile says; copies are charged \
+                 at its measured speed, and the tier's profile should be set to match it"
+            );
+        }
     }
 
     /// Runs one move now in the calling thread (same protocol, limits and log as the
