@@ -50,7 +50,6 @@ pub(crate) struct MoveJob {
     pub for_prefetch: bool,
 }
 
-/// How a copy is paced.
 /// One copy request, for its disk-time charge.
 struct Request {
     kind: IoKind,
@@ -68,6 +67,7 @@ struct Alone {
     calls: u64,
 }
 
+/// How a copy is paced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pacing {
     /// The final copy under the extent's exclusion: as fast as it can, holding writers
