@@ -96,6 +96,7 @@ fn registered_server(status: &strata_control::ServerStatus) -> Server {
                 cost_per_gib_month: spec.cost_per_gib_month,
                 profile: Profile::from(&spec.profile),
                 io: TierIo::default(),
+                copy_service_ratio: None,
             }
         })
         .collect();

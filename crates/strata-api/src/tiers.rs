@@ -29,6 +29,12 @@ pub struct Tier {
     pub cost_per_gib_month: f64,
     pub profile: Profile,
     pub io: TierIo,
+    /// Disks only, once a copy ran alone on one: the measured time of its copy requests
+    /// over what `profile` gives them (recent requests weighing most). From 1.25 the
+    /// profile does not fit the disk, and copies are charged at the measured speed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = 1.02)]
+    pub copy_service_ratio: Option<f64>,
 }
 
 /// The device model of a tier (DESIGN.md, "Device profiles").
@@ -77,6 +83,7 @@ impl From<&TierStatus> for Tier {
             cost_per_gib_month: t.cost_per_gib_month,
             profile: Profile::from(&t.profile),
             io: TierIo::from(&t.io),
+            copy_service_ratio: t.copy_service_ratio,
         }
     }
 }
@@ -118,5 +125,35 @@ pub(crate) fn ratio(part: u64, whole: u64) -> f64 {
         0.0
     } else {
         part as f64 / whole as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A disk's copy service ratio reaches the API; a tier without one leaves the field out.
+    #[test]
+    fn the_copy_service_ratio_is_passed_on_and_left_out_when_unknown() {
+        let status = |ratio| TierStatus {
+            kind: strata_core::TierKind::Hdd,
+            capacity_bytes: 1 << 30,
+            used_bytes: 0,
+            free_bytes: 1 << 30,
+            slot_granule_bytes: 1 << 20,
+            profile: DeviceProfile::HDD,
+            cost_per_gib_month: 0.03,
+            io: TierIoStats::default(),
+            degraded: false,
+            foreground_in_flight: 0,
+            queue_delay_us: 0,
+            copy_service_ratio: ratio,
+        };
+        let slow = serde_json::to_value(Tier::from(&status(Some(2.04)))).unwrap();
+        assert_eq!(slow["copy_service_ratio"], 2.04);
+        let unknown = serde_json::to_value(Tier::from(&status(None))).unwrap();
+        assert!(unknown.get("copy_service_ratio").is_none(), "{unknown}");
+        let back: Tier = serde_json::from_value(unknown).unwrap();
+        assert_eq!(back.copy_service_ratio, None);
     }
 }

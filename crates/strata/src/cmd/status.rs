@@ -25,6 +25,10 @@ pub fn run(args: StatusArgs, api: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A disk's copy service ratio from which the report warns: where the mover starts charging
+/// copies at the measured speed (`strata_policy::disk_time::RATIO_DEAD_BAND`).
+const SLOW_DISK_RATIO: f64 = strata_policy::disk_time::RATIO_DEAD_BAND;
+
 /// The readable report; a missing field shows as `?` or 0 rather than failing, so an
 /// older or newer server still gets a useful table.
 fn render(stats: &Value) -> String {
@@ -66,6 +70,19 @@ fn render(stats: &Value) -> String {
             t["io"]["read_latency_p99_us"].as_u64().unwrap_or(0),
             t["io"]["write_latency_p99_us"].as_u64().unwrap_or(0),
         );
+    }
+    for t in tiers {
+        if let Some(ratio) = t["copy_service_ratio"]
+            .as_f64()
+            .filter(|&r| r >= SLOW_DISK_RATIO)
+        {
+            let _ = writeln!(
+                out,
+                "warning: {} serves copies {ratio:.1}x slower than its profile; set the tier's \
+                 profile to match the disk",
+                text(&t["kind"]),
+            );
+        }
     }
 
     let _ = writeln!(out);
@@ -206,6 +223,20 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("precision 0.0%"), "{text}");
+    }
+
+    #[test]
+    fn warns_of_a_disk_slower_than_its_profile() {
+        let tier = |kind: &str, ratio: f64| serde_json::json!({"kind": kind, "copy_service_ratio": ratio, "io": {}});
+        let stats = serde_json::json!({
+            "tiers": [tier("ssd", 1.02), tier("hdd", 2.04)],
+        });
+        let text = render(&stats);
+        assert!(
+            text.contains("warning: hdd serves copies 2.0x slower than its profile"),
+            "{text}"
+        );
+        assert!(!text.contains("warning: ssd"), "{text}");
     }
 
     #[test]
