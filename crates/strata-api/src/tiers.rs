@@ -29,9 +29,9 @@ pub struct Tier {
     pub cost_per_gib_month: f64,
     pub profile: Profile,
     pub io: TierIo,
-    /// Disks only, once a copy ran alone on one: the measured time of its copy requests
-    /// over what `profile` gives them (recent requests weighing most). From 1.25 the
-    /// profile does not fit the disk, and copies are charged at the measured speed.
+    /// Disks only, after 16 copy requests ran alone on one: their measured time over what
+    /// `profile` gives them (recent requests weighing most). From 1.25 the profile does not
+    /// fit the disk, and copies are charged at the measured speed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = 1.02)]
     pub copy_service_ratio: Option<f64>,

@@ -270,7 +270,11 @@ impl Tier {
             degraded: self.degraded.load(Ordering::Relaxed),
             foreground_in_flight: self.fg_in_flight.load(Ordering::Relaxed),
             queue_delay_us: self.queue_delay_ns() / 1000,
-            copy_service_ratio: self.copy_pace.lock().ratio.ratio(),
+            copy_service_ratio: {
+                let pace = self.copy_pace.lock();
+                let measured = pace.ratio.samples() >= strata_policy::disk_time::RATIO_MIN_SAMPLES;
+                pace.ratio.ratio().filter(|_| measured)
+            },
         }
     }
 }
@@ -298,8 +302,9 @@ pub struct TierStatus {
     pub queue_delay_us: u64,
     /// Disks only: how much slower than the profile the disk served copy requests that ran
     /// alone on it (measured over modelled time, recent requests weighing most); `None`
-    /// before the first. Well above 1, the profile does not fit the disk, and copies are
-    /// charged at the measured speed.
+    /// before [`strata_policy::disk_time::RATIO_MIN_SAMPLES`] of them. From
+    /// [`strata_policy::disk_time::RATIO_DEAD_BAND`], the profile does not fit the disk,
+    /// and copies are charged at the measured speed.
     pub copy_service_ratio: Option<f64>,
 }
 

@@ -192,7 +192,7 @@ fn write_tiers(out: &mut Exposition, tiers: &[TierStatus]) {
     out.family(
         "strata_tier_copy_service_ratio",
         MetricType::Gauge,
-        "Disks only, once a copy request ran alone on one: its measured time over the profile's, recent requests weighing most; well above 1, the profile does not fit the disk.",
+        "Disks only, after 16 copy requests ran alone on one: their measured time over the profile's, recent requests weighing most; from 1.25 the profile does not fit the disk.",
     );
     for tier in tiers {
         if let Some(ratio) = tier.copy_service_ratio {
