@@ -166,6 +166,25 @@ impl Tier {
         self
     }
 
+    /// The configured profile, slowed to the speed the disk showed serving copy requests
+    /// alone once that is clearly slower ([`strata_policy::disk_time::ServiceRatio::cap_scale`]):
+    /// latencies multiplied and bandwidths divided by the ratio. A disk that fits its profile
+    /// keeps it.
+    pub fn measured_profile(&self) -> DeviceProfile {
+        let scale = self.copy_pace.lock().ratio.cap_scale();
+        let p = self.config.profile;
+        if scale <= 1.0 {
+            return p;
+        }
+        DeviceProfile {
+            read_latency_us: p.read_latency_us * scale,
+            write_latency_us: p.write_latency_us * scale,
+            read_mbps: p.read_mbps / scale,
+            write_mbps: p.write_mbps / scale,
+            ..p
+        }
+    }
+
     /// Queue delay from the device model when emulated; otherwise estimated from the
     /// foreground requests in flight and the profile's read latency and parallelism.
     pub fn queue_delay_ns(&self) -> u64 {

@@ -57,8 +57,10 @@ impl TierView for EngineView<'_> {
         self.tier(tier).map(|t| &t.config.kind)
     }
 
+    /// At the speed the disk showed (`Tier::measured_profile`): a policy pricing copies and
+    /// visits on a disk slower than its profile prices them as they run.
     fn profile(&self, tier: TierId) -> Option<DeviceProfile> {
-        self.tier(tier).map(|t| t.config.profile)
+        self.tier(tier).map(crate::tier::Tier::measured_profile)
     }
 
     fn capacity_extents(&self, tier: TierId) -> Option<u64> {
@@ -120,5 +122,53 @@ impl PlacementHook for PolicyHook {
         (chosen..request.tier_count)
             .chain(0..chosen.min(request.tier_count))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{MIB, Rig};
+    use strata_policy::disk_time::RATIO_MIN_SAMPLES;
+
+    /// The policy sees a disk at the speed its copies showed once it is clearly slower than
+    /// its profile, and at its profile while it fits it.
+    #[test]
+    fn the_policy_sees_a_slow_disk_at_its_measured_speed() {
+        let rig = Rig::new(&[8 * MIB, 8 * MIB, 64 * MIB]);
+        let inner = rig.engine.inner();
+        let hdd = TierId(2);
+        let configured = DeviceProfile::HDD;
+        let seen = || EngineView::new(inner).profile(hdd).expect("an hdd");
+        assert_eq!(seen(), configured);
+        let observe = |measured_ns, modelled_ns| {
+            for _ in 0..RATIO_MIN_SAMPLES {
+                inner.tiers[2]
+                    .copy_pace
+                    .lock()
+                    .ratio
+                    .observe(measured_ns, modelled_ns);
+            }
+        };
+        // Within the dead band: still the profile.
+        observe(5_000_000, 4_700_000);
+        assert_eq!(seen(), configured);
+        // Twice as slow, for long enough to outweigh the samples before.
+        for _ in 0..10 {
+            observe(9_400_000, 4_700_000);
+        }
+        let slow = seen();
+        let ratio = slow.read_latency_us / configured.read_latency_us;
+        assert!((1.9..=2.0).contains(&ratio), "{slow:?}");
+        assert!((slow.write_latency_us / configured.write_latency_us - ratio).abs() < 1e-9);
+        assert!((configured.read_mbps / slow.read_mbps - ratio).abs() < 1e-9);
+        assert!((configured.write_mbps / slow.write_mbps - ratio).abs() < 1e-9);
+        assert_eq!(slow.parallelism, configured.parallelism);
+        assert!(slow.seek_penalty);
+        // The nvme, never measured, keeps its profile.
+        assert_eq!(
+            EngineView::new(inner).profile(TierId::FASTEST),
+            Some(DeviceProfile::NVME)
+        );
     }
 }
