@@ -91,6 +91,17 @@ impl DeviceProfile {
         (len_bytes as f64 / mbps * 1000.0).round() as u64
     }
 
+    /// The same device `factor` times slower: latencies multiplied, bandwidths divided.
+    pub fn slowed_by(&self, factor: f64) -> Self {
+        Self {
+            read_latency_us: self.read_latency_us * factor,
+            write_latency_us: self.write_latency_us * factor,
+            read_mbps: self.read_mbps / factor,
+            write_mbps: self.write_mbps / factor,
+            ..*self
+        }
+    }
+
     /// Service time of one request on an idle device, in nanoseconds.
     pub fn service_ns(&self, kind: crate::IoKind, len_bytes: u64, sequential: bool) -> u64 {
         self.access_ns(kind, sequential) + self.transfer_ns(kind, len_bytes)

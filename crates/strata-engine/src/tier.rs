@@ -172,17 +172,10 @@ impl Tier {
     /// keeps it.
     pub fn measured_profile(&self) -> DeviceProfile {
         let scale = self.copy_pace.lock().ratio.cap_scale();
-        let p = self.config.profile;
         if scale <= 1.0 {
-            return p;
+            return self.config.profile;
         }
-        DeviceProfile {
-            read_latency_us: p.read_latency_us * scale,
-            write_latency_us: p.write_latency_us * scale,
-            read_mbps: p.read_mbps / scale,
-            write_mbps: p.write_mbps / scale,
-            ..p
-        }
+        self.config.profile.slowed_by(scale)
     }
 
     /// Queue delay from the device model when emulated; otherwise estimated from the
@@ -289,11 +282,7 @@ impl Tier {
             degraded: self.degraded.load(Ordering::Relaxed),
             foreground_in_flight: self.fg_in_flight.load(Ordering::Relaxed),
             queue_delay_us: self.queue_delay_ns() / 1000,
-            copy_service_ratio: {
-                let pace = self.copy_pace.lock();
-                let measured = pace.ratio.samples() >= strata_policy::disk_time::RATIO_MIN_SAMPLES;
-                pace.ratio.ratio().filter(|_| measured)
-            },
+            copy_service_ratio: self.copy_pace.lock().ratio.ratio(),
         }
     }
 }

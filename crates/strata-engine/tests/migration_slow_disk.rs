@@ -17,14 +17,7 @@ use strata_policy::disk_time::{RATIO_DEAD_BAND, RATIO_MIN_SAMPLES};
 /// An nvme in memory over an hdd configured with the hdd profile, whose device is emulated
 /// `slowdown` times slower than that profile (seeks and transfers alike).
 fn open(slowdown: f64) -> Arc<Engine> {
-    let hdd = DeviceProfile::HDD;
-    let device_profile = DeviceProfile {
-        read_latency_us: hdd.read_latency_us * slowdown,
-        write_latency_us: hdd.write_latency_us * slowdown,
-        read_mbps: hdd.read_mbps / slowdown,
-        write_mbps: hdd.write_mbps / slowdown,
-        ..hdd
-    };
+    let device_profile = DeviceProfile::HDD.slowed_by(slowdown);
     let devices: Vec<Arc<dyn TierDevice>> = vec![
         Arc::new(MemoryDevice::new(16 * MIB)),
         Arc::new(EmulatedDevice::new(

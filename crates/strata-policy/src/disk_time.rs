@@ -74,9 +74,10 @@ impl ServiceRatio {
         self.samples += 1;
     }
 
-    /// Measured over modelled time; `None` before the first sample.
+    /// Measured over modelled time; `None` before [`RATIO_MIN_SAMPLES`] requests.
     pub fn ratio(&self) -> Option<f64> {
-        (self.samples > 0 && self.modelled_ns > 0.0).then(|| self.measured_ns / self.modelled_ns)
+        (self.samples >= RATIO_MIN_SAMPLES && self.modelled_ns > 0.0)
+            .then(|| self.measured_ns / self.modelled_ns)
     }
 
     /// Requests observed.
@@ -85,12 +86,9 @@ impl ServiceRatio {
     }
 
     /// What the profile's time is multiplied by to cap a copy request's charge: the ratio,
-    /// once [`RATIO_MIN_SAMPLES`] requests show it above [`RATIO_DEAD_BAND`]; else 1.
+    /// once it is above [`RATIO_DEAD_BAND`]; else 1.
     pub fn cap_scale(&self) -> f64 {
-        match self.ratio() {
-            Some(ratio) if self.samples >= RATIO_MIN_SAMPLES && ratio > RATIO_DEAD_BAND => ratio,
-            _ => 1.0,
-        }
+        self.ratio().filter(|&r| r > RATIO_DEAD_BAND).unwrap_or(1.0)
     }
 }
 

@@ -109,41 +109,36 @@ impl Unmapped {
     /// write holds from asking the policy where a new extent goes until it maps it: the
     /// policy never forgets an extent that a write is placing, or has placed since the trim.
     fn tell_policy(&mut self, inner: &EngineInner) -> bool {
-        if self.fresh.is_empty() && self.again.is_empty() {
+        // By extent, a second look before a first: one volume after another, and any extent
+        // named twice side by side.
+        let mut named: Vec<(ExtentId, bool)> = self
+            .again
+            .drain(..)
+            .map(|e| (e, false))
+            .chain(self.fresh.drain(..).map(|e| (e, true)))
+            .collect();
+        if named.is_empty() {
             return false;
         }
-        let mut by_volume: BTreeMap<u64, Vec<(u64, bool)>> = BTreeMap::new();
-        let again = std::mem::take(&mut self.again);
-        let fresh = std::mem::take(&mut self.fresh);
-        let named = again
-            .into_iter()
-            .map(|e| (e, false))
-            .chain(fresh.into_iter().map(|e| (e, true)));
-        for (extent, first_look) in named {
-            by_volume
-                .entry(extent.volume)
-                .or_default()
-                .push((extent.index, first_look));
-        }
+        named.sort_unstable();
         let volumes = inner.volumes_by_id();
         let mut told = 0u64;
-        for (id, named) in by_volume {
+        for named in named.chunk_by(|a, b| a.0.volume == b.0.volume) {
             // A deleted volume's extents are forgotten with it (`retain_volumes`).
-            let Some(volume) = volumes.get(&id) else {
+            let Some(volume) = volumes.get(&named[0].0.volume) else {
                 continue;
             };
             let _map = volume.map_lock.lock();
-            let mut gone = Vec::with_capacity(named.len());
-            for (index, first_look) in named {
-                let extent = ExtentId::new(id, index);
-                if volume.map.get(index).is_none() {
+            let mut gone: Vec<ExtentId> = Vec::with_capacity(named.len());
+            for &(extent, first_look) in named {
+                if volume.map.get(extent.index).is_some() {
+                    if first_look {
+                        self.again.push(extent);
+                    }
+                } else if gone.last() != Some(&extent) {
                     gone.push(extent);
-                } else if first_look {
-                    self.again.push(extent);
                 }
             }
-            gone.sort_unstable();
-            gone.dedup();
             if !gone.is_empty() {
                 inner.tiering.policy.lock().unmapped(&gone);
                 told += gone.len() as u64;
