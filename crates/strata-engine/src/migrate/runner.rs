@@ -328,3 +328,73 @@ pub(crate) fn resolve(inner: &EngineInner, mv: &Move) -> Result<MoveJob, MoveRej
         for_prefetch: false,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::VolumeSpec;
+    use crate::testing::{MIB, Rig, pattern};
+    use parking_lot::Mutex;
+    use strata_policy::{PlacementPolicy, TierView};
+
+    /// Plans nothing; keeps what it is told a volume unmapped.
+    #[derive(Debug)]
+    struct Forgets(Arc<Mutex<Vec<ExtentId>>>);
+
+    impl PlacementPolicy for Forgets {
+        fn name(&self) -> &str {
+            "forgets"
+        }
+        fn place_new(&mut self, _: ExtentId, view: &dyn TierView) -> TierId {
+            view.slowest()
+        }
+        fn on_access(&mut self, _: &Access, _: &dyn TierView) -> Vec<Move> {
+            Vec::new()
+        }
+        fn unmapped(&mut self, gone: &[ExtentId]) {
+            self.0.lock().extend_from_slice(gone);
+        }
+    }
+
+    /// A trim records its event before it unmaps, so the planner may look while the extent is
+    /// still mapped: it looks once more at the next poll, and no more.
+    #[test]
+    fn an_extent_still_mapped_at_the_first_look_is_looked_at_once_more() {
+        let rig = Rig::new(&[8 * MIB, 8 * MIB]);
+        rig.engine
+            .create_volume(VolumeSpec::new("v", 4 * MIB))
+            .unwrap();
+        let v = rig.engine.open_volume("v").unwrap();
+        v.write(0, &pattern(1, 4 * MIB as usize), false).unwrap();
+        // The planner thread must not look too.
+        rig.engine.stop_background();
+        let inner = rig.engine.inner();
+        let told = Arc::new(Mutex::new(Vec::new()));
+        *inner.tiering.policy.lock() = Box::new(Forgets(told.clone()));
+        let volume = inner.volumes_by_id().values().next().unwrap().clone();
+        let id = |index| ExtentId::new(volume.record.id, index);
+        let mut unmapped = Unmapped::default();
+
+        // Trims of extents 0 and 1 recorded their events (0 twice); only 0 is unmapped yet.
+        volume.map.set(0, None);
+        unmapped.fresh = vec![id(1), id(0), id(0)];
+        assert!(unmapped.tell_policy(inner));
+        assert_eq!(*told.lock(), [id(0)]);
+        assert_eq!(unmapped.again, [id(1)]);
+
+        // By the next poll 1 is unmapped too; 2 is named for the first time, still mapped.
+        volume.map.set(1, None);
+        unmapped.fresh = vec![id(2)];
+        assert!(unmapped.tell_policy(inner));
+        assert_eq!(*told.lock(), [id(0), id(1)]);
+
+        // 2 is still mapped at its second look (a write mapped it again since): the policy
+        // keeps it, and it is not looked at a third time.
+        assert!(!unmapped.tell_policy(inner));
+        assert!(unmapped.again.is_empty() && unmapped.fresh.is_empty());
+        volume.map.set(2, None);
+        assert!(!unmapped.tell_policy(inner));
+        assert_eq!(*told.lock(), [id(0), id(1)]);
+        assert_eq!(rig.engine.migration_stats().unmapped, 2);
+    }
+}
