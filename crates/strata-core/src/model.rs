@@ -45,6 +45,17 @@ impl DeviceQueueModel {
         &self.profile
     }
 
+    /// Serves the requests submitted from now on at `profile`'s speed, as when a disk turns
+    /// out slower than it was taken for. Those already admitted keep their completion
+    /// times, and so still hold their channels until then; with fewer channels, the ones
+    /// busy longest are kept.
+    pub fn set_profile(&mut self, profile: DeviceProfile) {
+        let channels = profile.parallelism.max(1) as usize;
+        self.channel_free_ns.sort_unstable_by(|a, b| b.cmp(a));
+        self.channel_free_ns.resize(channels, 0);
+        self.profile = profile;
+    }
+
     /// Admits a request arriving at `arrival_ns` and returns when it completes.
     pub fn submit(&mut self, arrival_ns: u64, kind: IoKind, offset: u64, len_bytes: u64) -> u64 {
         let (channel, done_ns) = self.schedule(arrival_ns, kind, offset, len_bytes);
@@ -120,6 +131,28 @@ mod tests {
         let estimate = m.estimate(1_000, IoKind::Write, 1 << 20, 4096);
         assert_eq!(m.estimate(1_000, IoKind::Write, 1 << 20, 4096), estimate);
         assert_eq!(m.submit(1_000, IoKind::Write, 1 << 20, 4096), estimate);
+    }
+
+    #[test]
+    fn a_new_profile_serves_the_next_requests_and_keeps_the_queue() {
+        let mut m = DeviceQueueModel::new(DeviceProfile::HDD);
+        let first = m.submit(0, IoKind::Read, 1 << 30, 4096);
+        let slow = DeviceProfile::HDD.slowed_by(2.0);
+        m.set_profile(slow);
+        assert_eq!(m.profile(), &slow);
+        // Still queued behind the first request, then served twice as slowly.
+        assert_eq!(m.queue_delay_ns(0), first);
+        let second = m.submit(0, IoKind::Read, 0, 4096);
+        assert_eq!(second - first, slow.service_ns(IoKind::Read, 4096, false));
+        assert!(second - first > 2 * first - 1_000, "{first} {second}");
+        // Fewer channels keep the busiest one.
+        let mut ssd = DeviceQueueModel::new(DeviceProfile::SSD);
+        let busy = ssd.submit(0, IoKind::Read, 0, 1 << 20);
+        ssd.set_profile(DeviceProfile {
+            parallelism: 1,
+            ..DeviceProfile::SSD
+        });
+        assert_eq!(ssd.queue_delay_ns(0), busy);
     }
 
     #[test]

@@ -277,6 +277,19 @@ impl TierQueues {
         self.devices.len()
     }
 
+    /// The profile `tier`'s device serves at.
+    pub fn profile(&self, tier: TierId) -> Option<&DeviceProfile> {
+        self.devices.get(tier.rank()).map(DeviceQueueModel::profile)
+    }
+
+    /// Serves `tier`'s requests and copy steps from now on at `profile`'s speed
+    /// ([`DeviceQueueModel::set_profile`]); nothing for a tier these queues do not have.
+    pub fn set_profile(&mut self, tier: TierId, profile: DeviceProfile) {
+        if let Some(device) = self.devices.get_mut(tier.rank()) {
+            device.set_profile(profile);
+        }
+    }
+
     /// Keeps a log of the copies whose write reaches its device from now on.
     pub fn record_done(&mut self) {
         self.done_log.get_or_insert_with(Vec::new);

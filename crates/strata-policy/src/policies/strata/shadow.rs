@@ -238,6 +238,19 @@ impl Shadow {
             .release_done(&mut self.queues, now_ns, |tier| map.release(tier));
     }
 
+    /// Serves each device at the profile the real tier has now: the engine's view gives a
+    /// disk found slower than its configured profile at its measured speed.
+    fn follow_profiles(&mut self, real: &dyn TierView) {
+        for t in
+            (0..self.queues.tier_count()).filter_map(|rank| u8::try_from(rank).ok().map(TierId))
+        {
+            let now = real.profile(t).unwrap_or(DeviceProfile::HDD);
+            if self.queues.profile(t) != Some(&now) {
+                self.queues.set_profile(t, now);
+            }
+        }
+    }
+
     /// The candidate places a new extent; a pin, when there is room on it, wins.
     pub(super) fn place_new(
         &mut self,
@@ -353,7 +366,7 @@ impl Shadow {
     }
 
     /// The candidate's planning call; moves beyond `budget_bytes` are refused, as the
-    /// executor refuses them.
+    /// executor refuses them. First the devices take the profiles the real tiers have now.
     pub(super) fn plan(
         &mut self,
         now_ns: u64,
@@ -362,6 +375,7 @@ impl Shadow {
         pin_of: &dyn Fn(ExtentId) -> Option<TierId>,
     ) {
         self.catch_up(real, now_ns);
+        self.follow_profiles(real);
         let view = ShadowView {
             map: &self.map,
             queues: &self.queues,

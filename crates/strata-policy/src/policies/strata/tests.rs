@@ -14,6 +14,47 @@ struct Rig {
     map: PlacementMap,
     moves: u64,
     next_plan_ns: u64,
+    /// How much slower than its profile the view gives the hdd, as the engine's view gives a
+    /// disk it measured slower ([`Measured`]).
+    hdd_slowdown: f64,
+}
+
+/// The rig's map, with its hdd `hdd_slowdown` times slower than its profile.
+struct Measured<'a> {
+    map: &'a PlacementMap,
+    hdd_slowdown: f64,
+}
+
+impl TierView for Measured<'_> {
+    fn tier_count(&self) -> usize {
+        self.map.tier_count()
+    }
+    fn kind(&self, tier: TierId) -> Option<&TierKind> {
+        self.map.kind(tier)
+    }
+    fn profile(&self, tier: TierId) -> Option<DeviceProfile> {
+        let profile = self.map.profile(tier)?;
+        Some(if profile.seek_penalty {
+            profile.slowed_by(self.hdd_slowdown)
+        } else {
+            profile
+        })
+    }
+    fn capacity_extents(&self, tier: TierId) -> Option<u64> {
+        self.map.capacity_extents(tier)
+    }
+    fn used_extents(&self, tier: TierId) -> u64 {
+        self.map.used_extents(tier)
+    }
+    fn queue_delay_ns(&self, tier: TierId) -> u64 {
+        self.map.queue_delay_ns(tier)
+    }
+    fn location(&self, extent: ExtentId) -> Option<TierId> {
+        self.map.location(extent)
+    }
+    fn extent_bytes(&self) -> u64 {
+        self.map.extent_bytes()
+    }
 }
 
 impl Rig {
@@ -37,6 +78,7 @@ impl Rig {
             map,
             moves: 0,
             next_plan_ns: 1_000 * MS,
+            hdd_slowdown: 1.0,
         }
     }
 
@@ -52,7 +94,13 @@ impl Rig {
     fn place(&mut self, index: u64) {
         let extent = ExtentId::new(0, index);
         if self.map.location(extent).is_none() {
-            let tier = self.policy.place_new(extent, &self.map);
+            let tier = self.policy.place_new(
+                extent,
+                &Measured {
+                    map: &self.map,
+                    hdd_slowdown: self.hdd_slowdown,
+                },
+            );
             self.map.place(extent, tier).expect("room");
         }
     }
@@ -60,7 +108,14 @@ impl Rig {
     /// A 4 KiB random read of extent `index` at `time_ns`, with the plans due before it.
     fn read(&mut self, index: u64, time_ns: u64) {
         while self.next_plan_ns <= time_ns {
-            let moves = self.policy.plan(self.next_plan_ns, &self.map, 64 * MIB);
+            let moves = self.policy.plan(
+                self.next_plan_ns,
+                &Measured {
+                    map: &self.map,
+                    hdd_slowdown: self.hdd_slowdown,
+                },
+                64 * MIB,
+            );
             self.apply(&moves);
             self.next_plan_ns += 1_000 * MS;
         }
@@ -75,7 +130,13 @@ impl Rig {
             sequential: false,
             run_bytes: 4096,
         };
-        let moves = self.policy.on_access(&access, &self.map);
+        let moves = self.policy.on_access(
+            &access,
+            &Measured {
+                map: &self.map,
+                hdd_slowdown: self.hdd_slowdown,
+            },
+        );
         self.apply(&moves);
     }
 
@@ -392,4 +453,36 @@ fn trimmed_extents_leave_no_ghosts_in_the_shadows() {
         assert!(heat.sample(ExtentId::new(0, index), 2_100 * MS).is_none());
     }
     assert!(heat.sample(ExtentId::new(0, 10), 2_100 * MS).is_some());
+}
+
+/// The shadows serve each device at the speed the real view gives it now, so a disk the
+/// engine measured slower than its profile scores its candidates at that speed. Random reads
+/// over 400 extents (4 fit on the nvme), 100 a second for 20 s; from 5 s on the view gives
+/// the hdd twice as slow.
+#[test]
+fn the_shadows_serve_a_disk_at_the_speed_the_view_gives_it_now() {
+    let scores = |slowdown: f64| {
+        let mut rig = Rig::new(StrataConfig::default(), 4);
+        for step in 0..2_000u64 {
+            if step == 500 {
+                rig.hdd_slowdown = slowdown;
+            }
+            rig.read(step * 7_919 % 400, 1_000 * MS + step * 10 * MS);
+        }
+        // The plan that closes the last interval.
+        rig.read(0, 22_000 * MS);
+        let scores: Vec<(String, Option<f64>)> = rig
+            .policy
+            .scores()
+            .into_iter()
+            .map(|(name, score)| (name.to_owned(), score))
+            .collect();
+        scores
+    };
+    let fits = scores(1.0);
+    let slow = scores(2.0);
+    for ((name, fits), (_, slow)) in fits.iter().zip(&slow) {
+        let ratio = slow.expect("scored") / fits.expect("scored");
+        assert!((1.5..2.5).contains(&ratio), "{name}: {fits:?} {slow:?}");
+    }
 }
