@@ -8,7 +8,8 @@
 # behind what the policy plans shows as a queue that keeps growing (BENCHMARKS.md, "A disk
 # that foreground reads never leave idle"); run with each policy in turn, it compares them
 # on a real server ("The policies on a real server with a busy hdd").
-# Usage: [POLICY=P] scripts/busy-hdd-queue.sh [STRATA_BIN] [SECONDS]
+# MAX_MOVE_AGE_MS, when set, is the placement's max_move_age_ms (0 = no bound).
+# Usage: [POLICY=P] [MAX_MOVE_AGE_MS=N] scripts/busy-hdd-queue.sh [STRATA_BIN] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 strata="$(realpath "${1:-target/release/strata}")"
@@ -35,6 +36,7 @@ api_listen = "127.0.0.1:$((nbd_port + 1))"
 
 [placement]
 policy = "$policy"
+${MAX_MOVE_AGE_MS:+max_move_age_ms = $MAX_MOVE_AGE_MS}
 
 [[tier]]
 kind = "nvme"
@@ -82,4 +84,5 @@ print("fio reads %d, %.0f IOPS, mean %.1f ms, p99 %.1f ms" % (read["total_ios"],
       clat["mean"] / 1e6, clat["percentile"]["99.000000"] / 1e6))
 EOF
 echo "planned $(metric strata_migration_planned_total) rejected $(metric strata_migration_rejected_total)" \
+  "expired $(metric 'strata_migration_rejected_total{reason="expired"}')" \
   "done $(metric 'strata_migration_moves_total{outcome="done"}') bytes $(metric strata_migration_bytes_total)"

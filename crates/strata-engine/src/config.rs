@@ -17,6 +17,10 @@ pub const MAX_TIERS: usize = 127;
 /// foreground p99 within 10 % (BENCHMARKS.md, "Foreground p99 while migrating").
 pub const DEFAULT_DISK_TIME_SHARE: f64 = strata_policy::disk_time::DEFAULT_SHARE;
 
+/// Default [`PlacementConfig::max_move_age_ms`]: six default planning intervals. A move the
+/// mover has not reached by then was decided on accesses that old.
+pub const DEFAULT_MAX_MOVE_AGE_MS: u64 = 30_000;
+
 /// Everything [`crate::Engine::open`] needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,6 +70,9 @@ pub struct PlacementConfig {
     pub degrade_after_failures: u32,
     /// Moves waiting for the executor beyond this are dropped (the policy plans again).
     pub max_queued_moves: usize,
+    /// A move that waited for the executor this long is dropped unrun, and the policy told
+    /// (it plans again on fresher accesses); 0 = no bound.
+    pub max_move_age_ms: u64,
     /// Migration-log records kept in the store; older ones are trimmed.
     pub log_max_records: u64,
 }
@@ -94,6 +101,7 @@ impl Default for PlacementConfig {
             retry_backoff_ms: 20,
             degrade_after_failures: 3,
             max_queued_moves: strata_policy::DEFAULT_MAX_QUEUED_MOVES,
+            max_move_age_ms: DEFAULT_MAX_MOVE_AGE_MS,
             log_max_records: 100_000,
         }
     }

@@ -32,7 +32,8 @@
 //! and the copies before it ran one after another, each with a seek (so a copy that needs
 //! none, reading where the disk's head already is, may end sooner; [`HeldSources`] frees a
 //! source when its copy is done, not when estimated). Unlike the engine's mover, a move between
-//! two tiers that need not wait does not overtake one that waits for a disk's share.
+//! two tiers that need not wait does not overtake one that waits for a disk's share, and no
+//! move expires in the queue (the engine's `max_move_age_ms`).
 //! [`CopyModel::Overlapping`] starts each copy when it is decided instead, so copies overlap
 //! on the devices (the model before this one, kept to compare).
 

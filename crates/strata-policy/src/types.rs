@@ -117,17 +117,21 @@ pub enum MoveRejection {
     /// Another move of the extent waits in the executor's queue. (A repeat of the very
     /// move queued is counted too, but not refused: that one will still run.)
     AlreadyQueued,
+    /// The move waited in the executor's queue longer than its bound and was dropped
+    /// unrun: it was decided on accesses that old.
+    Expired,
 }
 
 impl MoveRejection {
     /// Every reason, in the order counters list them.
-    pub const ALL: [MoveRejection; 6] = [
+    pub const ALL: [MoveRejection; 7] = [
         MoveRejection::WrongSource,
         MoveRejection::InvalidTarget,
         MoveRejection::TargetFull,
         MoveRejection::OverBudget,
         MoveRejection::QueueFull,
         MoveRejection::AlreadyQueued,
+        MoveRejection::Expired,
     ];
 
     /// The reason as metrics and JSON name it (`wrong_source`, `over_budget`, …).
@@ -139,6 +143,7 @@ impl MoveRejection {
             MoveRejection::OverBudget => "over_budget",
             MoveRejection::QueueFull => "queue_full",
             MoveRejection::AlreadyQueued => "already_queued",
+            MoveRejection::Expired => "expired",
         }
     }
 }

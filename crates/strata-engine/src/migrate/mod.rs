@@ -249,11 +249,11 @@ impl Tiering {
 
     /// Queues moves in order; a move of an extent already queued and overflow are rejected.
     /// The policy is told of each, except a repeat of the very move queued: that one will
-    /// still run.
+    /// still run. Moves queued longer than `max_move_age_ms` are dropped first.
     pub fn enqueue(&self, moves: impl IntoIterator<Item = Move>) {
         let mut queue = self.queue.lock();
         let mut added = false;
-        let mut refused = Vec::new();
+        let mut refused = self.expire(&mut queue);
         for mv in moves {
             self.counters.planned.fetch_add(1, Ordering::Relaxed);
             let queued = queue.queued.get(&mv.extent).copied();
@@ -294,13 +294,44 @@ impl Tiering {
         }
     }
 
-    /// Takes the first queued move `ready` accepts.
+    /// Takes the first queued move `ready` accepts, after dropping those queued longer than
+    /// `max_move_age_ms`.
     pub fn pop_first(&self, ready: impl Fn(&Move) -> bool) -> Option<Move> {
         let mut queue = self.queue.lock();
-        let at = queue.moves.iter().position(|(mv, _)| ready(mv))?;
-        let (next, _) = queue.moves.remove(at)?;
-        queue.queued.remove(&next.extent);
-        Some(next)
+        let expired = self.expire(&mut queue);
+        let next = queue
+            .moves
+            .iter()
+            .position(|(mv, _)| ready(mv))
+            .and_then(|at| queue.moves.remove(at))
+            .map(|(next, _)| next);
+        if let Some(next) = next {
+            queue.queued.remove(&next.extent);
+        }
+        drop(queue);
+        self.tell_refused(&expired);
+        next
+    }
+
+    /// Takes the moves queued longer than `max_move_age_ms` out of `queue` and counts them;
+    /// the caller tells the policy once the queue's lock is released.
+    fn expire(&self, queue: &mut MoveQueue) -> Vec<Move> {
+        let max_age = Duration::from_millis(self.config.max_move_age_ms);
+        let mut expired = Vec::new();
+        if max_age.is_zero() {
+            return expired;
+        }
+        // In the order queued, so the expired ones come first.
+        while let Some(&(mv, at)) = queue.moves.front() {
+            if at.elapsed() < max_age {
+                break;
+            }
+            queue.moves.pop_front();
+            queue.queued.remove(&mv.extent);
+            self.counters.count_rejection(MoveRejection::Expired);
+            expired.push(mv);
+        }
+        expired
     }
 
     /// How many moves are queued and how long the oldest has waited (ms; 0 with none), seen
@@ -463,6 +494,50 @@ mod tests {
         assert!(tiering.stats(Vec::new()).queue_oldest_ms < 300);
         assert_eq!(tiering.pop_first(|_| true), Some(promote(2)));
         assert_eq!(tiering.stats(Vec::new()).queue_oldest_ms, 0);
+    }
+
+    /// A move that waited longer than `max_move_age_ms` is dropped unrun, whether a new
+    /// move is queued or the executor takes the next, and the policy is told.
+    #[test]
+    fn a_move_queued_longer_than_its_bound_is_dropped_and_the_policy_told() {
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let policy: SharedPolicy = Arc::new(Mutex::new(Box::new(Refusals(told.clone()))));
+        let config = PlacementConfig {
+            max_move_age_ms: 500,
+            ..PlacementConfig::default()
+        };
+        let log = MigrationLog::open(&MemoryStore::new(), 10).unwrap();
+        let tiering = Tiering::new(config, policy, 1, &[TierKind::Nvme, TierKind::Hdd], log, 0);
+        let bound = Duration::from_millis(600);
+        tiering.enqueue([promote(1), promote(2)]);
+        std::thread::sleep(bound);
+        // Queueing drops them first, so 1 may be queued again.
+        tiering.enqueue([promote(3)]);
+        assert_eq!(*told.lock(), [promote(1), promote(2)]);
+        tiering.enqueue([promote(1)]);
+        assert_eq!(tiering.queue_len(), 2);
+        std::thread::sleep(bound);
+        // The executor finds both expired.
+        assert_eq!(tiering.pop_first(|_| true), None);
+        assert_eq!(
+            *told.lock(),
+            [promote(1), promote(2), promote(3), promote(1)]
+        );
+        let stats = tiering.stats(Vec::new());
+        assert_eq!(stats.rejected_by_reason[MoveRejection::Expired.as_str()], 4);
+        assert_eq!((stats.rejected, stats.queue_len), (4, 0));
+
+        // Without a bound, nothing expires.
+        let policy: SharedPolicy = Arc::new(Mutex::new(Box::new(Refusals(Arc::default()))));
+        let config = PlacementConfig {
+            max_move_age_ms: 0,
+            ..PlacementConfig::default()
+        };
+        let log = MigrationLog::open(&MemoryStore::new(), 10).unwrap();
+        let tiering = Tiering::new(config, policy, 1, &[TierKind::Nvme, TierKind::Hdd], log, 0);
+        tiering.enqueue([promote(1)]);
+        std::thread::sleep(bound);
+        assert_eq!(tiering.pop_first(|_| true), Some(promote(1)));
     }
 
     /// Asks for one move more than each plan's budget affords (promotions of extents 0, 1,
