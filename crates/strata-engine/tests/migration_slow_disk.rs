@@ -110,6 +110,8 @@ fn wait_while_in_use(slowdown: f64) -> (f64, u64) {
                 at = (at + 257 * KIB) % (MIB - 4 * KIB);
             }
         });
+        // Stops the reader even when an assertion below fails, so the scope ends.
+        let _stop = StopOnDrop(&stop);
         let before = engine.migration_stats().disk_time_wait_ms;
         for to in [TierKind::Hdd, TierKind::Nvme] {
             for extent in 0..4 {
@@ -117,12 +119,19 @@ fn wait_while_in_use(slowdown: f64) -> (f64, u64) {
                 assert_eq!(record.outcome, MigrationOutcome::Done);
             }
         }
-        let waited = engine.migration_stats().disk_time_wait_ms - before;
-        stop.store(true, Ordering::Relaxed);
-        waited
+        engine.migration_stats().disk_time_wait_ms - before
     });
     engine.shutdown().unwrap();
     (ratio, waited_ms)
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 #[test]

@@ -25,6 +25,12 @@ struct Measured<'a> {
     hdd_slowdown: f64,
 }
 
+impl<'a> Measured<'a> {
+    fn of(map: &'a PlacementMap, hdd_slowdown: f64) -> Self {
+        Self { map, hdd_slowdown }
+    }
+}
+
 impl TierView for Measured<'_> {
     fn tier_count(&self) -> usize {
         self.map.tier_count()
@@ -94,13 +100,9 @@ impl Rig {
     fn place(&mut self, index: u64) {
         let extent = ExtentId::new(0, index);
         if self.map.location(extent).is_none() {
-            let tier = self.policy.place_new(
-                extent,
-                &Measured {
-                    map: &self.map,
-                    hdd_slowdown: self.hdd_slowdown,
-                },
-            );
+            let tier = self
+                .policy
+                .place_new(extent, &Measured::of(&self.map, self.hdd_slowdown));
             self.map.place(extent, tier).expect("room");
         }
     }
@@ -110,10 +112,7 @@ impl Rig {
         while self.next_plan_ns <= time_ns {
             let moves = self.policy.plan(
                 self.next_plan_ns,
-                &Measured {
-                    map: &self.map,
-                    hdd_slowdown: self.hdd_slowdown,
-                },
+                &Measured::of(&self.map, self.hdd_slowdown),
                 64 * MIB,
             );
             self.apply(&moves);
@@ -130,13 +129,9 @@ impl Rig {
             sequential: false,
             run_bytes: 4096,
         };
-        let moves = self.policy.on_access(
-            &access,
-            &Measured {
-                map: &self.map,
-                hdd_slowdown: self.hdd_slowdown,
-            },
-        );
+        let moves = self
+            .policy
+            .on_access(&access, &Measured::of(&self.map, self.hdd_slowdown));
         self.apply(&moves);
     }
 
