@@ -435,16 +435,22 @@ mod tests {
         }
     }
 
+    /// Tiering over an nvme and an hdd with `config`, whose policy tells `told` of the moves
+    /// it is told were refused.
+    fn refusing(config: PlacementConfig, told: &Arc<Mutex<Vec<Move>>>) -> Tiering {
+        let policy: SharedPolicy = Arc::new(Mutex::new(Box::new(Refusals(told.clone()))));
+        let log = MigrationLog::open(&MemoryStore::new(), 10).unwrap();
+        Tiering::new(config, policy, 1, &[TierKind::Nvme, TierKind::Hdd], log, 0)
+    }
+
     #[test]
     fn the_policy_is_told_of_every_move_the_queue_refuses() {
         let told = Arc::new(Mutex::new(Vec::new()));
-        let policy: SharedPolicy = Arc::new(Mutex::new(Box::new(Refusals(told.clone()))));
         let config = PlacementConfig {
             max_queued_moves: 2,
             ..PlacementConfig::default()
         };
-        let log = MigrationLog::open(&MemoryStore::new(), 10).unwrap();
-        let tiering = Tiering::new(config, policy, 1, &[TierKind::Nvme, TierKind::Hdd], log, 0);
+        let tiering = refusing(config, &told);
         // A repeat of a queued move (it will still run: not told), another move of a queued
         // extent, then one past the queue's room.
         let evict_1 = Move {
@@ -474,16 +480,7 @@ mod tests {
 
     #[test]
     fn the_oldest_queued_move_shows_how_long_it_has_waited() {
-        let policy: SharedPolicy = Arc::new(Mutex::new(Box::new(Refusals(Arc::default()))));
-        let log = MigrationLog::open(&MemoryStore::new(), 10).unwrap();
-        let tiering = Tiering::new(
-            PlacementConfig::default(),
-            policy,
-            1,
-            &[TierKind::Nvme, TierKind::Hdd],
-            log,
-            0,
-        );
+        let tiering = refusing(PlacementConfig::default(), &Arc::default());
         assert_eq!(tiering.stats(Vec::new()).queue_oldest_ms, 0);
         tiering.enqueue([promote(1)]);
         std::thread::sleep(Duration::from_millis(300));
@@ -501,13 +498,11 @@ mod tests {
     #[test]
     fn a_move_queued_longer_than_its_bound_is_dropped_and_the_policy_told() {
         let told = Arc::new(Mutex::new(Vec::new()));
-        let policy: SharedPolicy = Arc::new(Mutex::new(Box::new(Refusals(told.clone()))));
         let config = PlacementConfig {
             max_move_age_ms: 500,
             ..PlacementConfig::default()
         };
-        let log = MigrationLog::open(&MemoryStore::new(), 10).unwrap();
-        let tiering = Tiering::new(config, policy, 1, &[TierKind::Nvme, TierKind::Hdd], log, 0);
+        let tiering = refusing(config, &told);
         let bound = Duration::from_millis(600);
         tiering.enqueue([promote(1), promote(2)]);
         std::thread::sleep(bound);
@@ -528,13 +523,11 @@ mod tests {
         assert_eq!((stats.rejected, stats.queue_len), (4, 0));
 
         // Without a bound, nothing expires.
-        let policy: SharedPolicy = Arc::new(Mutex::new(Box::new(Refusals(Arc::default()))));
         let config = PlacementConfig {
             max_move_age_ms: 0,
             ..PlacementConfig::default()
         };
-        let log = MigrationLog::open(&MemoryStore::new(), 10).unwrap();
-        let tiering = Tiering::new(config, policy, 1, &[TierKind::Nvme, TierKind::Hdd], log, 0);
+        let tiering = refusing(config, &Arc::default());
         tiering.enqueue([promote(1)]);
         std::thread::sleep(bound);
         assert_eq!(tiering.pop_first(|_| true), Some(promote(1)));
