@@ -101,18 +101,30 @@ impl From<&strata_engine::PrefetchStats> for PrefetchSection {
 }
 
 /// One line on background migration: the policy (and the candidate `strata` follows),
-/// moves done, bytes, failures, queue and degraded tiers.
+/// moves done, bytes, failures, the queue (with how long its oldest move has waited, and how
+/// many moves expired in it, when there are any) and degraded tiers.
 fn migration_note(moves: &strata_engine::MigrationStats) -> String {
     let policy = match &moves.following {
         Some(candidate) => format!("{} (following {candidate})", moves.policy),
         None => moves.policy.clone(),
     };
+    let mut queue = format!("{} queued", moves.queue_len);
+    if moves.queue_len > 0 {
+        queue += &format!(" (oldest {} s)", moves.queue_oldest_ms / 1000);
+    }
+    let expired = moves
+        .rejected_by_reason
+        .get("expired")
+        .copied()
+        .unwrap_or(0);
+    if expired > 0 {
+        queue += &format!(", {expired} expired unrun");
+    }
     format!(
-        "policy {policy}: {} moves done ({} bytes), {} failed, {} queued, degraded tiers: [{}]",
+        "policy {policy}: {} moves done ({} bytes), {} failed, {queue}, degraded tiers: [{}]",
         moves.completed,
         moves.bytes_moved,
         moves.failed,
-        moves.queue_len,
         moves
             .degraded_tiers
             .iter()
@@ -199,5 +211,20 @@ mod tests {
         );
         moves.following = None;
         assert!(migration_note(&moves).starts_with("policy strata: 12 moves done"));
+    }
+
+    #[test]
+    fn the_migration_note_shows_how_stale_the_queue_is() {
+        let moves = strata_engine::MigrationStats {
+            policy: "arc-tier".to_owned(),
+            queue_len: 529,
+            queue_oldest_ms: 29_600,
+            rejected_by_reason: [("already_queued", 7), ("expired", 1003)].into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            migration_note(&moves),
+            "policy arc-tier: 0 moves done (0 bytes), 0 failed, 529 queued (oldest 29 s), 1003 expired unrun, degraded tiers: []"
+        );
     }
 }
