@@ -3,8 +3,8 @@
 //! first (to the fastest slower tier with room). Accesses that belong to a sequential run
 //! longer than the cutoff bypass promotion, so one large scan cannot flush the hot set.
 
-use crate::HashMap;
 use crate::{Access, ExtentId, Move, MoveReason, PlacementPolicy, TierId, TierView};
+use crate::{HashMap, HashSet};
 use std::collections::BTreeMap;
 
 /// Stamps start here, so a victim whose eviction the executor refused can go back in front
@@ -19,6 +19,9 @@ pub struct LruPromote {
     by_recency: BTreeMap<u64, ExtentId>,
     stamp_of: HashMap<ExtentId, u64>,
     next_stamp: u64,
+    /// Extents whose promotion this asked for and the view may not show done yet (the
+    /// engine's map switches when the copy commits): kept in line, not dropped as stale.
+    promoting: HashSet<ExtentId>,
 }
 
 impl LruPromote {
@@ -28,6 +31,7 @@ impl LruPromote {
             by_recency: BTreeMap::new(),
             stamp_of: HashMap::default(),
             next_stamp: FIRST_STAMP,
+            promoting: HashSet::default(),
         }
     }
 
@@ -59,25 +63,33 @@ impl LruPromote {
         if let Some(stamp) = self.stamp_of.remove(&extent) {
             self.by_recency.remove(&stamp);
         }
+        self.promoting.remove(&extent);
     }
 
     /// The least recently used extent that really is on the fastest tier, other than `keep`.
+    /// Extents in line that are not there are dropped, unless their promotion may still be
+    /// waiting to run.
     fn victim(&mut self, keep: ExtentId, view: &dyn TierView) -> Option<ExtentId> {
         let mut stale = Vec::new();
-        let found = self
-            .by_recency
-            .values()
-            .copied()
-            .filter(|&e| e != keep)
-            .find(|&e| {
-                let here = view.location(e) == Some(TierId::FASTEST);
-                if !here {
-                    stale.push(e);
-                }
-                here
-            });
+        let mut found = None;
+        for &extent in self.by_recency.values() {
+            if extent == keep {
+                continue;
+            }
+            if view.location(extent) == Some(TierId::FASTEST) {
+                found = Some(extent);
+                break;
+            }
+            if !self.promoting.contains(&extent) {
+                stale.push(extent);
+            }
+        }
         for extent in stale {
             self.forget(extent);
+        }
+        if let Some(extent) = found {
+            // There now: its promotion, if any, is done.
+            self.promoting.remove(&extent);
         }
         found
     }
@@ -105,6 +117,7 @@ impl PlacementPolicy for LruPromote {
         };
         if current == TierId::FASTEST {
             self.touch(extent);
+            self.promoting.remove(&extent);
             return Vec::new();
         }
         if access.run_bytes > self.sequential_cutoff_bytes {
@@ -118,6 +131,7 @@ impl PlacementPolicy for LruPromote {
         };
         if view.has_room(TierId::FASTEST) {
             self.touch(extent);
+            self.promoting.insert(extent);
             return vec![promote];
         }
         let Some(victim) = self.victim(extent, view) else {
@@ -130,6 +144,7 @@ impl PlacementPolicy for LruPromote {
         // the fastest tier until the copy commits); back in front if it is refused.
         self.forget(victim);
         self.touch(extent);
+        self.promoting.insert(extent);
         vec![
             Move {
                 extent: victim,
@@ -146,6 +161,11 @@ impl PlacementPolicy for LruPromote {
         // used, unless an access has put it back in line since.
         if mv.reason == MoveReason::Evict && mv.from == TierId::FASTEST {
             self.put_first(mv.extent);
+        }
+        // A refused promotion will not bring its extent here: once the view shows it
+        // elsewhere, its place in line is stale.
+        if mv.reason == MoveReason::Promote && mv.to == TierId::FASTEST {
+            self.promoting.remove(&mv.extent);
         }
     }
 
@@ -164,6 +184,7 @@ impl PlacementPolicy for LruPromote {
     fn retain_volumes(&mut self, keep: &dyn Fn(u64) -> bool) {
         self.by_recency.retain(|_, e| keep(e.volume));
         self.stamp_of.retain(|e, _| keep(e.volume));
+        self.promoting.retain(|e| keep(e.volume));
     }
 }
 
@@ -171,7 +192,7 @@ impl PlacementPolicy for LruPromote {
 mod tests {
     use super::*;
     use crate::PlacementMap;
-    use crate::policies::test_rig::{nvme_over_hdd as map, observe, read as access};
+    use crate::policies::test_rig::{evict_to_hdd, nvme_over_hdd as map, observe, read as access};
 
     fn touch(policy: &mut LruPromote, map: &mut PlacementMap, index: u64, run_bytes: u64) {
         let extent = ExtentId::new(0, index);
@@ -242,5 +263,34 @@ mod tests {
         assert_eq!(map.location(ExtentId::new(0, 0)), Some(TierId(0)));
         touch(&mut policy, &mut map, 5, 4096);
         assert_eq!(map.location(ExtentId::new(0, 5)), Some(TierId(0)));
+    }
+
+    #[test]
+    fn a_promotion_waiting_to_run_stays_in_line() {
+        let (mut policy, mut map) = nvme_full_of_0_and_1();
+        // 2's promotion waits in the engine's queue: its map shows 2 on the hdd until the
+        // copy commits. 0's eviction has run.
+        let batch = observe(&mut policy, &mut map, 2);
+        assert_eq!(batch[0], evict_to_hdd(0), "{batch:?}");
+        map.apply(&batch[0]).unwrap();
+        touch(&mut policy, &mut map, 1, 4096);
+        touch(&mut policy, &mut map, 3, 4096);
+        // 2 is now the least recently used in line, but not on the nvme yet: the victim
+        // search passes it by, and must not drop it.
+        let batch = observe(&mut policy, &mut map, 4);
+        assert_eq!(batch[0], evict_to_hdd(1), "{batch:?}");
+        map.apply(&batch[0]).unwrap();
+        policy.refused(&batch[1]);
+        map.apply(&Move {
+            extent: ExtentId::new(0, 2),
+            from: TierId(1),
+            to: TierId::FASTEST,
+            reason: MoveReason::Promote,
+        })
+        .unwrap();
+        touch(&mut policy, &mut map, 3, 4096);
+        // 2 committed and was not read since: the least recently used on the nvme.
+        let batch = observe(&mut policy, &mut map, 5);
+        assert_eq!(batch[0], evict_to_hdd(2), "{batch:?}");
     }
 }
