@@ -33,6 +33,11 @@ impl TierId {
     pub const fn rank(self) -> usize {
         self.0 as usize
     }
+
+    /// The tiers of the ranks in `ranks`, fastest first (a rank past `u8::MAX` is none).
+    pub fn ranks(ranks: std::ops::Range<usize>) -> impl Iterator<Item = TierId> {
+        ranks.filter_map(|rank| u8::try_from(rank).ok().map(TierId))
+    }
 }
 
 impl fmt::Display for TierId {

@@ -45,8 +45,6 @@ pub trait TierView {
 
     /// The fastest tier at rank `start` or slower that can take one more extent.
     fn fastest_with_room(&self, start: TierId) -> Option<TierId> {
-        (start.rank()..self.tier_count())
-            .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
-            .find(|&tier| self.has_room(tier))
+        TierId::ranks(start.rank()..self.tier_count()).find(|&tier| self.has_room(tier))
     }
 }

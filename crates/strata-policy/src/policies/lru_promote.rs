@@ -15,7 +15,8 @@ const FIRST_STAMP: u64 = 1 << 62;
 pub struct LruPromote {
     sequential_cutoff_bytes: u64,
     /// Recency stamp → extent, oldest first. May hold extents that have since left the
-    /// fastest tier; those are skipped (and dropped) when a victim is chosen.
+    /// fastest tier, or whose promotion has not run yet; both are skipped when a victim is
+    /// chosen, and the first are dropped.
     by_recency: BTreeMap<u64, ExtentId>,
     stamp_of: HashMap<ExtentId, u64>,
     next_stamp: u64,

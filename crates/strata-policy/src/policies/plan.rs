@@ -43,9 +43,7 @@ impl PlanBuilder {
 
     /// The fastest tier at `start` or slower with a free slot after the batch so far.
     pub(crate) fn fastest_with_room(&self, start: TierId) -> Option<TierId> {
-        (start.rank()..self.free.len())
-            .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
-            .find(|&tier| self.has_room(tier))
+        TierId::ranks(start.rank()..self.free.len()).find(|&tier| self.has_room(tier))
     }
 
     /// Adds a move if the budget and the target's room allow it.

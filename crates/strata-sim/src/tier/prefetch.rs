@@ -350,13 +350,11 @@ impl TierPrefetcher {
 /// after taking one more extent (an unbounded tier always has room).
 fn target_tier(executor: &TierExecutor, current: TierId) -> Option<TierId> {
     let view = executor.map();
-    (0..current.rank())
-        .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
-        .find(|&tier| {
-            view.capacity_extents(tier).is_none_or(|capacity| {
-                (view.used_extents(tier) + 1) as f64 <= capacity as f64 * WATERMARK
-            })
+    TierId::ranks(0..current.rank()).find(|&tier| {
+        view.capacity_extents(tier).is_none_or(|capacity| {
+            (view.used_extents(tier) + 1) as f64 <= capacity as f64 * WATERMARK
         })
+    })
 }
 
 /// Fast-tier pressure for the tuner, as the engine computes it (when no swap is possible).

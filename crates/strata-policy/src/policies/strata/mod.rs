@@ -292,11 +292,7 @@ impl Strata {
         let wanted = self
             .wanted(victim, real)
             .filter(|&w| w > tier && has_room(w));
-        wanted.or_else(|| {
-            (tier.rank() + 1..real.tier_count())
-                .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
-                .find(|&t| has_room(t))
-        })
+        wanted.or_else(|| TierId::ranks(tier.rank() + 1..real.tier_count()).find(|&t| has_room(t)))
     }
 
     /// Real moves that bring `extent` where the leader has it, when that is faster.

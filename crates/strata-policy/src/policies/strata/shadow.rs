@@ -58,8 +58,7 @@ impl ShadowMap {
         if tier < real.slowest() {
             return self.used.get(tier.rank()).copied().unwrap_or(0) + held;
         }
-        let placed: u64 = (0..real.tier_count())
-            .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
+        let placed: u64 = TierId::ranks(0..real.tier_count())
             .map(|t| real.used_extents(t))
             .sum();
         placed.saturating_sub(self.used.iter().sum()) + held
@@ -227,8 +226,7 @@ impl Shadow {
             let map = &mut self.map;
             self.held.release_all(|tier| map.release(tier));
             self.queues = TierQueues::with_model(
-                (0..real.tier_count())
-                    .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
+                TierId::ranks(0..real.tier_count())
                     .map(|t| real.profile(t).unwrap_or(DeviceProfile::HDD)),
                 self.copies,
             );
@@ -241,9 +239,7 @@ impl Shadow {
     /// Serves each device at the profile the real tier has now: the engine's view gives a
     /// disk found slower than its configured profile at its measured speed.
     fn follow_profiles(&mut self, real: &dyn TierView) {
-        for t in
-            (0..self.queues.tier_count()).filter_map(|rank| u8::try_from(rank).ok().map(TierId))
-        {
+        for t in TierId::ranks(0..self.queues.tier_count()) {
             let now = real.profile(t).unwrap_or(DeviceProfile::HDD);
             if self.queues.profile(t) != Some(&now) {
                 self.queues.set_profile(t, now);
@@ -270,11 +266,7 @@ impl Shadow {
         let tier = pin
             .filter(|&p| self.map.has_room(p, real))
             .or(Some(chosen).filter(|&t| self.map.has_room(t, real)))
-            .or_else(|| {
-                (0..real.tier_count())
-                    .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
-                    .find(|&t| self.map.has_room(t, real))
-            })
+            .or_else(|| TierId::ranks(0..real.tier_count()).find(|&t| self.map.has_room(t, real)))
             .unwrap_or_else(|| real.slowest());
         self.map.set(extent, tier, real);
         tier

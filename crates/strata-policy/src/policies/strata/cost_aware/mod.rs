@@ -218,8 +218,7 @@ impl PlacementPolicy for CostAware {
             .filter(|&tier| view.has_room(tier));
         let tier = pinned
             .or_else(|| {
-                (0..view.tier_count())
-                    .filter_map(|rank| u8::try_from(rank).ok().map(TierId))
+                TierId::ranks(0..view.tier_count())
                     .find(|&tier| self.admits_new(extent.volume, tier, view))
             })
             .or_else(|| view.fastest_with_room(TierId::FASTEST))
