@@ -407,9 +407,13 @@ mod tests {
     use strata_meta::MemoryStore;
     use strata_policy::{Access, MoveReason, PlacementPolicy, TierId, TierView};
 
-    /// Plans nothing; keeps what it is told was refused.
-    #[derive(Debug)]
-    struct Refusals(Arc<Mutex<Vec<Move>>>);
+    /// Plans nothing; keeps the moves it is told were refused (first) and the extents it is
+    /// told a volume unmapped (second). Also for the planner's tests (`runner.rs`).
+    #[derive(Debug, Default)]
+    pub(super) struct Refusals(
+        pub(super) Arc<Mutex<Vec<Move>>>,
+        pub(super) Arc<Mutex<Vec<ExtentId>>>,
+    );
 
     impl PlacementPolicy for Refusals {
         fn name(&self) -> &str {
@@ -423,6 +427,9 @@ mod tests {
         }
         fn refused(&mut self, mv: &Move) {
             self.0.lock().push(*mv);
+        }
+        fn unmapped(&mut self, gone: &[ExtentId]) {
+            self.1.lock().extend_from_slice(gone);
         }
     }
 
@@ -438,7 +445,8 @@ mod tests {
     /// Tiering over an nvme and an hdd with `config`, whose policy tells `told` of the moves
     /// it is told were refused.
     fn refusing(config: PlacementConfig, told: &Arc<Mutex<Vec<Move>>>) -> Tiering {
-        let policy: SharedPolicy = Arc::new(Mutex::new(Box::new(Refusals(told.clone()))));
+        let policy: SharedPolicy =
+            Arc::new(Mutex::new(Box::new(Refusals(told.clone(), Arc::default()))));
         let log = MigrationLog::open(&MemoryStore::new(), 10).unwrap();
         Tiering::new(config, policy, 1, &[TierKind::Nvme, TierKind::Hdd], log, 0)
     }
@@ -633,7 +641,7 @@ mod tests {
         handle.write(MIB, &pattern(6, MIB as usize), false).unwrap();
         let told = Arc::new(Mutex::new(Vec::new()));
         let tiering = &engine.inner().tiering;
-        *tiering.policy.lock() = Box::new(Refusals(told.clone()));
+        *tiering.policy.lock() = Box::new(Refusals(told.clone(), Arc::default()));
 
         faults.fail_next_writes(1_000);
         let id = volume.id;

@@ -333,28 +333,9 @@ pub(crate) fn resolve(inner: &EngineInner, mv: &Move) -> Result<MoveJob, MoveRej
 mod tests {
     use super::*;
     use crate::VolumeSpec;
+    use crate::migrate::tests::Refusals;
     use crate::testing::{MIB, Rig, pattern};
     use parking_lot::Mutex;
-    use strata_policy::{PlacementPolicy, TierView};
-
-    /// Plans nothing; keeps what it is told a volume unmapped.
-    #[derive(Debug)]
-    struct Forgets(Arc<Mutex<Vec<ExtentId>>>);
-
-    impl PlacementPolicy for Forgets {
-        fn name(&self) -> &str {
-            "forgets"
-        }
-        fn place_new(&mut self, _: ExtentId, view: &dyn TierView) -> TierId {
-            view.slowest()
-        }
-        fn on_access(&mut self, _: &Access, _: &dyn TierView) -> Vec<Move> {
-            Vec::new()
-        }
-        fn unmapped(&mut self, gone: &[ExtentId]) {
-            self.0.lock().extend_from_slice(gone);
-        }
-    }
 
     /// A trim records its event before it unmaps, so the planner may look while the extent is
     /// still mapped: it looks once more at the next poll, and no more.
@@ -370,7 +351,7 @@ mod tests {
         rig.engine.stop_background();
         let inner = rig.engine.inner();
         let told = Arc::new(Mutex::new(Vec::new()));
-        *inner.tiering.policy.lock() = Box::new(Forgets(told.clone()));
+        *inner.tiering.policy.lock() = Box::new(Refusals(Arc::default(), told.clone()));
         let volume = inner.volumes_by_id().values().next().unwrap().clone();
         let id = |index| ExtentId::new(volume.record.id, index);
         let mut unmapped = Unmapped::default();
