@@ -111,9 +111,12 @@ impl AccessLog {
         }
     }
 
-    pub fn record(&self, event: AccessEvent) {
+    /// Records `event`; returns its sequence number (a reader's cursor passes it once the
+    /// event was read or lost).
+    pub fn record(&self, event: AccessEvent) -> u64 {
         let seq = self.reserve();
         self.publish(seq, event);
+        seq
     }
 
     /// Takes the next sequence number: the writer's slot.

@@ -221,3 +221,47 @@ fn every_filling_policy_places_new_data_where_a_trim_freed_room() {
         engine.shutdown().unwrap();
     }
 }
+
+/// One trim of a whole volume names more extents than the volume's access ring holds, so
+/// most of its events are overwritten before the planner reads them. The policy still
+/// hears of every extent, and `arc-tier` puts new data on the nvme the trim emptied. Until
+/// the engine kept a volume's unmapped extents apart from the ring, the policy heard of
+/// the last 4,096 at most, went on counting the first extents written (the nvme's) as its
+/// residents, and sent new data to the ssd.
+#[test]
+fn a_trim_of_more_extents_than_the_access_ring_holds_is_told_whole() {
+    // The smallest extents, so the devices hold little: a new extent's slot is written whole.
+    const EXTENT: u64 = 64 << 10;
+    let extents = strata_engine::access::ACCESS_RING_EVENTS as u64 + 1000;
+    let rig = Rig::with_placement(
+        &[4 * MIB, extents * EXTENT],
+        Arc::new(MemoryStore::new()),
+        quick_placement("arc-tier"),
+    );
+    let engine = &rig.engine;
+    engine
+        .create_volume(VolumeSpec::new("big", extents * EXTENT).with_extent_size(EXTENT))
+        .unwrap();
+    let handle = engine.open_volume("big").unwrap();
+    for extent in 0..extents {
+        handle.write(extent * EXTENT, &[1u8; 4096], false).unwrap();
+    }
+    handle.trim(0, extents * EXTENT).unwrap();
+    handle.flush().unwrap();
+    wait_for(
+        "the policy to hear of every trimmed extent",
+        DEADLINE,
+        || engine.migration_stats().unmapped >= extents,
+    );
+    assert_eq!(engine.migration_stats().unmapped, extents);
+    // `arc-tier` counts its nvme in the policy view's 1 MiB extents: four.
+    for extent in 0..4 {
+        handle.write(extent * EXTENT, &[2u8; 4096], false).unwrap();
+        assert_eq!(
+            engine.extent_tier("big", extent).unwrap(),
+            Some(TierKind::Nvme),
+            "extent {extent}"
+        );
+    }
+    engine.shutdown().unwrap();
+}

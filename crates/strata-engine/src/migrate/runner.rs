@@ -6,6 +6,7 @@ use super::view::EngineView;
 use crate::MigrationOutcome;
 use crate::access::AccessKind;
 use crate::engine::EngineInner;
+use crate::volume::{Unmapping, Volume};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -54,7 +55,7 @@ fn plan_loop(inner: &EngineInner) {
     let mut unmapped = Unmapped::default();
     while !inner.tiering.cancel.sleep(poll.min(interval)) {
         let now_ns = inner.tiering.now_ns();
-        let accesses = collect_accesses(inner, &mut cursors, now_ns, &mut unmapped.fresh);
+        let accesses = collect_accesses(inner, &mut cursors, now_ns, &mut unmapped);
         if !accesses.is_empty() {
             unsaved = true;
             let moves = feed_policy(inner, &accesses);
@@ -62,7 +63,7 @@ fn plan_loop(inner: &EngineInner) {
             inner.notify_access_observers(&accesses);
             inner.prefetch.observe(inner, &accesses);
         }
-        unsaved |= unmapped.tell_policy(inner);
+        unsaved |= unmapped.tell_policy(inner, Some(&cursors));
         inner.prefetch.end_epoch_if_due(inner);
         if Instant::now() >= next_plan {
             next_plan = Instant::now() + interval;
@@ -83,62 +84,74 @@ fn plan_loop(inner: &EngineInner) {
     // observers, so the state saved at shutdown has them; the moves they call for are not
     // made (the mover has stopped too) and the policy is told so.
     let now_ns = inner.tiering.now_ns();
-    let accesses = collect_accesses(inner, &mut cursors, now_ns, &mut unmapped.fresh);
+    let accesses = collect_accesses(inner, &mut cursors, now_ns, &mut unmapped);
     if !accesses.is_empty() {
         let moves = feed_policy(inner, &accesses);
         inner.tiering.tell_refused(&moves);
         inner.notify_access_observers(&accesses);
     }
-    unmapped.tell_policy(inner);
+    unmapped.tell_policy(inner, None);
 }
 
-/// Mapped extents that a TRIM or WRITE_ZEROES named whole, for the policy to forget
+/// Extents that trims unmapped, taken from their volumes, waiting to be told to the policy
 /// ([`strata_policy::PlacementPolicy::unmapped`]) after the accesses that came before them.
 #[derive(Debug, Default)]
 struct Unmapped {
-    /// Named since the last poll.
-    fresh: Vec<ExtentId>,
-    /// Still mapped at the last poll: the request records its events before it unmaps, so
-    /// it may not have got that far. Looked at once more.
-    again: Vec<ExtentId>,
+    /// By volume id.
+    waiting: Vec<(u64, Unmapping)>,
 }
 
 impl Unmapped {
-    /// Tells the policy of the named extents that are unmapped now; returns whether it told
-    /// of any. A volume's extents are looked at and handed over under its map lock, which a
-    /// write holds from asking the policy where a new extent goes until it maps it: the
-    /// policy never forgets an extent that a write is placing, or has placed since the trim.
-    fn tell_policy(&mut self, inner: &EngineInner) -> bool {
-        // By extent, a second look before a first: one volume after another, and any extent
-        // named twice side by side.
-        let mut named: Vec<(ExtentId, bool)> = self
-            .again
-            .drain(..)
-            .map(|e| (e, false))
-            .chain(self.fresh.drain(..).map(|e| (e, true)))
-            .collect();
-        if named.is_empty() {
+    /// Takes what `volume` unmapped since the last call. Called before its access ring is
+    /// read, so the read reaches every trim taken here unless it stops early.
+    fn take(&mut self, id: u64, volume: &Volume) {
+        let mut unmapped = volume.unmapped.lock();
+        self.waiting
+            .extend(unmapped.drain(..).map(|unmapping| (id, unmapping)));
+    }
+
+    /// Tells the policy of the waiting extents that are still unmapped, once the access
+    /// ring of their volume was read past their trim (`cursors`; `None` tells them all);
+    /// returns whether it told of any. A volume's extents are looked at and handed over
+    /// under its map lock, which a write holds from asking the policy where a new extent
+    /// goes until it maps it: the policy never forgets an extent that a write is placing,
+    /// or has placed since the trim.
+    fn tell_policy(
+        &mut self,
+        inner: &EngineInner,
+        cursors: Option<&BTreeMap<u64, Cursor>>,
+    ) -> bool {
+        if self.waiting.is_empty() {
             return false;
         }
-        named.sort_unstable();
+        // A deleted volume's extents are forgotten with it (`retain_volumes`).
         let volumes = inner.volumes_by_id();
+        self.waiting
+            .retain(|(volume, _)| volumes.contains_key(volume));
+        let read_to =
+            |volume: u64| cursors.map_or(u64::MAX, |c| c.get(&volume).map_or(0, |c| c.next));
+        let (ready, later): (Vec<_>, Vec<_>) = self
+            .waiting
+            .drain(..)
+            .partition(|(volume, unmapping)| unmapping.seq < read_to(*volume));
+        self.waiting = later;
+        let mut ready: Vec<ExtentId> = ready
+            .into_iter()
+            .map(|(volume, unmapping)| ExtentId::new(volume, unmapping.extent))
+            .collect();
+        ready.sort_unstable();
+        ready.dedup();
         let mut told = 0u64;
-        for named in named.chunk_by(|a, b| a.0.volume == b.0.volume) {
-            // A deleted volume's extents are forgotten with it (`retain_volumes`).
-            let Some(volume) = volumes.get(&named[0].0.volume) else {
+        for named in ready.chunk_by(|a, b| a.volume == b.volume) {
+            let Some(volume) = volumes.get(&named[0].volume) else {
                 continue;
             };
             let _map = volume.map_lock.lock();
-            let mut gone: Vec<ExtentId> = Vec::with_capacity(named.len());
-            for &(extent, first_look) in named {
-                if volume.map.get(extent.index).is_some() {
-                    if first_look {
-                        self.again.push(extent);
-                    }
-                } else if gone.last() != Some(&extent) {
-                    gone.push(extent);
-                }
-            }
+            let gone: Vec<ExtentId> = named
+                .iter()
+                .copied()
+                .filter(|extent| volume.map.get(extent.index).is_none())
+                .collect();
             if !gone.is_empty() {
                 inner.tiering.policy.lock().unmapped(&gone);
                 told += gone.len() as u64;
@@ -206,19 +219,20 @@ pub(crate) fn plan_once(inner: &EngineInner) {
     inner.tiering.enqueue(within);
 }
 
-/// New read and write events of every volume, as policy accesses; the extents whole-extent
-/// TRIM and WRITE_ZEROES events name go to `unmapped`.
+/// New read and write events of every volume, as policy accesses; what the volumes
+/// unmapped before them goes to `unmapped`.
 fn collect_accesses(
     inner: &EngineInner,
     cursors: &mut BTreeMap<u64, Cursor>,
     now_ns: u64,
-    unmapped: &mut Vec<ExtentId>,
+    unmapped: &mut Unmapped,
 ) -> Vec<Access> {
     let volumes = inner.volumes_by_id();
     cursors.retain(|id, _| volumes.contains_key(id));
     let mut out = Vec::new();
     for (&id, volume) in volumes.iter() {
         let cursor = cursors.entry(id).or_default();
+        unmapped.take(id, volume);
         let batch = volume.access.read_since(cursor.next);
         cursor.next = batch.next_cursor;
         for event in batch.events {
@@ -226,14 +240,8 @@ fn collect_accesses(
             let kind = match event.kind {
                 AccessKind::Read => IoKind::Read,
                 AccessKind::Write => IoKind::Write,
-                AccessKind::Trim | AccessKind::WriteZeroes => {
-                    // Mapped when the request named it (an extent that was not has nothing
-                    // to forget), and named whole: the request unmaps it.
-                    if event.tier.is_some() && len_bytes >= volume.extent_size() {
-                        unmapped.push(ExtentId::new(id, event.extent));
-                    }
-                    continue;
-                }
+                // What they unmapped comes through the volume's own list (`take`).
+                AccessKind::Trim | AccessKind::WriteZeroes => continue,
             };
             let sequential = cursor.last_was_whole_extent
                 && cursor
@@ -337,10 +345,10 @@ mod tests {
     use crate::testing::{MIB, Rig, pattern};
     use parking_lot::Mutex;
 
-    /// A trim records its event before it unmaps, so the planner may look while the extent is
-    /// still mapped: it looks once more at the next poll, and no more.
+    /// The policy hears of a trimmed extent once the planner has read the volume's access
+    /// ring past the trim, and not when a write has mapped the extent again since.
     #[test]
-    fn an_extent_still_mapped_at_the_first_look_is_looked_at_once_more() {
+    fn a_trimmed_extent_is_told_after_its_accesses_unless_written_again() {
         let rig = Rig::new(&[8 * MIB, 8 * MIB]);
         rig.engine
             .create_volume(VolumeSpec::new("v", 4 * MIB))
@@ -352,30 +360,50 @@ mod tests {
         let inner = rig.engine.inner();
         let told = Arc::new(Mutex::new(Vec::new()));
         *inner.tiering.policy.lock() = Box::new(Refusals(Arc::default(), told.clone()));
-        let volume = inner.volumes_by_id().values().next().unwrap().clone();
-        let id = |index| ExtentId::new(volume.record.id, index);
+        let volume_id = inner.volumes_by_id().keys().next().copied().unwrap();
+        let id = |index| ExtentId::new(volume_id, index);
+        let mut cursors = BTreeMap::new();
         let mut unmapped = Unmapped::default();
+        // Returns how many accesses it polled and whether it told the policy of any extent.
+        let poll = |cursors: &mut BTreeMap<u64, Cursor>, unmapped: &mut Unmapped| {
+            let accesses = collect_accesses(inner, cursors, 0, unmapped);
+            (accesses.len(), unmapped.tell_policy(inner, Some(cursors)))
+        };
+        // The writes above.
+        assert_eq!(poll(&mut cursors, &mut unmapped), (4, false));
 
-        // Trims of extents 0 and 1 recorded their events (0 twice); only 0 is unmapped yet.
-        volume.map.set(0, None);
-        unmapped.fresh = vec![id(1), id(0), id(0)];
-        assert!(unmapped.tell_policy(inner));
-        assert_eq!(*told.lock(), [id(0)]);
-        assert_eq!(unmapped.again, [id(1)]);
-
-        // By the next poll 1 is unmapped too; 2 is named for the first time, still mapped.
-        volume.map.set(1, None);
-        unmapped.fresh = vec![id(2)];
-        assert!(unmapped.tell_policy(inner));
+        // A read, then a trim of extent 0 (twice) and of 1: the read is polled with them,
+        // and both extents are told once each.
+        v.read(0, &mut [0u8; 4096]).unwrap();
+        v.trim(0, 2 * MIB).unwrap();
+        v.trim(0, MIB).unwrap();
+        assert_eq!(poll(&mut cursors, &mut unmapped), (1, true));
         assert_eq!(*told.lock(), [id(0), id(1)]);
 
-        // 2 is still mapped at its second look (a write mapped it again since): the policy
-        // keeps it, and it is not looked at a third time.
-        assert!(!unmapped.tell_policy(inner));
-        assert!(unmapped.again.is_empty() && unmapped.fresh.is_empty());
-        volume.map.set(2, None);
-        assert!(!unmapped.tell_policy(inner));
-        assert_eq!(*told.lock(), [id(0), id(1)]);
-        assert_eq!(rig.engine.migration_stats().unmapped, 2);
+        // Extent 2 is trimmed and written again before the poll: the policy placed it anew
+        // and keeps it.
+        v.trim(2 * MIB, MIB).unwrap();
+        v.write(2 * MIB, &[7u8; 4096], false).unwrap();
+        assert_eq!(poll(&mut cursors, &mut unmapped), (1, false));
+
+        // A trim whose event the ring has not been read past waits for it.
+        v.trim(3 * MIB, MIB).unwrap();
+        unmapped.take(volume_id, &inner.volumes_by_id()[&volume_id]);
+        assert!(!unmapped.tell_policy(inner, Some(&cursors)));
+        assert_eq!(unmapped.waiting.len(), 1);
+        assert_eq!(poll(&mut cursors, &mut unmapped), (0, true));
+        assert_eq!(*told.lock(), [id(0), id(1), id(3)]);
+
+        // A volume deleted with a trim waiting: its extents are dropped, not told.
+        v.trim(0, MIB).unwrap();
+        v.write(0, &[7u8; 4096], false).unwrap();
+        v.trim(0, MIB).unwrap();
+        unmapped.take(volume_id, &inner.volumes_by_id()[&volume_id]);
+        drop(v);
+        rig.engine.delete_volume("v").unwrap();
+        assert!(!unmapped.tell_policy(inner, Some(&cursors)));
+        assert!(unmapped.waiting.is_empty());
+        assert_eq!(*told.lock(), [id(0), id(1), id(3)]);
+        assert_eq!(rig.engine.migration_stats().unmapped, 3);
     }
 }

@@ -18,7 +18,7 @@
 //! that request is done. FUA syncs run after leaving the epoch, because a flush waits for
 //! the epoch to drain.
 
-use super::{Piece, Volume, pieces};
+use super::{Piece, Unmapping, Volume, pieces};
 use crate::access::{AccessEvent, AccessKind};
 use crate::config::GRANULE_BYTES;
 use crate::engine::EngineInner;
@@ -292,14 +292,17 @@ impl EngineInner {
         let epoch = self.io_epochs.enter();
         for piece in pieces(offset, len, volume.extent_shift) {
             let placement = volume.map.get(piece.extent);
-            volume.access.record(AccessEvent {
+            let seq = volume.access.record(AccessEvent {
                 kind,
                 extent: piece.extent,
                 tier: placement.map(|p| p.tier),
                 blocks: blocks(piece.len_bytes),
             });
             if piece.covers_extent(volume.extent_size()) {
-                whole.push(piece.extent);
+                whole.push(Unmapping {
+                    extent: piece.extent,
+                    seq,
+                });
             } else if zero_partial && placement.is_some() {
                 let _extent = self
                     .extent_locks
@@ -316,12 +319,15 @@ impl EngineInner {
         let mut keys = Vec::with_capacity(whole.len());
         if !whole.is_empty() {
             let _map = volume.map_lock.lock();
-            for extent in whole {
+            let mut unmapped = volume.unmapped.lock();
+            for unmapping in whole {
+                let extent = unmapping.extent;
                 if let Some(p) = volume.map.get(extent) {
                     volume.set_placement(extent, None);
                     let key = store_format::map_key(volume.record.id, extent);
                     self.queue_change(key.clone(), None, Some((p.tier, p.slot(volume.slot_order))));
                     keys.push(key);
+                    unmapped.push(unmapping);
                 }
             }
         }

@@ -129,6 +129,19 @@ pub(crate) struct Volume {
     pub extents_per_tier: Box<[AtomicU64]>,
     pub counters: VolumeCounters,
     pub access: AccessLog,
+    /// Extents a TRIM or WRITE_ZEROES unmapped whole, for the planner to tell the policy
+    /// (`PlacementPolicy::unmapped`). Kept apart from the access ring, which overwrites
+    /// its oldest events: one trim of a large volume names more extents than it holds.
+    pub unmapped: Mutex<Vec<Unmapping>>,
+}
+
+/// One extent a trim unmapped, and the sequence number of the trim's event in the access
+/// ring: the planner tells the policy once it has read the ring that far, so the policy
+/// sees every access that came before the trim first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unmapping {
+    pub extent: u64,
+    pub seq: u64,
 }
 
 impl Volume {
@@ -145,6 +158,7 @@ impl Volume {
             extents_per_tier: (0..tier_count).map(|_| AtomicU64::new(0)).collect(),
             counters: VolumeCounters::new(tier_count),
             access: AccessLog::new(ACCESS_RING_EVENTS),
+            unmapped: Mutex::new(Vec::new()),
             record,
         }
     }
