@@ -10,8 +10,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use strata_core::{DeviceProfile, TierKind};
 use strata_policy::{
-    Access, ExtentId, IoKind, PlacementMap, PlacementPolicy, PolicyConfig, SlotLayout, TierSpec,
-    policy_by_name,
+    Access, ExtentId, IoKind, PlacementMap, PlacementPolicy, PolicyConfig, TierSpec, policy_by_name,
 };
 
 const EXTENT_BYTES: u64 = 1 << 20;
@@ -32,12 +31,7 @@ fn read(index: u64, time_ns: u64) -> Access {
 
 /// A policy that has seen every extent placed and read once, and the map it placed them on.
 fn warmed(name: &str) -> (Box<dyn PlacementPolicy>, PlacementMap) {
-    let tier = |kind, profile, capacity_extents| TierSpec {
-        kind,
-        profile,
-        capacity_extents,
-        layout: SlotLayout::Packed,
-    };
+    let tier = TierSpec::packed;
     let mut map = PlacementMap::new(
         vec![
             tier(TierKind::Nvme, DeviceProfile::NVME, Some(1_000)),

@@ -28,6 +28,18 @@ pub struct TierSpec {
     pub layout: SlotLayout,
 }
 
+impl TierSpec {
+    /// A tier that fills densely from slot 0 ([`SlotLayout::Packed`]).
+    pub fn packed(kind: TierKind, profile: DeviceProfile, capacity_extents: Option<u64>) -> Self {
+        Self {
+            kind,
+            profile,
+            capacity_extents,
+            layout: SlotLayout::Packed,
+        }
+    }
+}
+
 /// A physical place of an extent: a tier and a slot number on it (device offset =
 /// slot × extent size).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

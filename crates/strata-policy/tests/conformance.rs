@@ -8,36 +8,27 @@
 use strata_core::{DeviceProfile, TierKind};
 use strata_policy::{
     Access, ExtentId, IoKind, PlacementMap, PlacementPolicy, PolicyConfig, SequentialDetector,
-    SlotLayout, Strata, TierId, TierSizing, TierSpec, TierView, policy_by_name, policy_names,
+    Strata, TierId, TierSizing, TierSpec, TierView, policy_by_name, policy_names,
 };
 
 const EXTENT_BYTES: u64 = 1 << 20;
-
-fn spec(kind: TierKind, profile: DeviceProfile, capacity_extents: Option<u64>) -> TierSpec {
-    TierSpec {
-        kind,
-        profile,
-        capacity_extents,
-        layout: SlotLayout::Packed,
-    }
-}
 
 /// Tier layouts every policy is checked on: two tiers, three tiers, and all tiers bounded.
 fn layouts() -> Vec<Vec<TierSpec>> {
     vec![
         vec![
-            spec(TierKind::Nvme, DeviceProfile::NVME, Some(4)),
-            spec(TierKind::Hdd, DeviceProfile::HDD, None),
+            TierSpec::packed(TierKind::Nvme, DeviceProfile::NVME, Some(4)),
+            TierSpec::packed(TierKind::Hdd, DeviceProfile::HDD, None),
         ],
         vec![
-            spec(TierKind::Nvme, DeviceProfile::NVME, Some(3)),
-            spec(TierKind::Ssd, DeviceProfile::SSD, Some(6)),
-            spec(TierKind::Hdd, DeviceProfile::HDD, None),
+            TierSpec::packed(TierKind::Nvme, DeviceProfile::NVME, Some(3)),
+            TierSpec::packed(TierKind::Ssd, DeviceProfile::SSD, Some(6)),
+            TierSpec::packed(TierKind::Hdd, DeviceProfile::HDD, None),
         ],
         vec![
-            spec(TierKind::Nvme, DeviceProfile::NVME, Some(1)),
-            spec(TierKind::Ssd, DeviceProfile::SSD, Some(2)),
-            spec(TierKind::Hdd, DeviceProfile::HDD, Some(1_000)),
+            TierSpec::packed(TierKind::Nvme, DeviceProfile::NVME, Some(1)),
+            TierSpec::packed(TierKind::Ssd, DeviceProfile::SSD, Some(2)),
+            TierSpec::packed(TierKind::Hdd, DeviceProfile::HDD, Some(1_000)),
         ],
     ]
 }

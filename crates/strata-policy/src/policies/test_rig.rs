@@ -1,19 +1,14 @@
 //! What the policies' unit tests share: an nvme-over-hdd placement map and a random read.
 
 use crate::{
-    Access, ExtentId, IoKind, Move, MoveReason, PlacementMap, PlacementPolicy, SlotLayout, TierId,
-    TierSpec, TierView,
+    Access, ExtentId, IoKind, Move, MoveReason, PlacementMap, PlacementPolicy, TierId, TierSpec,
+    TierView,
 };
 use strata_core::{DeviceProfile, TierKind};
 
 /// An nvme tier of `fast` 1 MiB extents over an unbounded hdd.
 pub(crate) fn nvme_over_hdd(fast: u64) -> PlacementMap {
-    let tier = |kind, profile, capacity_extents| TierSpec {
-        kind,
-        profile,
-        capacity_extents,
-        layout: SlotLayout::Packed,
-    };
+    let tier = TierSpec::packed;
     PlacementMap::new(
         vec![
             tier(TierKind::Nvme, DeviceProfile::NVME, Some(fast)),

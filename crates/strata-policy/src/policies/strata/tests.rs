@@ -3,7 +3,7 @@
 //! whoever leads.
 
 use super::*;
-use crate::{IoKind, PlacementMap, PolicyErrorKind, SlotLayout, TierSpec};
+use crate::{IoKind, PlacementMap, PolicyErrorKind, TierSpec};
 use strata_core::{DeviceProfile, TierKind};
 
 const MIB: u64 = 1 << 20;
@@ -65,12 +65,7 @@ impl TierView for Measured<'_> {
 
 impl Rig {
     fn new(config: StrataConfig, fast: u64) -> Self {
-        let tier = |kind, profile, capacity_extents| TierSpec {
-            kind,
-            profile,
-            capacity_extents,
-            layout: SlotLayout::Packed,
-        };
+        let tier = TierSpec::packed;
         let map = PlacementMap::new(
             vec![
                 tier(TierKind::Nvme, DeviceProfile::NVME, Some(fast)),
@@ -293,12 +288,7 @@ fn pins_hold_whoever_leads() {
 /// has on the hdd first, and the exchange then lands where the leader has it.
 #[test]
 fn a_swap_between_full_tiers_keeps_the_victim_off_the_slowest_disk() {
-    let tier = |kind, profile, capacity_extents| TierSpec {
-        kind,
-        profile,
-        capacity_extents,
-        layout: SlotLayout::Packed,
-    };
+    let tier = TierSpec::packed;
     let mut map = PlacementMap::new(
         vec![
             tier(TierKind::Nvme, DeviceProfile::NVME, Some(2)),
