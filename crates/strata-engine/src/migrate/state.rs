@@ -199,9 +199,9 @@ mod tests {
     }
 
     /// A state that names a leader, written here byte by byte in the format
-    /// `strata_policy`'s `policies/strata/state.rs` documents (so a change of that format
-    /// without a new version fails here): the restarted engine follows the leader, says so
-    /// in its stats, and starts warm.
+    /// `strata_policy`'s `policies/strata/state.rs` documents as version 1 (so a change
+    /// that stops such a state loading fails here; version 2 adds the challenger): the
+    /// restarted engine follows the leader, says so in its stats, and starts warm.
     #[test]
     fn a_restart_follows_the_leader_the_saved_state_names() {
         let (mut rig, extent) = warmed_up(Arc::new(MemoryStore::new()));

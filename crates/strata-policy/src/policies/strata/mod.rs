@@ -510,37 +510,66 @@ impl PlacementPolicy for Strata {
         }
     }
 
-    /// The leader and the cost-aware candidate's heat map (`state.rs`): the baselines'
-    /// books are short-lived and start again empty, and so do the candidates' scores.
+    /// The leader, the challenger's streak and the cost-aware candidate's heat map
+    /// (`state.rs`): the baselines' books are short-lived and start again empty, and so do
+    /// the candidates' scores. The streak goes on from where it was, so restarts more often
+    /// than [`SWITCH_SPAN_NS`] do not keep the leader in place.
     fn save_state(&self) -> Option<Vec<u8>> {
         let heat = self.shadows[COST_AWARE].policy().save_state()?;
-        state::encode(self.leader(), &heat)
+        let challenger = self.challenger.map(|c| state::SavedChallenger {
+            who: self.shadows[c.who].name(),
+            streak: c.streak,
+            accesses: c.accesses,
+            since_ns: c.since_ns,
+        });
+        state::encode(self.leader(), challenger, &heat)
     }
 
-    /// Follows the saved leader, if it is one of the candidates, and loads the heat map; on
-    /// an error nothing changes. A bare heat map, saved before the leader was, leaves the
-    /// cost-aware candidate leading.
+    /// Follows the saved leader, if it is one of the candidates, goes on with the saved
+    /// challenger's streak, and loads the heat map; on an error nothing changes. A bare heat
+    /// map, saved before the leader was, leaves the cost-aware candidate leading.
     fn load_state(&mut self, bytes: &[u8]) -> Result<(), PolicyError> {
         let saved = state::decode(bytes)?;
-        let leader = match saved.leader {
-            None => COST_AWARE,
-            Some(name) => self
-                .shadows
+        let candidate = |what: &str, name: &str| {
+            self.shadows
                 .iter()
                 .position(|s| s.name() == name)
                 .ok_or_else(|| {
                     PolicyError::new(
                         crate::PolicyErrorKind::CorruptState,
                         "strata",
-                        format!("the saved leader {name:?} is not a candidate"),
+                        format!("the saved {what} {name:?} is not a candidate"),
                     )
-                })?,
+                })
+        };
+        let leader = match saved.leader {
+            None => COST_AWARE,
+            Some(name) => candidate("leader", name)?,
+        };
+        let challenger = match saved.challenger {
+            None => None,
+            Some(c) => {
+                let who = candidate("challenger", c.who)?;
+                if who == leader {
+                    return Err(PolicyError::new(
+                        crate::PolicyErrorKind::CorruptState,
+                        "strata",
+                        format!("the saved challenger {:?} is the leader", c.who),
+                    ));
+                }
+                Some(Challenger {
+                    who,
+                    streak: c.streak,
+                    accesses: c.accesses,
+                    since_ns: c.since_ns,
+                })
+            }
         };
         self.shadows[COST_AWARE]
             .policy_mut()
             .load_state(saved.heat)?;
         self.leader = leader;
-        self.challenger = None;
+        self.challenger = challenger;
         self.victims.clear();
         Ok(())
     }

@@ -146,9 +146,14 @@ fn shifting_hot_set(rig: &mut Rig, phases: u64) -> std::ops::Range<u64> {
     for index in 0..500 {
         rig.place(index);
     }
+    shifting_hot_set_phases(rig, 0..phases)
+}
+
+/// The phases `phases` of [`shifting_hot_set`], on extents it placed.
+fn shifting_hot_set_phases(rig: &mut Rig, phases: std::ops::Range<u64>) -> std::ops::Range<u64> {
     let start = 1_000 * MS;
     let mut hot = 0..0;
-    for phase in 0..phases {
+    for phase in phases {
         hot = 8 * phase + 100..8 * phase + 108;
         for i in 0..2_000u64 {
             let time = start + phase * 20_000 * MS + i * 10 * MS;
@@ -210,7 +215,7 @@ fn a_restart_follows_the_saved_leader() {
         .policy()
         .save_state()
         .expect("a heat map");
-    let unknown = state::encode("mru", &heat).expect("a short name");
+    let unknown = state::encode("mru", None, &heat).expect("a short name");
     let mut cold = Strata::new(StrataConfig::default(), 4 * MIB).expect("valid config");
     let before = cold.save_state();
     let refused = cold.load_state(&unknown).expect_err("no such candidate");
@@ -218,6 +223,53 @@ fn a_restart_follows_the_saved_leader() {
     assert!(refused.message.contains("mru"), "{refused}");
     assert_eq!(cold.leader(), "strata-cost-aware");
     assert_eq!(cold.save_state(), before);
+}
+
+/// A server restarted every eight minutes must still change leader. The shifting hot set
+/// runs for 24 phases (eight minutes: a challenger is far ahead, but not for the ten
+/// minutes an election needs), then the policy restarts from its saved state over the same
+/// placement and clock, and 16 more phases run. The challenger's streak goes on across the
+/// restart, so the promoting candidate takes over within them; with the streak started
+/// again at the restart, it would need ten more minutes.
+#[test]
+fn a_challengers_streak_goes_on_across_a_restart() {
+    let mut rig = Rig::new(StrataConfig::default(), 8);
+    shifting_hot_set(&mut rig, 24);
+    assert_eq!(rig.policy.leader(), "strata-cost-aware");
+    let saved = rig.policy.save_state().expect("strata saves");
+    let challenger = rig.policy.challenger.expect("a challenger on its way");
+    assert!(challenger.streak > 1, "{challenger:?}");
+
+    let mut restarted = Strata::new(StrataConfig::default(), 4 * MIB).expect("valid config");
+    restarted.load_state(&saved).expect("same configuration");
+    assert_eq!(restarted.save_state(), Some(saved));
+    rig.policy = restarted;
+    shifting_hot_set_phases(&mut rig, 24..PHASES);
+    assert_follows_a_promoting_leader(&rig.policy);
+    assert_eq!(rig.policy.switches(), 1);
+
+    // A saved challenger that is no candidate, or the leader itself, is refused.
+    let heat = rig.policy.shadows[COST_AWARE]
+        .policy()
+        .save_state()
+        .expect("a heat map");
+    let streak = |who| state::SavedChallenger {
+        who,
+        streak: 2,
+        accesses: 100,
+        since_ns: 0,
+    };
+    for (leader, who, says) in [
+        ("strata-cost-aware", "mru", "\"mru\" is not a candidate"),
+        ("smq", "smq", "\"smq\" is the leader"),
+    ] {
+        let bad = state::encode(leader, Some(streak(who)), &heat).expect("short names");
+        let mut cold = Strata::new(StrataConfig::default(), 4 * MIB).expect("valid config");
+        let refused = cold.load_state(&bad).expect_err("refused");
+        assert_eq!(refused.kind, PolicyErrorKind::CorruptState);
+        assert!(refused.message.contains(says), "{refused}");
+        assert!(cold.challenger.is_none() && cold.leader() == "strata-cost-aware");
+    }
 }
 
 /// Four minutes of the shifting hot set: a candidate is far ahead of the leader, but not for
