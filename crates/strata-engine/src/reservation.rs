@@ -272,6 +272,7 @@ impl EngineInner {
     pub(crate) fn feed_policy_reservations(&self) {
         let entries = self.reservations.entries();
         let volumes = self.volumes_by_id();
+        let extent_bytes = crate::migrate::view::view_extent_bytes(&volumes);
         let for_policy: Vec<strata_policy::Reservation> = entries
             .iter()
             .filter_map(|e| {
@@ -279,7 +280,7 @@ impl EngineInner {
                 Some(strata_policy::Reservation {
                     volume: volume.record.id,
                     tier: strata_policy::TierId(u8::try_from(e.tier).ok()?),
-                    extents: e.bytes / crate::migrate::view::VIEW_EXTENT_BYTES,
+                    extents: e.bytes / extent_bytes,
                 })
             })
             .collect();

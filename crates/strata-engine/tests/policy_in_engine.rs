@@ -254,8 +254,8 @@ fn a_trim_of_more_extents_than_the_access_ring_holds_is_told_whole() {
         || engine.migration_stats().unmapped >= extents,
     );
     assert_eq!(engine.migration_stats().unmapped, extents);
-    // `arc-tier` counts its nvme in the policy view's 1 MiB extents: four.
-    for extent in 0..4 {
+    // The nvme's 64 slots of 64 KiB.
+    for extent in 0..64 {
         handle.write(extent * EXTENT, &[2u8; 4096], false).unwrap();
         assert_eq!(
             engine.extent_tier("big", extent).unwrap(),
@@ -263,5 +263,34 @@ fn a_trim_of_more_extents_than_the_access_ring_holds_is_told_whole() {
             "extent {extent}"
         );
     }
+    engine.shutdown().unwrap();
+}
+
+/// A volume of 64 KiB extents: the policy view counts the tiers in them, so `arc-tier`,
+/// which counts its residents against the nvme's capacity, fills all 64 slots of a 4 MiB
+/// nvme with new data. Counted in 1 MiB extents, as the view did before, it saw room for
+/// four and sent the fifth new extent to the ssd.
+#[test]
+fn a_policy_counting_its_residents_fills_a_tier_of_small_extents() {
+    const EXTENT: u64 = 64 << 10;
+    let rig = Rig::with_placement(
+        &[4 * MIB, 16 * MIB],
+        Arc::new(MemoryStore::new()),
+        quick_placement("arc-tier"),
+    );
+    let engine = &rig.engine;
+    engine
+        .create_volume(VolumeSpec::new("small", 8 * MIB).with_extent_size(EXTENT))
+        .unwrap();
+    let handle = engine.open_volume("small").unwrap();
+    for extent in 0..128 {
+        handle.write(extent * EXTENT, &[3u8; 4096], false).unwrap();
+    }
+    wait_for("the nvme's 64 slots to hold extents", DEADLINE, || {
+        (0..128)
+            .filter(|&e| engine.extent_tier("small", e).unwrap() == Some(TierKind::Nvme))
+            .count()
+            == 64
+    });
     engine.shutdown().unwrap();
 }

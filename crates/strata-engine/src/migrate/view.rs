@@ -2,9 +2,15 @@
 //! `strata_policy::TierView` over the live tiers and extent maps, and [`PolicyHook`] lets
 //! the policy choose tiers for new extents through the engine's `PlacementHook` seam.
 //!
-//! Capacities are counted in extents of [`VIEW_EXTENT_BYTES`] (the default extent size):
-//! tiers are shared by volumes of different extent sizes, and the policy API has one
-//! extent size. A degraded tier reports no free room, so policies stop planning into it.
+//! Capacities are counted in extents of one size, [`view_extent_bytes`]: the smallest
+//! extent size of the volumes. Tiers are shared by volumes of different extent sizes, and
+//! the policy API has one extent size; a policy counts its residents one per extent. So
+//! where every volume has the same extent size (the usual case), the counts are exact;
+//! where sizes are mixed, a policy counting residents may plan a larger extent into room
+//! that only a smaller one fits, and the executor refuses it (a move into a full tier is
+//! never forced). Counted in a fixed 1 MiB, a tier of 64 KiB extents looked 16 times
+//! smaller than it is to such a policy. A degraded tier reports no free room, so policies
+//! stop planning into it.
 //! The view takes only leaf locks (allocators, the id → volume snapshot), so it is safe to
 //! build while the I/O path holds a volume's map lock.
 
@@ -19,22 +25,32 @@ use std::sync::{Arc, Weak};
 use strata_core::{DeviceProfile, TierKind};
 use strata_policy::{ExtentId, PlacementPolicy, TierId, TierView};
 
-/// Extent size the view counts capacity in.
-pub const VIEW_EXTENT_BYTES: u64 = strata_core::DEFAULT_EXTENT_SIZE;
-
 /// The volumes by id, as the view sees them.
 pub(crate) type VolumesById = Arc<BTreeMap<u64, Arc<Volume>>>;
+
+/// The extent size a view of `volumes` counts capacity in: the smallest of theirs, or the
+/// default extent size when there are none.
+pub(crate) fn view_extent_bytes(volumes: &BTreeMap<u64, Arc<Volume>>) -> u64 {
+    volumes
+        .values()
+        .map(|v| v.extent_size())
+        .min()
+        .unwrap_or(strata_core::DEFAULT_EXTENT_SIZE)
+}
 
 /// A snapshot-free view: every answer is read live when asked.
 pub(crate) struct EngineView<'a> {
     inner: &'a EngineInner,
     volumes: VolumesById,
+    extent_bytes: u64,
 }
 
 impl<'a> EngineView<'a> {
     pub fn new(inner: &'a EngineInner) -> Self {
+        let volumes = inner.volumes_by_id();
         Self {
-            volumes: inner.volumes_by_id(),
+            extent_bytes: view_extent_bytes(&volumes),
+            volumes,
             inner,
         }
     }
@@ -42,10 +58,10 @@ impl<'a> EngineView<'a> {
     fn tier(&self, tier: TierId) -> Option<&crate::tier::Tier> {
         self.inner.tiers.get(tier.rank())
     }
-}
 
-fn granules_to_extents(granules: u64) -> u64 {
-    granules * GRANULE_BYTES / VIEW_EXTENT_BYTES
+    fn granules_to_extents(&self, granules: u64) -> u64 {
+        granules * GRANULE_BYTES / self.extent_bytes
+    }
 }
 
 impl TierView for EngineView<'_> {
@@ -70,12 +86,13 @@ impl TierView for EngineView<'_> {
         if t.degraded.load(Ordering::Relaxed) {
             return Some(self.used_extents(tier));
         }
-        Some(granules_to_extents(t.alloc.lock().capacity_granules()))
+        Some(self.granules_to_extents(t.alloc.lock().capacity_granules()))
     }
 
     fn used_extents(&self, tier: TierId) -> u64 {
-        self.tier(tier)
-            .map_or(0, |t| granules_to_extents(t.alloc.lock().used_granules()))
+        self.tier(tier).map_or(0, |t| {
+            self.granules_to_extents(t.alloc.lock().used_granules())
+        })
     }
 
     fn queue_delay_ns(&self, tier: TierId) -> u64 {
@@ -89,7 +106,7 @@ impl TierView for EngineView<'_> {
     }
 
     fn extent_bytes(&self) -> u64 {
-        VIEW_EXTENT_BYTES
+        self.extent_bytes
     }
 }
 
