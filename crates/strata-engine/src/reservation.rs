@@ -272,7 +272,7 @@ impl EngineInner {
     pub(crate) fn feed_policy_reservations(&self) {
         let entries = self.reservations.entries();
         let volumes = self.volumes_by_id();
-        let extent_bytes = crate::migrate::view::view_extent_bytes(&volumes);
+        let extent_bytes = self.view_extent_bytes.load(Ordering::Relaxed);
         let for_policy: Vec<strata_policy::Reservation> = entries
             .iter()
             .filter_map(|e| {

@@ -26,7 +26,7 @@ use durability::Pending;
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use strata_core::SystemClock;
 use strata_device::TierDevice;
 use strata_meta::{MetaStore, Op, RedbStore};
@@ -61,6 +61,9 @@ pub(crate) struct EngineInner {
     /// Copy-on-write id → volume index for the policy view (a leaf lock, safe to take
     /// under a volume's map lock).
     pub volumes_by_id: RwLock<VolumesById>,
+    /// The extent size the policy view counts tiers in
+    /// ([`crate::migrate::view::view_extent_bytes`] of the published volumes).
+    pub view_extent_bytes: AtomicU64,
     pub access_observers: RwLock<Vec<Arc<dyn AccessObserver>>>,
     pub prefetch: crate::prefetch::Prefetcher,
     /// This server's soft reservations and the counters of their effect.
@@ -179,6 +182,7 @@ impl Engine {
             extent_locks: ExtentLocks::default(),
             tiering,
             volumes_by_id: RwLock::new(Arc::default()),
+            view_extent_bytes: AtomicU64::new(strata_core::DEFAULT_EXTENT_SIZE),
             access_observers: RwLock::new(Vec::new()),
             prefetch,
             reservations: crate::reservation::Reservations::default(),
@@ -444,6 +448,10 @@ impl EngineInner {
     /// reservation gets (or loses) its id, so the policy's copy is refreshed.
     pub fn publish_volumes(&self, volumes: &BTreeMap<String, Arc<Volume>>) {
         let by_id = volumes.values().map(|v| (v.record.id, v.clone())).collect();
+        self.view_extent_bytes.store(
+            crate::migrate::view::view_extent_bytes(&by_id),
+            Ordering::Relaxed,
+        );
         *self.volumes_by_id.write() = Arc::new(by_id);
         if self.reservations.any() {
             self.feed_policy_reservations();

@@ -29,7 +29,8 @@ use strata_policy::{ExtentId, PlacementPolicy, TierId, TierView};
 pub(crate) type VolumesById = Arc<BTreeMap<u64, Arc<Volume>>>;
 
 /// The extent size a view of `volumes` counts capacity in: the smallest of theirs, or the
-/// default extent size when there are none.
+/// default extent size when there are none. Computed when volumes are published
+/// (`EngineInner::view_extent_bytes`), not per view: a view is built for every new extent.
 pub(crate) fn view_extent_bytes(volumes: &BTreeMap<u64, Arc<Volume>>) -> u64 {
     volumes
         .values()
@@ -47,10 +48,9 @@ pub(crate) struct EngineView<'a> {
 
 impl<'a> EngineView<'a> {
     pub fn new(inner: &'a EngineInner) -> Self {
-        let volumes = inner.volumes_by_id();
         Self {
-            extent_bytes: view_extent_bytes(&volumes),
-            volumes,
+            volumes: inner.volumes_by_id(),
+            extent_bytes: inner.view_extent_bytes.load(Ordering::Relaxed),
             inner,
         }
     }
