@@ -535,11 +535,7 @@ impl PlacementPolicy for Strata {
                 .iter()
                 .position(|s| s.name() == name)
                 .ok_or_else(|| {
-                    PolicyError::new(
-                        crate::PolicyErrorKind::CorruptState,
-                        "strata",
-                        format!("the saved {what} {name:?} is not a candidate"),
-                    )
+                    state::corrupt(format!("the saved {what} {name:?} is not a candidate"))
                 })
         };
         let leader = match saved.leader {
@@ -551,11 +547,10 @@ impl PlacementPolicy for Strata {
             Some(c) => {
                 let who = candidate("challenger", c.who)?;
                 if who == leader {
-                    return Err(PolicyError::new(
-                        crate::PolicyErrorKind::CorruptState,
-                        "strata",
-                        format!("the saved challenger {:?} is the leader", c.who),
-                    ));
+                    return Err(state::corrupt(format!(
+                        "the saved challenger {:?} is the leader",
+                        c.who
+                    )));
                 }
                 Some(Challenger {
                     who,

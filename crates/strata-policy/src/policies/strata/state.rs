@@ -44,7 +44,7 @@ pub(super) struct SavedChallenger<'a> {
     pub since_ns: u64,
 }
 
-fn corrupt(message: impl Into<String>) -> PolicyError {
+pub(super) fn corrupt(message: impl Into<String>) -> PolicyError {
     PolicyError::new(PolicyErrorKind::CorruptState, "strata", message)
 }
 
