@@ -4,7 +4,9 @@
 //! under the policy's lock.
 //!
 //! Each policy first sees 10,000 extents of one volume placed and read once, with its
-//! moves applied (two tiers, the fast one holding 1,000); then the batch under test.
+//! moves applied (two tiers, the fast one holding 1,000); then the batch under test. A
+//! third case reads every extent again with none of the moves run, as a long mover queue
+//! leaves them.
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -92,5 +94,28 @@ fn forget_against_observe(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, forget_against_observe);
+/// One read of each extent again with none of the moves it asks for run, as when the
+/// mover's queue is long behind a busy disk: the engine's map shows every queued eviction
+/// and promotion undone. Against `on_access` above, where every move runs at once.
+fn observe_with_moves_waiting(c: &mut Criterion) {
+    let mut group = c.benchmark_group("10k_extents");
+    for name in POLICIES {
+        group.bench_function(format!("{name}/on_access_moves_waiting"), |b| {
+            b.iter_batched(
+                || warmed(name),
+                |(mut policy, map)| {
+                    for index in 0..EXTENTS {
+                        let time_ns = (EXTENTS + index) * 1_000_000;
+                        black_box(policy.on_access(&read(black_box(index), time_ns), &map));
+                    }
+                    (policy, map)
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, forget_against_observe, observe_with_moves_waiting);
 criterion_main!(benches);

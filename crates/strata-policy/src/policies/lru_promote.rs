@@ -21,8 +21,13 @@ pub struct LruPromote {
     stamp_of: HashMap<ExtentId, u64>,
     next_stamp: u64,
     /// Extents whose promotion this asked for and the view may not show done yet (the
-    /// engine's map switches when the copy commits): kept in line, not dropped as stale.
+    /// engine's map switches when the copy commits): kept, not dropped as stale.
     promoting: HashSet<ExtentId>,
+    /// Stamp → extent, out of line: promotions a victim search found still waiting to
+    /// run, so later searches do not walk past them again (with thousands queued behind a
+    /// busy disk, every access did). `plan` puts those it finds done back in line at their
+    /// stamp and drops those refused since.
+    parked: BTreeMap<u64, ExtentId>,
 }
 
 impl LruPromote {
@@ -33,12 +38,14 @@ impl LruPromote {
             stamp_of: HashMap::default(),
             next_stamp: FIRST_STAMP,
             promoting: HashSet::default(),
+            parked: BTreeMap::new(),
         }
     }
 
     fn touch(&mut self, extent: ExtentId) {
         if let Some(old) = self.stamp_of.insert(extent, self.next_stamp) {
             self.by_recency.remove(&old);
+            self.parked.remove(&old);
         }
         self.by_recency.insert(self.next_stamp, extent);
         self.next_stamp += 1;
@@ -63,36 +70,60 @@ impl LruPromote {
     fn forget(&mut self, extent: ExtentId) {
         if let Some(stamp) = self.stamp_of.remove(&extent) {
             self.by_recency.remove(&stamp);
+            self.parked.remove(&stamp);
         }
         self.promoting.remove(&extent);
     }
 
     /// The least recently used extent that really is on the fastest tier, other than `keep`.
-    /// Extents in line that are not there are dropped, unless their promotion may still be
-    /// waiting to run.
+    /// Extents in line that are not there are dropped, or parked while their promotion may
+    /// still be waiting to run. Of the parked, only the oldest is looked at: the mover runs
+    /// moves in order, so it is the first to be done.
     fn victim(&mut self, keep: ExtentId, view: &dyn TierView) -> Option<ExtentId> {
         let mut stale = Vec::new();
+        let mut waiting = Vec::new();
         let mut found = None;
-        for &extent in self.by_recency.values() {
+        for (&stamp, &extent) in &self.by_recency {
             if extent == keep {
                 continue;
             }
             if view.location(extent) == Some(TierId::FASTEST) {
-                found = Some(extent);
+                found = Some((stamp, extent));
                 break;
             }
-            if !self.promoting.contains(&extent) {
+            if self.promoting.contains(&extent) {
+                waiting.push((stamp, extent));
+            } else {
                 stale.push(extent);
             }
         }
         for extent in stale {
             self.forget(extent);
         }
-        if let Some(extent) = found {
-            // There now: its promotion, if any, is done.
-            self.promoting.remove(&extent);
+        for (stamp, extent) in waiting {
+            self.by_recency.remove(&stamp);
+            self.parked.insert(stamp, extent);
         }
-        found
+        while let Some((&stamp, &extent)) = self.parked.first_key_value() {
+            if found.is_some_and(|(in_line, _)| in_line < stamp) {
+                break;
+            }
+            if extent != keep && view.location(extent) == Some(TierId::FASTEST) {
+                self.parked.remove(&stamp);
+                self.by_recency.insert(stamp, extent);
+                found = Some((stamp, extent));
+                break;
+            }
+            if self.promoting.contains(&extent) {
+                break;
+            }
+            // Refused since: it will not come.
+            self.forget(extent);
+        }
+        let (_, extent) = found?;
+        // There now: its promotion, if any, is done.
+        self.promoting.remove(&extent);
+        Some(extent)
     }
 }
 
@@ -157,6 +188,24 @@ impl PlacementPolicy for LruPromote {
         ]
     }
 
+    /// Plans no moves; brings every parked promotion that is done back in line and drops
+    /// those refused since (`victim` looks at the oldest only).
+    fn plan(&mut self, _now_ns: u64, view: &dyn TierView, _budget_bytes: u64) -> Vec<Move> {
+        let parked = std::mem::take(&mut self.parked);
+        for (stamp, extent) in parked {
+            if view.location(extent) == Some(TierId::FASTEST) {
+                self.promoting.remove(&extent);
+                self.by_recency.insert(stamp, extent);
+            } else if self.promoting.contains(&extent) {
+                self.parked.insert(stamp, extent);
+            } else {
+                // Refused since: it will not come.
+                self.stamp_of.remove(&extent);
+            }
+        }
+        Vec::new()
+    }
+
     fn refused(&mut self, mv: &Move) {
         // A refused eviction leaves its victim on the fastest tier and the least recently
         // used, unless an access has put it back in line since.
@@ -186,6 +235,7 @@ impl PlacementPolicy for LruPromote {
         self.by_recency.retain(|_, e| keep(e.volume));
         self.stamp_of.retain(|e, _| keep(e.volume));
         self.promoting.retain(|e| keep(e.volume));
+        self.parked.retain(|_, e| keep(e.volume));
     }
 }
 
@@ -293,5 +343,105 @@ mod tests {
         // 2 committed and was not read since: the least recently used on the nvme.
         let batch = observe(&mut policy, &mut map, 5);
         assert_eq!(batch[0], evict_to_hdd(2), "{batch:?}");
+    }
+
+    /// A map that counts the lookups of extents other than `own`.
+    struct Counting<'a> {
+        map: &'a PlacementMap,
+        own: ExtentId,
+        others: std::cell::Cell<u64>,
+    }
+
+    impl TierView for Counting<'_> {
+        fn tier_count(&self) -> usize {
+            self.map.tier_count()
+        }
+        fn kind(&self, tier: TierId) -> Option<&strata_core::TierKind> {
+            self.map.kind(tier)
+        }
+        fn profile(&self, tier: TierId) -> Option<strata_core::DeviceProfile> {
+            self.map.profile(tier)
+        }
+        fn capacity_extents(&self, tier: TierId) -> Option<u64> {
+            self.map.capacity_extents(tier)
+        }
+        fn used_extents(&self, tier: TierId) -> u64 {
+            self.map.used_extents(tier)
+        }
+        fn queue_delay_ns(&self, tier: TierId) -> u64 {
+            self.map.queue_delay_ns(tier)
+        }
+        fn location(&self, extent: ExtentId) -> Option<TierId> {
+            if extent != self.own {
+                self.others.set(self.others.get() + 1);
+            }
+            self.map.location(extent)
+        }
+        fn extent_bytes(&self) -> u64 {
+            self.map.extent_bytes()
+        }
+    }
+
+    /// Shows `policy` a read of hdd extent `index` and returns its moves and how many other
+    /// extents it looked up.
+    fn lookups_for(
+        policy: &mut LruPromote,
+        map: &mut PlacementMap,
+        index: u64,
+    ) -> (Vec<Move>, u64) {
+        let extent = ExtentId::new(0, index);
+        if map.location(extent).is_none() {
+            map.place(extent, TierId(1)).unwrap();
+        }
+        let view = Counting {
+            map,
+            own: extent,
+            others: std::cell::Cell::new(0),
+        };
+        let moves = policy.on_access(&access(index, 4096), &view);
+        (moves, view.others.get())
+    }
+
+    #[test]
+    fn a_victim_search_passes_promotions_waiting_to_run_once() {
+        let (mut policy, mut map) = nvme_full_of_0_and_1();
+        // Reads of 10 and 11 evict 0 and 1; nothing runs yet, so both promotions wait and
+        // the nvme still looks full.
+        let mut queued = Vec::new();
+        for index in [10, 11] {
+            queued.extend(lookups_for(&mut policy, &mut map, index).0);
+        }
+        assert_eq!(queued.len(), 4, "{queued:?}");
+        // The next search passes both waiting promotions and finds no victim...
+        let (moves, looked) = lookups_for(&mut policy, &mut map, 12);
+        assert_eq!((moves.len(), looked), (0, 2 + 1), "{moves:?}");
+        // ...and the one after looks only at the oldest of them, whose move runs first.
+        let (moves, looked) = lookups_for(&mut policy, &mut map, 13);
+        assert_eq!((moves.len(), looked), (0, 1), "{moves:?}");
+        // The moves run: 10, the least recently used on the nvme now, is the next victim.
+        for mv in &queued {
+            map.apply(mv).unwrap();
+        }
+        let (moves, _) = lookups_for(&mut policy, &mut map, 14);
+        assert_eq!(moves[0], evict_to_hdd(10), "{moves:?}");
+        // 11 comes next, also out of the parked ones, with no planner tick between.
+        let (moves, _) = lookups_for(&mut policy, &mut map, 15);
+        assert_eq!(moves[0], evict_to_hdd(11), "{moves:?}");
+    }
+
+    #[test]
+    fn a_parked_promotion_refused_since_is_dropped() {
+        let (mut policy, mut map) = nvme_full_of_0_and_1();
+        let first = lookups_for(&mut policy, &mut map, 10).0;
+        let second = lookups_for(&mut policy, &mut map, 11).0;
+        assert_eq!(second[0], evict_to_hdd(1), "{second:?}");
+        // The search for 12 parks the two waiting promotions; then 10's is refused.
+        lookups_for(&mut policy, &mut map, 12);
+        let parked = |p: &LruPromote| p.parked.values().map(|e| e.index).collect::<Vec<_>>();
+        assert_eq!(parked(&policy), [10, 11]);
+        policy.refused(&first[1]);
+        assert!(policy.plan(0, &map, u64::MAX).is_empty());
+        assert_eq!(parked(&policy), [11], "11's promotion may still run");
+        assert!(!policy.stamp_of.contains_key(&ExtentId::new(0, 10)));
     }
 }
