@@ -31,14 +31,18 @@ pub enum AccessKind {
     WriteZeroes,
 }
 
-/// One recorded access to one extent.
+/// One recorded access: a read or write piece within one extent, or a whole TRIM or
+/// WRITE_ZEROES request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct AccessEvent {
     pub kind: AccessKind,
+    /// The extent read or written; for a trim or write-zeroes, the request's first extent.
     pub extent: u64,
-    /// Tier that served it; `None` for unallocated extents (reads of zeros).
+    /// Tier that served it; `None` for unallocated extents (reads of zeros), and for
+    /// trims and write-zeroes, which may span tiers.
     pub tier: Option<usize>,
-    /// Length within the extent, in 4 KiB blocks rounded up (saturating at 32767).
+    /// Length in 4 KiB blocks rounded up (saturating at 32767): within the extent for a
+    /// read or write, of the whole request for a trim or write-zeroes.
     pub blocks: u32,
 }
 

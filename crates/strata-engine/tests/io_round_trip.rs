@@ -2,7 +2,7 @@
 //! thin allocation, out-of-range requests, errno mapping.
 
 use strata_engine::testing::{KIB, MIB, Rig, pattern};
-use strata_engine::{EngineErrorKind, VolumeSpec};
+use strata_engine::{AccessKind, EngineErrorKind, VolumeSpec};
 
 #[test]
 fn round_trip_across_extent_boundaries() {
@@ -130,4 +130,39 @@ fn counters_and_access_events_track_requests() {
         .access_events_since("v", batch.next_cursor)
         .unwrap();
     assert!(later.events.is_empty());
+}
+
+/// A trim or write-zeroes is one event in the volume's access ring however many extents it
+/// spans: one per extent would overwrite the reads and writes before it (the ring holds
+/// 4,096 events) before the planner and the prefetcher read them.
+#[test]
+fn a_trim_of_thousands_of_extents_is_one_access_event() {
+    let rig = Rig::new(&[64 * MIB]);
+    rig.engine
+        .create_volume(VolumeSpec::new("v", 8192 * MIB))
+        .unwrap();
+    let vol = rig.engine.open_volume("v").unwrap();
+    vol.write(0, &pattern(1, 64 * KIB as usize), false).unwrap();
+    let mut buf = vec![0u8; 64 * KIB as usize];
+    vol.read(0, &mut buf).unwrap();
+    vol.trim(MIB, 6000 * MIB).unwrap();
+    vol.write_zeroes(6001 * MIB + 4 * KIB, 2000 * MIB, false)
+        .unwrap();
+    let batch = vol.access_events_since(0);
+    assert_eq!(batch.lost, 0, "the read and write before the trim are kept");
+    let seen: Vec<_> = batch
+        .events
+        .iter()
+        .map(|e| (e.kind, e.extent, e.tier, e.blocks))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (AccessKind::Write, 0, Some(0), 16),
+            (AccessKind::Read, 0, Some(0), 16),
+            // The request's first extent, no tier, its length (saturated) in blocks.
+            (AccessKind::Trim, 1, None, 32767),
+            (AccessKind::WriteZeroes, 6001, None, 32767),
+        ]
+    );
 }

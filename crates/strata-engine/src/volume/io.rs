@@ -290,14 +290,17 @@ impl EngineInner {
         let mut whole = Vec::new();
         let mut touched_tiers = Vec::new();
         let epoch = self.io_epochs.enter();
+        // One event for the whole request, not one per extent: a trim of a large range
+        // (mkfs, fstrim) would otherwise overwrite the ring's unread reads and writes. What
+        // it unmapped reaches the planner through `volume.unmapped`, tagged with this event.
+        let seq = volume.access.record(AccessEvent {
+            kind,
+            extent: offset >> volume.extent_shift,
+            tier: None,
+            blocks: blocks(len),
+        });
         for piece in pieces(offset, len, volume.extent_shift) {
             let placement = volume.map.get(piece.extent);
-            let seq = volume.access.record(AccessEvent {
-                kind,
-                extent: piece.extent,
-                tier: placement.map(|p| p.tier),
-                blocks: blocks(piece.len_bytes),
-            });
             if piece.covers_extent(volume.extent_size()) {
                 whole.push(Unmapping {
                     extent: piece.extent,
