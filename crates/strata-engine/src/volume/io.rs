@@ -300,13 +300,12 @@ impl EngineInner {
             blocks: blocks(len),
         });
         for piece in pieces(offset, len, volume.extent_shift) {
-            let placement = volume.map.get(piece.extent);
             if piece.covers_extent(volume.extent_size()) {
                 whole.push(Unmapping {
                     extent: piece.extent,
                     seq,
                 });
-            } else if zero_partial && placement.is_some() {
+            } else if zero_partial && volume.map.get(piece.extent).is_some() {
                 let _extent = self
                     .extent_locks
                     .write_access(volume.record.id, piece.extent);
