@@ -90,16 +90,8 @@ fn forget_against_observe(c: &mut Criterion) {
                 BatchSize::LargeInput,
             )
         });
-    }
-    group.finish();
-}
-
-/// One read of each extent again with none of the moves it asks for run, as when the
-/// mover's queue is long behind a busy disk: the engine's map shows every queued eviction
-/// and promotion undone. Against `on_access` above, where every move runs at once.
-fn observe_with_moves_waiting(c: &mut Criterion) {
-    let mut group = c.benchmark_group("10k_extents");
-    for name in POLICIES {
+        // The same reads with none of the moves run, as when the mover's queue is long
+        // behind a busy disk: the engine's map shows every queued move undone.
         group.bench_function(format!("{name}/on_access_moves_waiting"), |b| {
             b.iter_batched(
                 || warmed(name),
@@ -117,5 +109,5 @@ fn observe_with_moves_waiting(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, forget_against_observe, observe_with_moves_waiting);
+criterion_group!(benches, forget_against_observe);
 criterion_main!(benches);

@@ -200,7 +200,7 @@ impl PlacementPolicy for LruPromote {
                 self.parked.insert(stamp, extent);
             } else {
                 // Refused since: it will not come.
-                self.stamp_of.remove(&extent);
+                self.forget(extent);
             }
         }
         Vec::new()
